@@ -1,0 +1,123 @@
+// Node: one recorded op of the graph — what its backward needs, and the edges to the nodes that
+// produced its inputs. The engine (engine.hpp) walks nodes in reverse recording order.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "xgrad/tensor.hpp"
+
+namespace xgrad::autograd {
+
+using tensor_list = std::vector<Tensor>;
+
+/// Where a gradient goes: input slot `input_nr` of node `fn`. An edge with a null fn means
+/// "this input does not need a gradient".
+struct Edge {
+  std::shared_ptr<Node> fn;
+  std::uint32_t input_nr = 0;
+  bool valid() const { return fn != nullptr; }
+};
+
+/// Shape and dtype of one output of a node: the gradient for that output must match it.
+struct OutputMeta {
+  Shape shape;
+  Dtype dtype;
+};
+
+/// A saved tensor, as PyTorch's SavedVariable: the data plus the version it had when saved.
+/// It never owns the saved tensor's grad_fn, so a node that saves its own output (tanh, exp,
+/// sigmoid, softmax) does not keep itself alive. unpack() throws when the graph was freed by
+/// an earlier backward or the tensor was modified in place since.
+class SavedVariable {
+ public:
+  SavedVariable() = default;
+  explicit SavedVariable(const Tensor& t);
+  /// The saved data. `op` names the node in the error messages.
+  Tensor unpack(std::string_view op) const;
+  void reset();
+  bool defined() const { return saved_; }
+
+ private:
+  Tensor data_;
+  std::uint64_t version_ = 0;
+  bool saved_ = false;
+  bool released_ = false;
+};
+
+/// Base class of every backward node. Subclasses hold their saved state and implement apply():
+/// given one gradient per output (undefined = zero), return one gradient per input edge
+/// (undefined where the edge is invalid or the gradient is zero). apply() runs with grad mode
+/// off and must express the backward with xgrad ops.
+class Node {
+ public:
+  Node();
+  virtual ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  /// The forward op's name ("mul", "matmul", ...), shown in errors and graph dumps.
+  virtual std::string_view name() const = 0;
+  virtual tensor_list apply(tensor_list&& grads) = 0;
+  /// Frees saved tensors (called after backward unless retain_graph).
+  virtual void release_saved() {}
+  /// The leaf this node accumulates into (AccumulateGrad only), else null.
+  virtual TensorImpl* leaf() const { return nullptr; }
+
+  /// Recording order: later ops have larger numbers. Unique per thread.
+  std::uint64_t sequence_nr() const { return sequence_nr_; }
+  const std::vector<Edge>& next_edges() const { return next_edges_; }
+  std::vector<Edge>& mutable_next_edges() { return next_edges_; }
+  /// True when input i needs a gradient (its edge is valid).
+  bool needs_input_grad(std::size_t i) const {
+    return i < next_edges_.size() && next_edges_[i].valid();
+  }
+  const std::vector<OutputMeta>& outputs() const { return outputs_; }
+  std::vector<OutputMeta>& mutable_outputs() { return outputs_; }
+
+  /// Hooks on output slots (register_hook / retain_grad of non-leaf tensors).
+  void add_pre_hook(std::uint32_t output_nr, Hook hook);
+  /// Runs the hooks on the incoming gradients (may replace them). AccumulateGrad overrides it
+  /// to run the leaf's own hooks.
+  virtual void run_pre_hooks(tensor_list& grads);
+
+ private:
+  std::uint64_t sequence_nr_;
+  std::vector<Edge> next_edges_;
+  std::vector<OutputMeta> outputs_;
+  std::vector<std::pair<std::uint32_t, Hook>> pre_hooks_;
+};
+
+/// The sink node of a leaf that requires grad: sums incoming gradients into leaf.grad().
+class AccumulateGrad final : public Node {
+ public:
+  explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf);
+  std::string_view name() const override { return "accumulate_grad"; }
+  tensor_list apply(tensor_list&& grads) override;
+  TensorImpl* leaf() const override { return leaf_.get(); }
+  void run_pre_hooks(tensor_list& grads) override;
+
+ private:
+  std::shared_ptr<TensorImpl> leaf_;
+};
+
+/// The edge a gradient for `t` should flow along: its grad_fn, its leaf accumulator (created
+/// on first use and shared by the graph), or an invalid edge when t needs no gradient.
+Edge gradient_edge(const Tensor& t);
+
+/// True when grad mode is on and any of the tensors requires grad: then the op must record.
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
+bool any_requires_grad(const std::vector<Tensor>& inputs);
+
+/// Connects `node` to the graph: one edge per input (in order), the output metadata, and each
+/// output's grad_fn / output_nr. Call only when any_requires_grad(inputs).
+void record(const std::shared_ptr<Node>& node, std::initializer_list<const Tensor*> inputs,
+            std::initializer_list<Tensor*> outputs);
+void record(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
+            std::vector<Tensor>& outputs);
+
+}  // namespace xgrad::autograd

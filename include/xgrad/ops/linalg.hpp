@@ -1,0 +1,24 @@
+// Matrix products, through OpenBLAS's cblas_sgemm / cblas_dgemm (never a hand-written GEMM).
+// Transposed operands (views from transpose()/t()) go to BLAS as transpose flags, not copies.
+#pragma once
+
+#include "xgrad/tensor.hpp"
+
+namespace xgrad {
+
+/// Matrix product. Shapes: [m,k]·[k,n] -> [m,n]; batched [B,m,k]·[B,k,n] -> [B,m,n]; a 3-D
+/// operand with a 2-D one broadcasts the 2-D one over the batch ([B,m,k]·[k,n] -> [B,m,n],
+/// [m,k]·[B,k,n] -> [B,m,n]); a 1-D operand is a vector ([k]·[k,n] -> [n], [m,k]·[k] -> [m],
+/// [k]·[k] -> []). Throws "matmul: shapes [64,784] and [256,784] cannot be multiplied".
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+/// Fully connected layer y = x·wᵀ + b, fused (bias copied into the output, then one GEMM with
+/// beta = 1, as torch's addmm). x: [..., in], w: [out, in], b: [out] or undefined -> [..., out].
+/// Throws "linear: input [64,100] does not match weight [256,784]".
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
+
+/// The number of threads BLAS uses (OpenBLAS). set_num_threads(n) sets it; n >= 1.
+void set_num_threads(int n);
+int get_num_threads();
+
+}  // namespace xgrad

@@ -1,0 +1,282 @@
+// Tensor: a cheap, shared handle to a TensorImpl (storage, shape, strides, dtype, autograd
+// state). Copying a Tensor copies the handle, never the data, as in torch.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+
+#include "xgrad/dtype.hpp"
+#include "xgrad/error.hpp"
+#include "xgrad/storage.hpp"
+
+namespace xgrad {
+
+/// A tensor shape (or strides, in elements): one entry per dimension, outermost first.
+using Shape = std::vector<std::int64_t>;
+
+namespace autograd {
+class Node;
+}
+
+class Tensor;
+class TensorImpl;
+
+/// A gradient hook: sees the gradient flowing into a tensor and returns either an undefined
+/// Tensor (keep it) or a replacement of the same shape.
+using Hook = std::function<Tensor(const Tensor&)>;
+
+/// Options for factory functions: dtype (default: default_dtype(), float32) and requires_grad.
+/// Implicit from a Dtype, so `zeros({2, 3}, xgrad::float64)` works.
+struct TensorOptions {
+  Dtype dtype_ = default_dtype();
+  bool requires_grad_ = false;
+  TensorOptions() = default;
+  TensorOptions(Dtype d) : dtype_(d) {}  // NOLINT(google-explicit-constructor)
+  TensorOptions& dtype(Dtype d) {
+    dtype_ = d;
+    return *this;
+  }
+  TensorOptions& requires_grad(bool r = true) {
+    requires_grad_ = r;
+    return *this;
+  }
+};
+
+/// Reduction mode of the losses: mean (default), sum, or none (per-element loss).
+enum class Reduction { none, mean, sum };
+
+/// The handle users work with. A default-constructed Tensor is *undefined* (no data): that is
+/// how an absent gradient is represented. All shape-changing ops that can be views are views
+/// (reshape of a contiguous tensor, transpose, permute, slice, squeeze, unsqueeze, detach).
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  /// Copies an xt::xarray into a new tensor of the matching dtype (float -> float32,
+  /// double -> float64, int64_t -> int64, bool -> boolean).
+  template <class T>
+  Tensor(const xt::xarray<T>& a);  // NOLINT(google-explicit-constructor)
+
+  // ---- metadata -------------------------------------------------------------------------
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  const Shape& strides() const;
+  std::int64_t offset() const;
+  std::int64_t dim() const;
+  /// Size of dimension `axis` (negative counts from the end). Throws on an axis out of range.
+  std::int64_t size(std::int64_t axis) const;
+  std::int64_t numel() const;
+  Dtype dtype() const;
+  bool is_contiguous() const;
+  /// Pointer to the first element (data of storage + offset). T must match dtype().
+  template <class T>
+  T* data_ptr() const;
+  void* raw_data() const;
+  const std::shared_ptr<Storage>& storage() const;
+  /// The version counter shared with all views of the same storage.
+  std::uint64_t version() const;
+
+  // ---- values ----------------------------------------------------------------------------
+  /// The value of a one-element tensor as double. Throws when numel() != 1.
+  double item() const;
+  template <class T>
+  T item() const {
+    return static_cast<T>(item());
+  }
+  /// A copy of the data as an xt::xarray<T>; converts dtype when T differs.
+  template <class T>
+  xt::xarray<T> to_xarray() const;
+
+  // ---- autograd --------------------------------------------------------------------------
+  bool requires_grad() const;
+  /// Marks a leaf as requiring grad (float dtypes only). Returns *this for chaining.
+  Tensor& requires_grad_(bool r = true);
+  /// The accumulated gradient of a leaf (or of a non-leaf after retain_grad()); undefined
+  /// when none has been computed.
+  Tensor grad() const;
+  void set_grad(const Tensor& g) const;
+  /// Drops the gradient (set_to_none = true, torch 2's default) or fills it with zeros.
+  void zero_grad(bool set_to_none = true) const;
+  /// The node that produced this tensor; null for leaves.
+  const std::shared_ptr<autograd::Node>& grad_fn() const;
+  std::uint32_t output_nr() const;
+  bool is_leaf() const;
+  /// Computes gradients of this tensor w.r.t. every leaf that requires grad and accumulates them
+  /// into their .grad(). `seed` (the gradient of some scalar w.r.t. this tensor, same shape) may
+  /// be omitted only for one-element tensors. Without retain_graph the graph's saved tensors
+  /// are freed, and a second backward through it throws.
+  void backward(const Tensor& seed = Tensor(), bool retain_graph = false) const;
+  /// A tensor sharing this one's data (and version counter) without autograd history.
+  Tensor detach() const;
+  /// Makes a non-leaf keep its .grad() after backward.
+  void retain_grad() const;
+  bool retains_grad() const;
+  /// Registers a hook called with this tensor's gradient during backward; it may return a
+  /// replacement (same shape) or an undefined Tensor to keep the gradient.
+  void register_hook(Hook hook) const;
+
+  /// A name for graph dumps (a parameter's module path, e.g. "fc1.weight").
+  const std::string& name() const;
+  Tensor& set_name(std::string name);
+
+  // ---- conversions -----------------------------------------------------------------------
+  /// A copy with dtype `d` (returns *this when the dtype already matches). Differentiable
+  /// between float dtypes.
+  Tensor to(Dtype d) const;
+  /// A row-major contiguous tensor with the same values (*this when already contiguous).
+  Tensor contiguous() const;
+  /// A contiguous copy (differentiable).
+  Tensor clone() const;
+
+  // ---- in-place ops (bump the version; refused on tensors that require grad unless under
+  // no_grad, since they are not recorded). `other` broadcasts to this tensor's shape. -----
+  /// self += alpha * other, rounded as fma(alpha, other, self) (torch's add_ with alpha).
+  Tensor& add_(const Tensor& other, double alpha = 1.0);
+  Tensor& add_(double scalar);
+  /// self -= alpha * other.
+  Tensor& sub_(const Tensor& other, double alpha = 1.0);
+  Tensor& mul_(const Tensor& other);
+  Tensor& mul_(double scalar);
+  Tensor& div_(const Tensor& other);
+  Tensor& div_(double scalar);
+  /// self = fma(value * t1, t2, self) (torch's addcmul_).
+  Tensor& addcmul_(const Tensor& t1, const Tensor& t2, double value = 1.0);
+  /// self = self + (value * t1) / t2 (torch's addcdiv_).
+  Tensor& addcdiv_(const Tensor& t1, const Tensor& t2, double value = 1.0);
+  /// self = sqrt(self).
+  Tensor& sqrt_();
+  /// self = max(self, other), elementwise.
+  Tensor& maximum_(const Tensor& other);
+  Tensor& zero_();
+  Tensor& fill_(double value);
+  /// Copies src's values (broadcast to this shape, converted to this dtype).
+  Tensor& copy_(const Tensor& src);
+
+  // ---- method forms of common ops (see the ops/ headers for shapes and errors) -----------
+  Tensor reshape(const Shape& shape) const;
+  Tensor view(const Shape& shape) const;
+  Tensor transpose(std::int64_t a, std::int64_t b) const;
+  Tensor permute(const Shape& dims) const;
+  Tensor flatten(std::int64_t start = 0, std::int64_t end = -1) const;
+  Tensor squeeze(std::int64_t axis) const;
+  Tensor unsqueeze(std::int64_t axis) const;
+  Tensor t() const;
+  Tensor sum() const;
+  Tensor sum(std::int64_t axis, bool keepdim = false) const;
+  Tensor mean() const;
+  Tensor mean(std::int64_t axis, bool keepdim = false) const;
+  Tensor max() const;
+  Tensor max(std::int64_t axis, bool keepdim = false) const;
+  Tensor matmul(const Tensor& other) const;
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor sqrt() const;
+  Tensor abs() const;
+  Tensor tanh() const;
+  Tensor sigmoid() const;
+  Tensor relu() const;
+  Tensor pow(double exponent) const;
+
+  const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
+
+ private:
+  TensorImpl& checked() const;
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+/// The state behind a Tensor. Users rarely touch it; ops and the engine do.
+class TensorImpl {
+ public:
+  TensorImpl(std::shared_ptr<Storage> storage, Shape shape, Shape strides, std::int64_t offset,
+             Dtype dtype);
+
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  Shape strides;  // in elements
+  std::int64_t offset = 0;
+  std::int64_t numel = 0;
+  Dtype dtype;
+
+  // autograd state
+  bool requires_grad = false;  // leaves only; a non-leaf requires grad through grad_fn
+  bool retains_grad = false;
+  std::shared_ptr<autograd::Node> grad_fn;
+  std::uint32_t output_nr = 0;
+  std::weak_ptr<autograd::Node> grad_accumulator;  // leaves: the AccumulateGrad of this graph
+  Tensor grad;
+  std::vector<Hook> hooks;  // leaves: run by AccumulateGrad before accumulating
+  std::string name;
+};
+
+// ---- construction -----------------------------------------------------------------------
+
+/// Row-major strides of a shape (in elements).
+Shape contiguous_strides(const Shape& shape);
+/// Product of the dimensions (1 for a 0-d shape). Throws on a negative dimension.
+std::int64_t shape_numel(const Shape& shape);
+
+/// An uninitialised tensor of the given shape.
+Tensor empty(const Shape& shape, TensorOptions opts = {});
+Tensor zeros(const Shape& shape, TensorOptions opts = {});
+Tensor ones(const Shape& shape, TensorOptions opts = {});
+Tensor full(const Shape& shape, double value, TensorOptions opts = {});
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, double value);
+/// 0-d tensor holding `value`.
+Tensor scalar_tensor(double value, TensorOptions opts = {});
+/// [start, start+step, ...) below end, as torch.arange. Throws when step is 0.
+Tensor arange(double start, double end, double step = 1.0, TensorOptions opts = {});
+Tensor arange(double end, TensorOptions opts = {});
+
+/// Tensors from nested braces: tensor({{1., 2.}, {3., 4.}}, xgrad::float64).
+Tensor tensor(double value, TensorOptions opts = {});
+Tensor tensor(std::initializer_list<double> v, TensorOptions opts = {});
+Tensor tensor(std::initializer_list<std::initializer_list<double>> v, TensorOptions opts = {});
+Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> v,
+              TensorOptions opts = {});
+Tensor tensor(
+    std::initializer_list<std::initializer_list<std::initializer_list<std::initializer_list<double>>>>
+        v,
+    TensorOptions opts = {});
+
+/// Copies `numel(shape)` elements of type T from `data` into a new tensor.
+template <class T>
+Tensor from_data(const T* data, const Shape& shape, bool requires_grad = false);
+
+/// Prints like torch: tensor([[1.0000, 2.0000], ...], dtype=float64, grad_fn=<mul>).
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// ---- type dispatch helper ---------------------------------------------------------------
+
+/// Calls f.template operator()<T>() with T = float or double according to d; throws
+/// "op: expected a float32 or float64 tensor, got int64" otherwise.
+template <class F>
+decltype(auto) dispatch_floating(Dtype d, const char* op, F&& f) {
+  switch (d) {
+    case Dtype::float32: return f.template operator()<float>();
+    case Dtype::float64: return f.template operator()<double>();
+    default: fail(op, ": expected a float32 or float64 tensor, got ", dtype_name(d));
+  }
+}
+
+/// As dispatch_floating, over all four dtypes (bool as bool).
+template <class F>
+decltype(auto) dispatch_all(Dtype d, F&& f) {
+  switch (d) {
+    case Dtype::float32: return f.template operator()<float>();
+    case Dtype::float64: return f.template operator()<double>();
+    case Dtype::int64: return f.template operator()<std::int64_t>();
+    case Dtype::boolean: return f.template operator()<bool>();
+  }
+  return f.template operator()<float>();
+}
+
+}  // namespace xgrad

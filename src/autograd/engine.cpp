@@ -1,0 +1,217 @@
+#include "xgrad/autograd/engine.hpp"
+
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "xgrad/autograd/grad_mode.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/ops/elementwise.hpp"
+
+namespace xgrad {
+
+namespace {
+
+using autograd::Edge;
+using autograd::Node;
+using autograd::tensor_list;
+
+struct NodeState {
+  int dependencies = 0;
+  tensor_list buffer;  // one slot per output of the node, summed as gradients arrive
+  bool needed = true;  // grad(): only nodes on a path to a requested input run
+};
+
+struct ByLatest {
+  bool operator()(const Node* a, const Node* b) const {
+    return a->sequence_nr() < b->sequence_nr();
+  }
+};
+
+void accumulate(tensor_list& buffer, std::size_t slot, Tensor&& g) {
+  if (buffer.size() <= slot) buffer.resize(slot + 1);
+  if (!buffer[slot].defined()) {
+    buffer[slot] = std::move(g);
+  } else {
+    buffer[slot] = add(buffer[slot], g);
+  }
+}
+
+Tensor make_seed(const Tensor& out, const Tensor& seed, std::size_t i) {
+  if (seed.defined()) {
+    if (seed.shape() != out.shape())
+      fail("backward: seed ", i, " has shape ", seed.shape(), " but its output has shape ",
+           out.shape());
+    return seed.dtype() == out.dtype() ? seed.detach() : seed.detach().to(out.dtype());
+  }
+  if (out.numel() != 1)
+    fail("backward: a gradient seed can be implicitly created only for one-element outputs; "
+         "pass a seed of shape ",
+         out.shape());
+  return ones(out.shape(), out.dtype());
+}
+
+// One backward pass. With `captures` non-empty it is a grad() call: the gradient reaching
+// each captured edge is returned instead of accumulated into leaves.
+std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
+                                 const std::vector<Tensor>& seeds, bool retain_graph,
+                                 const std::vector<Edge>* captures) {
+  check(seeds.empty() || seeds.size() == outputs.size(), "backward: got ", seeds.size(),
+        " seeds for ", outputs.size(), " outputs");
+  std::unordered_map<Node*, NodeState> state;
+  std::vector<std::shared_ptr<Node>> roots;
+
+  // Seed the roots.
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& out = outputs[i];
+    check(out.defined(), "backward: output ", i, " is undefined");
+    Edge e = autograd::gradient_edge(out);
+    if (!e.valid())
+      fail("backward: output ", i, " of shape ", out.shape(),
+           " does not require grad and has no grad_fn");
+    Tensor s = make_seed(out, i < seeds.size() ? seeds[i] : Tensor(), i);
+    accumulate(state[e.fn.get()].buffer, e.input_nr, std::move(s));
+    roots.push_back(e.fn);
+  }
+
+  // Count dependencies with an explicit stack (no recursion).
+  std::vector<Node*> order;  // discovery order, for the needed-set pass
+  {
+    std::vector<Node*> stack;
+    std::unordered_set<Node*> seen;
+    for (auto& r : roots)
+      if (seen.insert(r.get()).second) stack.push_back(r.get());
+    while (!stack.empty()) {
+      Node* n = stack.back();
+      stack.pop_back();
+      order.push_back(n);
+      for (const Edge& e : n->next_edges()) {
+        if (!e.valid()) continue;
+        state[e.fn.get()].dependencies++;
+        if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+      }
+    }
+  }
+
+  // grad(): mark the captured nodes and every node with a path to one of them.
+  std::unordered_map<Node*, std::vector<std::pair<std::uint32_t, std::size_t>>> capture_at;
+  std::vector<Tensor> captured;
+  if (captures) {
+    captured.resize(captures->size());
+    for (std::size_t i = 0; i < captures->size(); ++i) {
+      const Edge& e = (*captures)[i];
+      capture_at[e.fn.get()].emplace_back(e.input_nr, i);
+    }
+    // Sequence numbers order the graph topologically: a node's inputs were recorded before
+    // it. Visit in increasing sequence order so that children are decided before parents.
+    std::vector<Node*> by_seq = order;
+    std::sort(by_seq.begin(), by_seq.end(),
+              [](Node* a, Node* b) { return a->sequence_nr() < b->sequence_nr(); });
+    for (Node* n : by_seq) {
+      bool needed = capture_at.count(n) > 0;
+      if (!needed && n->leaf() == nullptr) {
+        for (const Edge& e : n->next_edges())
+          if (e.valid() && state[e.fn.get()].needed) {
+            needed = true;
+            break;
+          }
+      }
+      state[n].needed = needed && (n->leaf() == nullptr || capture_at.count(n) > 0);
+    }
+  }
+
+  std::priority_queue<Node*, std::vector<Node*>, ByLatest> ready;
+  for (auto& r : roots) {
+    auto& st = state[r.get()];
+    if (st.dependencies == 0 && st.needed) {
+      st.dependencies = -1;  // queued
+      ready.push(r.get());
+    }
+  }
+  // Roots that are also reached from another root wait for their dependencies.
+  for (auto& r : roots) {
+    auto& st = state[r.get()];
+    if (st.dependencies == 0 && !st.needed) st.dependencies = -1;
+  }
+
+  no_grad guard;  // backward formulas are not recorded (create_graph is future work)
+  while (!ready.empty()) {
+    Node* node = ready.top();
+    ready.pop();
+    NodeState& st = state[node];
+    tensor_list grads = std::move(st.buffer);
+    grads.resize(std::max<std::size_t>(grads.size(), node->outputs().size()));
+    node->run_pre_hooks(grads);
+
+    if (captures) {
+      auto it = capture_at.find(node);
+      if (it != capture_at.end())
+        for (auto [slot, idx] : it->second)
+          if (slot < grads.size() && grads[slot].defined()) {
+            captured[idx] = captured[idx].defined() ? add(captured[idx], grads[slot])
+                                                    : grads[slot];
+          }
+    }
+
+    bool any = false;
+    for (const Tensor& g : grads) any = any || g.defined();
+    tensor_list out;
+    const bool run = any && st.needed && !(captures && node->leaf());
+    if (run) {
+      out = node->apply(std::move(grads));
+      if (!out.empty() && out.size() != node->next_edges().size())
+        fail(node->name(), ": backward returned ", out.size(), " gradients for ",
+             node->next_edges().size(), " inputs");
+    }
+    if (!retain_graph) node->release_saved();
+
+    const auto& edges = node->next_edges();
+    for (std::size_t i = 0; i < edges.size(); ++i) {
+      const Edge& e = edges[i];
+      if (!e.valid()) continue;
+      NodeState& next = state[e.fn.get()];
+      if (i < out.size() && out[i].defined()) {
+        const auto& meta = e.fn->outputs()[e.input_nr];
+        if (out[i].shape() != meta.shape)
+          fail(node->name(), ": backward produced a gradient of shape ", out[i].shape(),
+               " for input ", i, ", which has shape ", meta.shape);
+        accumulate(next.buffer, e.input_nr, std::move(out[i]));
+      }
+      if (--next.dependencies == 0) {
+        if (next.needed) {
+          next.dependencies = -1;
+          ready.push(e.fn.get());
+        }
+      }
+    }
+  }
+  return captured;
+}
+
+}  // namespace
+
+void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& seeds,
+              bool retain_graph) {
+  run_backward(outputs, seeds, retain_graph, nullptr);
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& seeds, bool retain_graph, bool allow_unused) {
+  std::vector<Edge> edges;
+  edges.reserve(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    check(inputs[i].defined() && inputs[i].requires_grad(), "grad: input ", i,
+          " does not require grad");
+    edges.push_back(autograd::gradient_edge(inputs[i]));
+  }
+  std::vector<Tensor> result = run_backward(outputs, seeds, retain_graph, &edges);
+  for (std::size_t i = 0; i < result.size(); ++i) {
+    if (!result[i].defined() && !allow_unused)
+      fail("grad: input ", i, " of shape ", inputs[i].shape(),
+           " was not used to compute the outputs (pass allow_unused=true to get an undefined "
+           "gradient)");
+  }
+  return result;
+}
+
+}  // namespace xgrad

@@ -1,0 +1,165 @@
+#include "xgrad/autograd/node.hpp"
+
+#include "xgrad/autograd/grad_mode.hpp"
+
+namespace xgrad::autograd {
+
+// ---- SavedVariable ----------------------------------------------------------------------
+
+SavedVariable::SavedVariable(const Tensor& t)
+    : data_(t.detach()), version_(t.version()), saved_(true) {}
+
+Tensor SavedVariable::unpack(std::string_view op) const {
+  if (released_)
+    fail(op,
+         ": trying to backward through the graph a second time (its saved tensors were freed by "
+         "the first backward); pass retain_graph=true to the first backward if you need a second");
+  if (!saved_) return Tensor();
+  if (data_.version() != version_)
+    fail(op, ": a tensor of shape ", data_.shape(),
+         " saved for backward was modified by an in-place operation (saved at version ", version_,
+         ", now at version ", data_.version(), ")");
+  return data_;
+}
+
+void SavedVariable::reset() {
+  data_ = Tensor();
+  released_ = saved_;
+}
+
+// ---- Node -------------------------------------------------------------------------------
+
+namespace {
+thread_local std::uint64_t g_next_sequence_nr = 0;
+}
+
+Node::Node() : sequence_nr_(g_next_sequence_nr++) {}
+
+// Destroying the last reference to a long chain of nodes would recurse once per node through
+// next_edges_ and overflow the stack (an RNN unrolled over 100,000 steps). Nodes whose last
+// owner is this one are moved to a per-thread list and destroyed iteratively instead.
+Node::~Node() {
+  thread_local std::vector<std::shared_ptr<Node>> pending;
+  thread_local bool draining = false;
+  for (auto& e : next_edges_) {
+    if (e.fn && e.fn.use_count() == 1) pending.push_back(std::move(e.fn));
+  }
+  if (draining) return;
+  draining = true;
+  while (!pending.empty()) {
+    std::shared_ptr<Node> n = std::move(pending.back());
+    pending.pop_back();
+    n.reset();  // may push more nodes onto `pending`
+  }
+  draining = false;
+}
+
+void Node::add_pre_hook(std::uint32_t output_nr, Hook hook) {
+  pre_hooks_.emplace_back(output_nr, std::move(hook));
+}
+
+namespace {
+void run_hook(const Hook& hook, Tensor& grad, std::string_view node) {
+  if (!grad.defined()) return;
+  Tensor r = hook(grad);
+  if (!r.defined()) return;
+  if (r.shape() != grad.shape() || r.dtype() != grad.dtype())
+    fail("hook on ", node, ": a hook returned a gradient of shape ", r.shape(), " ",
+         dtype_name(r.dtype()), " for a gradient of shape ", grad.shape(), " ",
+         dtype_name(grad.dtype()));
+  grad = std::move(r);
+}
+}  // namespace
+
+void Node::run_pre_hooks(tensor_list& grads) {
+  for (auto& [slot, hook] : pre_hooks_) {
+    if (slot < grads.size()) run_hook(hook, grads[slot], name());
+  }
+}
+
+// ---- AccumulateGrad ---------------------------------------------------------------------
+
+AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::move(leaf)) {
+  mutable_outputs().push_back({leaf_->shape, leaf_->dtype});
+}
+
+void AccumulateGrad::run_pre_hooks(tensor_list& grads) {
+  for (auto& hook : leaf_->hooks) run_hook(hook, grads[0], "a leaf");
+}
+
+tensor_list AccumulateGrad::apply(tensor_list&& grads) {
+  Tensor& g = grads[0];
+  if (!g.defined()) return {};
+  Tensor& acc = leaf_->grad;
+  if (!acc.defined()) {
+    // Steal the incoming gradient when nothing else refers to it; otherwise copy, so that
+    // a later in-place accumulation cannot write into another tensor's memory.
+    if (g.impl().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous()) {
+      acc = std::move(g);
+    } else {
+      acc = g.clone();
+    }
+  } else {
+    no_grad guard;
+    acc.add_(g);
+  }
+  return {};
+}
+
+// ---- recording --------------------------------------------------------------------------
+
+Edge gradient_edge(const Tensor& t) {
+  if (!t.defined()) return {};
+  const auto& impl = t.impl();
+  if (impl->grad_fn) return {impl->grad_fn, impl->output_nr};
+  if (!impl->requires_grad) return {};
+  auto acc = impl->grad_accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(impl);
+    impl->grad_accumulator = acc;
+  }
+  return {acc, 0};
+}
+
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!is_grad_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  if (!is_grad_enabled()) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+namespace {
+void set_history(const std::shared_ptr<Node>& node, Tensor& out, std::uint32_t nr) {
+  node->mutable_outputs().push_back({out.shape(), out.dtype()});
+  auto& impl = *out.impl();
+  impl.grad_fn = node;
+  impl.output_nr = nr;
+}
+}  // namespace
+
+void record(const std::shared_ptr<Node>& node, std::initializer_list<const Tensor*> inputs,
+            std::initializer_list<Tensor*> outputs) {
+  auto& edges = node->mutable_next_edges();
+  edges.reserve(inputs.size());
+  for (const Tensor* t : inputs) edges.push_back(gradient_edge(*t));
+  std::uint32_t nr = 0;
+  for (Tensor* out : outputs) set_history(node, *out, nr++);
+}
+
+void record(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
+            std::vector<Tensor>& outputs) {
+  auto& edges = node->mutable_next_edges();
+  edges.reserve(inputs.size());
+  for (const Tensor& t : inputs) edges.push_back(gradient_edge(t));
+  std::uint32_t nr = 0;
+  for (Tensor& out : outputs) set_history(node, out, nr++);
+}
+
+}  // namespace xgrad::autograd

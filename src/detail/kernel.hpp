@@ -1,0 +1,113 @@
+// Internal helpers for kernels: xtensor views of a tensor's memory and elementwise loops.
+// Not installed; included only by src/ files, so xtensor expressions stay out of public headers.
+#pragma once
+
+#include <cstddef>
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
+
+#include "xgrad/tensor.hpp"
+
+namespace xgrad::detail {
+
+/// A (possibly strided) xtensor view of t's memory, without ownership. Dimensions of size 1
+/// get stride 0, as xtensor's broadcasting expects.
+template <class T>
+auto xview(const Tensor& t) {
+  const auto& sh = t.shape();
+  const auto& st = t.strides();
+  xt::svector<std::size_t, 4> shape(sh.size());
+  xt::svector<std::ptrdiff_t, 4> strides(sh.size());
+  std::size_t span = t.numel() == 0 ? 0 : 1;
+  for (std::size_t i = 0; i < sh.size(); ++i) {
+    shape[i] = static_cast<std::size_t>(sh[i]);
+    strides[i] = sh[i] == 1 ? 0 : static_cast<std::ptrdiff_t>(st[i]);
+    if (sh[i] > 0) span += static_cast<std::size_t>((sh[i] - 1) * st[i]);
+  }
+  return xt::adapt(t.data_ptr<T>(), span, xt::no_ownership(), shape, strides);
+}
+
+/// NumPy broadcasting of two shapes; throws "op: shapes [..] and [..] cannot be broadcast".
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+
+/// Normalises a possibly negative axis for a tensor of `ndim` dims; throws
+/// "op: axis 3 is out of range for a tensor of shape [2,3]".
+std::int64_t normalize_axis(std::int64_t axis, std::int64_t ndim, const Shape& shape,
+                            const char* op);
+
+/// Throws "op: expected tensors of the same dtype, got float32 and float64".
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* op);
+
+/// A tensor with `t`'s values broadcast to `shape` as a strided view (stride 0 on broadcast
+/// dims). No copy; read-only use.
+Tensor broadcast_view(const Tensor& t, const Shape& shape);
+
+/// out[i] = f(a[i]) into a new contiguous tensor of a's shape (a made contiguous first).
+template <class T, class R = T, class F>
+Tensor map_unary(const Tensor& a, F f) {
+  Tensor src = a.contiguous();
+  Tensor out = empty(a.shape(), dtype_of<R>);
+  const T* in = src.data_ptr<T>();
+  R* o = out.data_ptr<R>();
+  const std::int64_t n = a.numel();
+  for (std::int64_t i = 0; i < n; ++i) o[i] = f(in[i]);
+  return out;
+}
+
+/// out = f(a, b) with broadcasting, into a new contiguous tensor of the broadcast shape.
+template <class T, class R = T, class F>
+Tensor map_binary(const Tensor& a, const Tensor& b, F f, const char* op) {
+  if (a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous()) {
+    Tensor out = empty(a.shape(), dtype_of<R>);
+    const T* pa = a.data_ptr<T>();
+    const T* pb = b.data_ptr<T>();
+    R* o = out.data_ptr<R>();
+    const std::int64_t n = a.numel();
+    for (std::int64_t i = 0; i < n; ++i) o[i] = f(pa[i], pb[i]);
+    return out;
+  }
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor out = empty(shape, dtype_of<R>);
+  if (b.numel() == 1 && a.is_contiguous() && a.shape() == shape) {
+    const T* pa = a.data_ptr<T>();
+    const T vb = *b.data_ptr<T>();
+    R* o = out.data_ptr<R>();
+    for (std::int64_t i = 0, n = out.numel(); i < n; ++i) o[i] = f(pa[i], vb);
+    return out;
+  }
+  if (a.numel() == 1 && b.is_contiguous() && b.shape() == shape) {
+    const T va = *a.data_ptr<T>();
+    const T* pb = b.data_ptr<T>();
+    R* o = out.data_ptr<R>();
+    for (std::int64_t i = 0, n = out.numel(); i < n; ++i) o[i] = f(va, pb[i]);
+    return out;
+  }
+  auto vo = xview<R>(out);
+  auto va = xview<T>(a);
+  auto vb = xview<T>(b);
+  xt::noalias(vo) = xt::make_lambda_xfunction(F(f), va, vb);
+  return out;
+}
+
+/// In-place self[i] = f(self[i], other[i]) with `other` broadcast to self's shape.
+template <class T, class F>
+void apply_inplace(const Tensor& self, const Tensor& other, F f, const char* op) {
+  if (other.shape() == self.shape() && self.is_contiguous() && other.is_contiguous()) {
+    T* s = self.data_ptr<T>();
+    const T* p = other.data_ptr<T>();
+    for (std::int64_t i = 0, n = self.numel(); i < n; ++i) s[i] = f(s[i], p[i]);
+    return;
+  }
+  Shape shape = broadcast_shapes(self.shape(), other.shape(), op);
+  if (shape != self.shape())
+    fail(op, ": cannot broadcast ", other.shape(), " into the in-place target's shape ",
+         self.shape());
+  auto vs = xview<T>(self);
+  auto vp = xview<T>(broadcast_view(other, shape));
+  xt::xarray<T> tmp = xt::make_lambda_xfunction(F(f), vs, vp);
+  xt::noalias(vs) = tmp;
+}
+
+}  // namespace xgrad::detail

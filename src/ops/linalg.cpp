@@ -1,0 +1,232 @@
+#include "xgrad/ops/linalg.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+
+#include "detail/kernel.hpp"
+#include "xgrad/autograd/grad_mode.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/reduction.hpp"
+#include "xgrad/ops/shape.hpp"
+
+extern "C" {
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+}
+
+namespace xgrad {
+
+using autograd::Node;
+using autograd::SavedVariable;
+using autograd::tensor_list;
+
+void set_num_threads(int n) {
+  check(n >= 1, "set_num_threads: need at least one thread, got ", n);
+  openblas_set_num_threads(n);
+}
+int get_num_threads() { return openblas_get_num_threads(); }
+
+namespace {
+
+// A 2-D matrix as BLAS sees it: pointer, transpose flag and leading dimension. Copies only
+// when the strides fit neither row-major nor its transpose.
+struct BlasMat {
+  Tensor keep;  // owns a contiguous copy when one was needed
+  CBLAS_TRANSPOSE trans = CblasNoTrans;
+  std::int64_t ld = 0;
+};
+
+BlasMat as_blas(const Tensor& m) {
+  const std::int64_t r = m.shape()[0], c = m.shape()[1];
+  const std::int64_t s0 = m.strides()[0], s1 = m.strides()[1];
+  if ((s1 == 1 || c == 1) && s0 >= std::max<std::int64_t>(c, 1)) return {m, CblasNoTrans, s0};
+  if ((s0 == 1 || r == 1) && s1 >= std::max<std::int64_t>(r, 1)) return {m, CblasTrans, s1};
+  Tensor cont = m.contiguous();
+  return {cont, CblasNoTrans, std::max<std::int64_t>(c, 1)};
+}
+
+// out[m,n] = beta*out + a[m,k]·b[k,n]; out is contiguous.
+template <class T>
+void gemm(const Tensor& a, const Tensor& b, Tensor& out, T beta) {
+  const std::int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (beta == T(0)) out.zero_();
+    return;
+  }
+  BlasMat A = as_blas(a), B = as_blas(b);
+  const T* pa = A.keep.template data_ptr<T>();
+  const T* pb = B.keep.template data_ptr<T>();
+  T* pc = out.data_ptr<T>();
+  const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, A.trans, B.trans, M, N, K, 1.0f, pa, static_cast<int>(A.ld), pb,
+                static_cast<int>(B.ld), beta, pc, N);
+  } else {
+    cblas_dgemm(CblasRowMajor, A.trans, B.trans, M, N, K, 1.0, pa, static_cast<int>(A.ld), pb,
+                static_cast<int>(B.ld), beta, pc, N);
+  }
+}
+
+[[noreturn]] void mismatch(const Tensor& a, const Tensor& b) {
+  fail("matmul: shapes ", a.shape(), " and ", b.shape(), " cannot be multiplied");
+}
+
+// Forward kernel for 2-D and 3-D operands (vectors are reshaped by the caller).
+Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
+  detail::check_same_dtype(a, b, "matmul");
+  return dispatch_floating(a.dtype(), "matmul", [&]<class T>() {
+    if (a.dim() == 2 && b.dim() == 2) {
+      if (a.shape()[1] != b.shape()[0]) mismatch(a, b);
+      Tensor out = empty({a.shape()[0], b.shape()[1]}, a.dtype());
+      gemm<T>(a, b, out, T(0));
+      return out;
+    }
+    if (a.dim() == 3 && b.dim() == 2) {
+      // [B,m,k]·[k,n]: one GEMM over B*m rows when a's rows are contiguous.
+      if (a.shape()[2] != b.shape()[0]) mismatch(a, b);
+      Tensor a2 = a.contiguous().reshape({a.shape()[0] * a.shape()[1], a.shape()[2]});
+      Tensor out = empty({a2.shape()[0], b.shape()[1]}, a.dtype());
+      gemm<T>(a2, b, out, T(0));
+      return out.reshape({a.shape()[0], a.shape()[1], b.shape()[1]});
+    }
+    const std::int64_t batch = a.dim() == 3 ? a.shape()[0] : b.shape()[0];
+    if (a.dim() == 3 && b.dim() == 3 && a.shape()[0] != b.shape()[0]) mismatch(a, b);
+    const std::int64_t m = a.shape()[a.dim() - 2], k = a.shape()[a.dim() - 1];
+    const std::int64_t k2 = b.shape()[b.dim() - 2], n = b.shape()[b.dim() - 1];
+    if (k != k2) mismatch(a, b);
+    Tensor out = empty({batch, m, n}, a.dtype());
+    for (std::int64_t i = 0; i < batch; ++i) {
+      Tensor ai = a.dim() == 3 ? squeeze(slice(a, 0, i, i + 1), 0) : a;
+      Tensor bi = b.dim() == 3 ? squeeze(slice(b, 0, i, i + 1), 0) : b;
+      Tensor oi = squeeze(slice(out, 0, i, i + 1), 0);
+      gemm<T>(ai, bi, oi, T(0));
+    }
+    return out;
+  });
+}
+
+struct MatmulBackward final : Node {
+  SavedVariable a, b;
+  std::string_view name() const override { return "matmul"; }
+  tensor_list apply(tensor_list&& g) override {
+    Tensor av = a.unpack(name()), bv = b.unpack(name());
+    tensor_list out(2);
+    // dA = g·bᵀ, dB = aᵀ·g; a 2-D operand broadcast over a batch sums its gradient.
+    if (needs_input_grad(0)) {
+      Tensor ga = matmul(g[0], transpose(bv, -1, -2));
+      out[0] = ga.dim() > av.dim() ? sum(ga, 0) : ga;
+    }
+    if (needs_input_grad(1)) {
+      Tensor gb;
+      if (av.dim() == 3 && bv.dim() == 2) {
+        // Σ_B a[B]ᵀ·g[B] = (a as [B*m,k])ᵀ · (g as [B*m,n]).
+        Tensor a2 = av.contiguous().reshape({-1, av.shape()[2]});
+        Tensor g2 = g[0].contiguous().reshape({-1, g[0].shape()[2]});
+        gb = matmul(a2.t(), g2);
+      } else {
+        gb = matmul(transpose(av, -1, -2), g[0]);
+        if (gb.dim() > bv.dim()) gb = sum(gb, 0);
+      }
+      out[1] = gb;
+    }
+    return out;
+  }
+  void release_saved() override {
+    a.reset();
+    b.reset();
+  }
+};
+
+struct LinearBackward final : Node {
+  SavedVariable x, w;
+  bool has_bias = false;
+  std::string_view name() const override { return "linear"; }
+  tensor_list apply(tensor_list&& g) override {
+    tensor_list out(3);
+    Tensor gy = g[0];
+    if (needs_input_grad(0)) out[0] = matmul(gy, w.unpack(name()));
+    if (needs_input_grad(1)) out[1] = matmul(gy.t(), x.unpack(name()));
+    if (needs_input_grad(2)) out[2] = sum(gy, 0);
+    return out;
+  }
+  void release_saved() override {
+    x.reset();
+    w.reset();
+  }
+};
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (a.dim() == 0 || b.dim() == 0 || a.dim() > 3 || b.dim() > 3) mismatch(a, b);
+  // Vectors: lift to matrices, multiply, drop the added axes again (all differentiable).
+  if (a.dim() == 1 || b.dim() == 1) {
+    Tensor a2 = a.dim() == 1 ? unsqueeze(a, 0) : a;
+    Tensor b2 = b.dim() == 1 ? unsqueeze(b, -1) : b;
+    if (a2.shape().back() != b2.shape()[b2.dim() - 2]) mismatch(a, b);
+    Tensor r = matmul(a2, b2);
+    if (b.dim() == 1) r = squeeze(r, -1);
+    if (a.dim() == 1) r = squeeze(r, a2.dim() == 2 && b.dim() == 1 ? 0 : -2);
+    return r;
+  }
+  Tensor out;
+  {
+    no_grad guard;
+    out = matmul_kernel(a.detach(), b.detach());
+  }
+  if (autograd::any_requires_grad({&a, &b})) {
+    auto node = std::make_shared<MatmulBackward>();
+    node->a = SavedVariable(a);
+    node->b = SavedVariable(b);
+    autograd::record(node, {&a, &b}, {&out});
+  }
+  return out;
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  if (x.dim() > 2) {
+    Tensor y = linear(reshape(x, {-1, x.shape().back()}), w, b);
+    Shape s = x.shape();
+    s.back() = w.shape()[0];
+    return reshape(y, s);
+  }
+  if (x.dim() != 2 || w.dim() != 2 || x.shape()[1] != w.shape()[1])
+    fail("linear: input ", x.shape(), " does not match weight ", w.shape(),
+         " (expected input [N,", w.dim() == 2 ? w.shape()[1] : -1, "])");
+  detail::check_same_dtype(x, w, "linear");
+  if (b.defined()) {
+    detail::check_same_dtype(x, b, "linear");
+    if (b.dim() != 1 || b.shape()[0] != w.shape()[0])
+      fail("linear: bias ", b.shape(), " does not match weight ", w.shape());
+  }
+  const std::int64_t n = x.shape()[0], o = w.shape()[0];
+  Tensor out = empty({n, o}, x.dtype());
+  {
+    no_grad guard;
+    dispatch_floating(x.dtype(), "linear", [&]<class T>() {
+      T beta = T(0);
+      if (b.defined()) {
+        Tensor bc = b.detach().contiguous();
+        const T* pb = bc.data_ptr<T>();
+        T* po = out.data_ptr<T>();
+        for (std::int64_t i = 0; i < n; ++i) std::copy_n(pb, o, po + i * o);
+        beta = T(1);
+      }
+      gemm<T>(x.detach(), w.detach().t(), out, beta);
+    });
+  }
+  const Tensor bias = b;
+  if (autograd::any_requires_grad({&x, &w, &bias})) {
+    auto node = std::make_shared<LinearBackward>();
+    if (w.requires_grad()) node->x = SavedVariable(x);
+    if (x.requires_grad()) node->w = SavedVariable(w);
+    node->has_bias = b.defined();
+    autograd::record(node, {&x, &w, &bias}, {&out});
+  }
+  return out;
+}
+
+}  // namespace xgrad

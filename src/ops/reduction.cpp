@@ -1,0 +1,311 @@
+#include "xgrad/ops/reduction.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "detail/kernel.hpp"
+#include "xgrad/autograd/grad_mode.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/shape.hpp"
+
+namespace xgrad {
+
+using autograd::Node;
+using autograd::SavedVariable;
+using autograd::tensor_list;
+
+namespace {
+
+template <class T>
+using acc_t = double;  // float32 sums accumulate in float64, as a cascade would keep them exact
+
+// Sorted, unique, normalised axes.
+Shape normalize_axes(const Shape& axes, const Shape& shape, const char* op) {
+  Shape out;
+  for (auto a : axes)
+    out.push_back(detail::normalize_axis(a, static_cast<std::int64_t>(shape.size()), shape, op));
+  std::sort(out.begin(), out.end());
+  if (std::adjacent_find(out.begin(), out.end()) != out.end())
+    fail(op, ": an axis appears twice in the reduction axes for shape ", shape);
+  return out;
+}
+
+Shape reduced_shape(const Shape& shape, const Shape& axes, bool keepdim) {
+  Shape out;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    bool r = std::find(axes.begin(), axes.end(), static_cast<std::int64_t>(i)) != axes.end();
+    if (!r) {
+      out.push_back(shape[i]);
+    } else if (keepdim) {
+      out.push_back(1);
+    }
+  }
+  return out;
+}
+
+// Splits a contiguous shape around one axis: [outer, n, inner].
+void split_at(const Shape& shape, std::int64_t axis, std::int64_t& outer, std::int64_t& n,
+              std::int64_t& inner) {
+  outer = 1;
+  inner = 1;
+  for (std::int64_t i = 0; i < axis; ++i) outer *= shape[static_cast<std::size_t>(i)];
+  n = shape[static_cast<std::size_t>(axis)];
+  for (std::size_t i = static_cast<std::size_t>(axis) + 1; i < shape.size(); ++i) inner *= shape[i];
+}
+
+// Sum of a contiguous tensor along one axis, keeping it (size 1).
+template <class T>
+Tensor sum_axis_kernel(const Tensor& src, std::int64_t axis) {
+  std::int64_t outer, n, inner;
+  split_at(src.shape(), axis, outer, n, inner);
+  Shape oshape = src.shape();
+  oshape[static_cast<std::size_t>(axis)] = 1;
+  Tensor out = empty(oshape, dtype_of<T>);
+  const T* in = src.data_ptr<T>();
+  T* o = out.data_ptr<T>();
+  std::vector<acc_t<T>> acc(static_cast<std::size_t>(inner));
+  for (std::int64_t b = 0; b < outer; ++b) {
+    if (inner == 1) {
+      acc_t<T> s = 0;
+      const T* p = in + b * n;
+      for (std::int64_t k = 0; k < n; ++k) s += p[k];
+      o[b] = static_cast<T>(s);
+      continue;
+    }
+    std::fill(acc.begin(), acc.end(), acc_t<T>(0));
+    for (std::int64_t k = 0; k < n; ++k) {
+      const T* p = in + (b * n + k) * inner;
+      for (std::int64_t i = 0; i < inner; ++i) acc[static_cast<std::size_t>(i)] += p[i];
+    }
+    for (std::int64_t i = 0; i < inner; ++i)
+      o[b * inner + i] = static_cast<T>(acc[static_cast<std::size_t>(i)]);
+  }
+  return out;
+}
+
+Tensor sum_kernel(const Tensor& a, const Shape& axes, bool keepdim) {
+  return dispatch_floating(a.dtype(), "sum", [&]<class T>() {
+    Tensor cur = a.contiguous();
+    for (auto ax = axes.rbegin(); ax != axes.rend(); ++ax) cur = sum_axis_kernel<T>(cur, *ax);
+    if (axes.empty()) cur = cur.clone();
+    return cur.reshape(reduced_shape(a.shape(), axes, keepdim));
+  });
+}
+
+struct SumBackward final : Node {
+  Shape in_shape, keep_shape;
+  double scale = 1.0;  // 1/n for mean
+  bool is_mean = false;
+  std::string_view name() const override { return is_mean ? "mean" : "sum"; }
+  tensor_list apply(tensor_list&& g) override {
+    Tensor gk = g[0].reshape(keep_shape);
+    if (scale != 1.0) gk = gk * scale;
+    return {expand(gk, in_shape)};
+  }
+};
+
+Tensor sum_impl(const Tensor& a, const Shape& axes_in, bool keepdim, bool is_mean) {
+  const char* op = is_mean ? "mean" : "sum";
+  Shape axes = normalize_axes(axes_in, a.shape(), op);
+  Tensor out;
+  {
+    no_grad guard;
+    out = sum_kernel(a.detach(), axes, keepdim);
+  }
+  std::int64_t count = 1;
+  for (auto ax : axes) count *= a.shape()[static_cast<std::size_t>(ax)];
+  double scale = 1.0;
+  if (is_mean) {
+    scale = 1.0 / static_cast<double>(count);
+    no_grad guard;
+    out.div_(static_cast<double>(count));
+  }
+  if (autograd::any_requires_grad({&a})) {
+    auto node = std::make_shared<SumBackward>();
+    node->in_shape = a.shape();
+    node->keep_shape = reduced_shape(a.shape(), axes, true);
+    node->scale = scale;
+    node->is_mean = is_mean;
+    autograd::record(node, {&a}, {&out});
+  }
+  return out;
+}
+
+Shape all_axes(const Tensor& a) {
+  Shape axes(static_cast<std::size_t>(a.dim()));
+  for (std::size_t i = 0; i < axes.size(); ++i) axes[i] = static_cast<std::int64_t>(i);
+  return axes;
+}
+
+// ---- max / min ----------------------------------------------------------------------------
+
+// Values and (first) indices of the extreme along one axis of a contiguous tensor.
+template <class T>
+void extreme_axis_kernel(const Tensor& src, std::int64_t axis, bool is_max, Tensor& values,
+                         Tensor& indices) {
+  std::int64_t outer, n, inner;
+  split_at(src.shape(), axis, outer, n, inner);
+  Shape oshape = src.shape();
+  oshape[static_cast<std::size_t>(axis)] = 1;
+  values = empty(oshape, dtype_of<T>);
+  indices = empty(oshape, Dtype::int64);
+  const T* in = src.data_ptr<T>();
+  T* v = values.data_ptr<T>();
+  std::int64_t* idx = indices.data_ptr<std::int64_t>();
+  for (std::int64_t b = 0; b < outer; ++b) {
+    for (std::int64_t i = 0; i < inner; ++i) {
+      const T* p = in + b * n * inner + i;
+      T best = p[0];
+      std::int64_t bi = 0;
+      for (std::int64_t k = 1; k < n; ++k) {
+        T x = p[k * inner];
+        if (std::isnan(best)) break;  // NaN propagates, as in torch
+        if (std::isnan(x) || (is_max ? x > best : x < best)) {
+          best = x;
+          bi = k;
+        }
+      }
+      v[b * inner + i] = best;
+      idx[b * inner + i] = bi;
+    }
+  }
+}
+
+// Gradient of max/min along an axis: g scattered to the chosen index of each slice.
+Tensor scatter_axis_backward(const Tensor& g_keep, const Tensor& indices, const Shape& in_shape,
+                             std::int64_t axis) {
+  return dispatch_floating(g_keep.dtype(), "max_backward", [&]<class T>() {
+    Tensor gc = g_keep.contiguous();
+    Tensor out = zeros(in_shape, dtype_of<T>);
+    std::int64_t outer, n, inner;
+    split_at(in_shape, axis, outer, n, inner);
+    const T* gp = gc.data_ptr<T>();
+    const std::int64_t* ip = indices.data_ptr<std::int64_t>();
+    T* o = out.data_ptr<T>();
+    for (std::int64_t b = 0; b < outer; ++b)
+      for (std::int64_t i = 0; i < inner; ++i)
+        o[(b * n + ip[b * inner + i]) * inner + i] = gp[b * inner + i];
+    return out;
+  });
+}
+
+struct MaxAxisBackward final : Node {
+  Tensor indices;  // int64, keepdim shape: not a saved variable of any user tensor
+  Shape in_shape, keep_shape;
+  std::int64_t axis = 0;
+  bool is_max = true;
+  std::string_view name() const override { return is_max ? "max" : "min"; }
+  tensor_list apply(tensor_list&& g) override {
+    return {scatter_axis_backward(g[0].reshape(keep_shape), indices, in_shape, axis)};
+  }
+  void release_saved() override {}
+};
+
+// All-elements max/min: ties share the gradient equally.
+struct MaxAllBackward final : Node {
+  SavedVariable a, result;
+  bool is_max = true;
+  std::string_view name() const override { return is_max ? "max" : "min"; }
+  tensor_list apply(tensor_list&& g) override {
+    Tensor av = a.unpack(name());
+    Tensor r = result.unpack(name());
+    Tensor mask = eq(av, r).to(av.dtype());
+    Tensor count = sum(mask);
+    return {mul(mask, div(g[0], count))};
+  }
+  void release_saved() override {
+    a.reset();
+    result.reset();
+  }
+};
+
+Tensor extreme_axis(const Tensor& a, std::int64_t axis_in, bool keepdim, bool is_max,
+                    Tensor* indices_out) {
+  const char* op = is_max ? "max" : "min";
+  std::int64_t axis = detail::normalize_axis(axis_in, a.dim(), a.shape(), op);
+  check(a.shape()[static_cast<std::size_t>(axis)] > 0, op, ": cannot reduce an empty axis ",
+        axis_in, " of shape ", a.shape());
+  Tensor values, indices;
+  dispatch_all(a.dtype(), [&]<class T>() {
+    if constexpr (std::is_same_v<T, bool>) {
+      fail(op, ": not defined for bool tensors");
+    } else {
+      no_grad guard;
+      extreme_axis_kernel<T>(a.detach().contiguous(), axis, is_max, values, indices);
+    }
+  });
+  Shape oshape = reduced_shape(a.shape(), {axis}, keepdim);
+  Tensor out = values.reshape(oshape);
+  if (indices_out) *indices_out = indices.reshape(oshape);
+  if (autograd::any_requires_grad({&a})) {
+    auto node = std::make_shared<MaxAxisBackward>();
+    node->indices = indices;
+    node->in_shape = a.shape();
+    node->keep_shape = values.shape();
+    node->axis = axis;
+    node->is_max = is_max;
+    autograd::record(node, {&a}, {&out});
+  }
+  return out;
+}
+
+Tensor extreme_all(const Tensor& a, bool is_max) {
+  const char* op = is_max ? "max" : "min";
+  check(a.numel() > 0, op, ": cannot reduce an empty tensor of shape ", a.shape());
+  Tensor flat;
+  {
+    no_grad guard;
+    flat = a.detach().reshape({a.numel()});
+  }
+  Tensor out = extreme_axis(flat, 0, false, is_max, nullptr);
+  if (autograd::any_requires_grad({&a})) {
+    auto node = std::make_shared<MaxAllBackward>();
+    node->a = SavedVariable(a);
+    node->result = SavedVariable(out);
+    node->is_max = is_max;
+    autograd::record(node, {&a}, {&out});
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& a) { return sum_impl(a, all_axes(a), false, false); }
+Tensor sum(const Tensor& a, std::int64_t axis, bool keepdim) {
+  return sum_impl(a, {axis}, keepdim, false);
+}
+Tensor sum(const Tensor& a, const Shape& axes, bool keepdim) {
+  return sum_impl(a, axes, keepdim, false);
+}
+Tensor mean(const Tensor& a) { return sum_impl(a, all_axes(a), false, true); }
+Tensor mean(const Tensor& a, std::int64_t axis, bool keepdim) {
+  return sum_impl(a, {axis}, keepdim, true);
+}
+Tensor mean(const Tensor& a, const Shape& axes, bool keepdim) {
+  return sum_impl(a, axes, keepdim, true);
+}
+Tensor max(const Tensor& a) { return extreme_all(a, true); }
+Tensor min(const Tensor& a) { return extreme_all(a, false); }
+Tensor max(const Tensor& a, std::int64_t axis, bool keepdim) {
+  return extreme_axis(a, axis, keepdim, true, nullptr);
+}
+Tensor min(const Tensor& a, std::int64_t axis, bool keepdim) {
+  return extreme_axis(a, axis, keepdim, false, nullptr);
+}
+
+Tensor argmax(const Tensor& a, std::int64_t axis, bool keepdim) {
+  no_grad guard;
+  Tensor idx;
+  extreme_axis(a.detach(), axis, keepdim, true, &idx);
+  return idx;
+}
+Tensor argmin(const Tensor& a, std::int64_t axis, bool keepdim) {
+  no_grad guard;
+  Tensor idx;
+  extreme_axis(a.detach(), axis, keepdim, false, &idx);
+  return idx;
+}
+
+}  // namespace xgrad

@@ -1,0 +1,652 @@
+#include "xgrad/tensor.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+
+#include "detail/kernel.hpp"
+#include "xgrad/autograd/engine.hpp"
+#include "xgrad/autograd/grad_mode.hpp"
+#include "xgrad/autograd/node.hpp"
+
+namespace xgrad {
+
+// ---- dtype / error helpers --------------------------------------------------------------
+
+namespace {
+Dtype g_default_dtype = Dtype::float32;
+}
+
+Dtype default_dtype() { return g_default_dtype; }
+
+void set_default_dtype(Dtype d) {
+  check(is_floating(d), "set_default_dtype: the default dtype must be float32 or float64, got ",
+        dtype_name(d));
+  g_default_dtype = d;
+}
+
+std::string format_shape(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+// ---- shapes -----------------------------------------------------------------------------
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape strides(shape.size());
+  std::int64_t s = 1;
+  for (std::size_t i = shape.size(); i-- > 0;) {
+    strides[i] = s;
+    s *= std::max<std::int64_t>(shape[i], 1);
+  }
+  return strides;
+}
+
+std::int64_t shape_numel(const Shape& shape) {
+  std::int64_t n = 1;
+  for (auto d : shape) {
+    check(d >= 0, "tensor: negative dimension in shape ", shape);
+    n *= d;
+  }
+  return n;
+}
+
+TensorImpl::TensorImpl(std::shared_ptr<Storage> storage_, Shape shape_, Shape strides_,
+                       std::int64_t offset_, Dtype dtype_)
+    : storage(std::move(storage_)),
+      shape(std::move(shape_)),
+      strides(std::move(strides_)),
+      offset(offset_),
+      numel(shape_numel(shape)),
+      dtype(dtype_) {}
+
+namespace detail {
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  const std::size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    std::int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (da != db && da != 1 && db != 1) fail(op, ": shapes ", a, " and ", b, " cannot be broadcast");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+std::int64_t normalize_axis(std::int64_t axis, std::int64_t ndim, const Shape& shape,
+                            const char* op) {
+  std::int64_t a = axis < 0 ? axis + ndim : axis;
+  if (a < 0 || a >= ndim) fail(op, ": axis ", axis, " is out of range for a tensor of shape ", shape);
+  return a;
+}
+
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.dtype() != b.dtype())
+    fail(op, ": expected tensors of the same dtype, got ", dtype_name(a.dtype()), " ", a.shape(),
+         " and ", dtype_name(b.dtype()), " ", b.shape());
+}
+
+Tensor broadcast_view(const Tensor& t, const Shape& shape) {
+  if (t.shape() == shape) return t;
+  const std::size_t n = shape.size();
+  const std::size_t k = t.shape().size();
+  Shape strides(n, 0);
+  for (std::size_t i = 0; i < k; ++i) {
+    const std::size_t j = n - k + i;
+    strides[j] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+  }
+  auto impl = std::make_shared<TensorImpl>(t.storage(), shape, strides, t.offset(), t.dtype());
+  return Tensor(impl);
+}
+
+}  // namespace detail
+
+// ---- metadata ---------------------------------------------------------------------------
+
+TensorImpl& Tensor::checked() const {
+  if (!impl_) throw Error("tensor: operation on an undefined tensor");
+  return *impl_;
+}
+
+const Shape& Tensor::shape() const { return checked().shape; }
+const Shape& Tensor::strides() const { return checked().strides; }
+std::int64_t Tensor::offset() const { return checked().offset; }
+std::int64_t Tensor::dim() const { return static_cast<std::int64_t>(checked().shape.size()); }
+std::int64_t Tensor::size(std::int64_t axis) const {
+  return shape()[detail::normalize_axis(axis, dim(), shape(), "size")];
+}
+std::int64_t Tensor::numel() const { return checked().numel; }
+Dtype Tensor::dtype() const { return checked().dtype; }
+const std::shared_ptr<Storage>& Tensor::storage() const { return checked().storage; }
+std::uint64_t Tensor::version() const { return checked().storage->version(); }
+
+bool Tensor::is_contiguous() const {
+  const auto& impl = checked();
+  std::int64_t expected = 1;
+  for (std::size_t i = impl.shape.size(); i-- > 0;) {
+    if (impl.shape[i] == 1) continue;
+    if (impl.strides[i] != expected) return false;
+    expected *= impl.shape[i];
+  }
+  return true;
+}
+
+void* Tensor::raw_data() const {
+  const auto& impl = checked();
+  return static_cast<char*>(impl.storage->data()) +
+         impl.offset * static_cast<std::int64_t>(element_size(impl.dtype));
+}
+
+template <class T>
+T* Tensor::data_ptr() const {
+  if (dtype() != dtype_of<T>)
+    fail("data_ptr: tensor has dtype ", dtype_name(dtype()), ", asked for ",
+         dtype_name(dtype_of<T>));
+  return static_cast<T*>(raw_data());
+}
+template float* Tensor::data_ptr<float>() const;
+template double* Tensor::data_ptr<double>() const;
+template std::int64_t* Tensor::data_ptr<std::int64_t>() const;
+template bool* Tensor::data_ptr<bool>() const;
+
+// ---- values -----------------------------------------------------------------------------
+
+double Tensor::item() const {
+  check(numel() == 1, "item: only a one-element tensor can be converted to a scalar, got shape ",
+        shape());
+  return dispatch_all(dtype(), [&]<class T>() { return static_cast<double>(*data_ptr<T>()); });
+}
+
+template <class T>
+xt::xarray<T> Tensor::to_xarray() const {
+  Tensor src = dtype() == dtype_of<T> ? contiguous() : to(dtype_of<T>);
+  std::vector<std::size_t> sh(src.shape().begin(), src.shape().end());
+  xt::xarray<T> out(sh);
+  std::copy_n(src.data_ptr<T>(), src.numel(), out.data());
+  return out;
+}
+template xt::xarray<float> Tensor::to_xarray<float>() const;
+template xt::xarray<double> Tensor::to_xarray<double>() const;
+template xt::xarray<std::int64_t> Tensor::to_xarray<std::int64_t>() const;
+template xt::xarray<bool> Tensor::to_xarray<bool>() const;
+
+template <class T>
+Tensor from_data(const T* data, const Shape& shape, bool requires_grad) {
+  Tensor t = empty(shape, dtype_of<T>);
+  std::copy_n(data, t.numel(), t.data_ptr<T>());
+  if (requires_grad) t.requires_grad_();
+  return t;
+}
+template Tensor from_data<float>(const float*, const Shape&, bool);
+template Tensor from_data<double>(const double*, const Shape&, bool);
+template Tensor from_data<std::int64_t>(const std::int64_t*, const Shape&, bool);
+template Tensor from_data<bool>(const bool*, const Shape&, bool);
+
+template <class T>
+Tensor::Tensor(const xt::xarray<T>& a) {
+  Shape shape(a.shape().begin(), a.shape().end());
+  Tensor t = empty(shape, dtype_of<T>);
+  auto v = detail::xview<T>(t);
+  xt::noalias(v) = a;
+  impl_ = t.impl_;
+}
+template Tensor::Tensor(const xt::xarray<float>&);
+template Tensor::Tensor(const xt::xarray<double>&);
+template Tensor::Tensor(const xt::xarray<std::int64_t>&);
+template Tensor::Tensor(const xt::xarray<bool>&);
+
+// ---- factories --------------------------------------------------------------------------
+
+Tensor empty(const Shape& shape, TensorOptions opts) {
+  const std::int64_t n = shape_numel(shape);
+  auto storage = std::make_shared<Storage>(static_cast<std::size_t>(n) * element_size(opts.dtype_));
+  Tensor t(std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0,
+                                        opts.dtype_));
+  if (opts.requires_grad_) t.requires_grad_();
+  return t;
+}
+
+Tensor full(const Shape& shape, double value, TensorOptions opts) {
+  bool rg = opts.requires_grad_;
+  Tensor t = empty(shape, opts.requires_grad(false));
+  t.fill_(value);
+  if (rg) t.requires_grad_();
+  return t;
+}
+
+Tensor zeros(const Shape& shape, TensorOptions opts) {
+  bool rg = opts.requires_grad_;
+  Tensor t = empty(shape, opts.requires_grad(false));
+  std::memset(t.raw_data(), 0, static_cast<std::size_t>(t.numel()) * element_size(t.dtype()));
+  if (rg) t.requires_grad_();
+  return t;
+}
+Tensor ones(const Shape& shape, TensorOptions opts) { return full(shape, 1.0, opts); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, t.dtype()); }
+Tensor scalar_tensor(double value, TensorOptions opts) { return full({}, value, opts); }
+
+Tensor arange(double start, double end, double step, TensorOptions opts) {
+  check(step != 0.0, "arange: step must be nonzero");
+  const double count = std::ceil((end - start) / step);
+  const std::int64_t n = count > 0 ? static_cast<std::int64_t>(count) : 0;
+  bool rg = opts.requires_grad_;
+  Tensor t = empty({n}, opts.requires_grad(false));
+  dispatch_all(t.dtype(), [&]<class T>() {
+    T* p = t.data_ptr<T>();
+    for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  });
+  if (rg) t.requires_grad_();
+  return t;
+}
+Tensor arange(double end, TensorOptions opts) { return arange(0.0, end, 1.0, opts); }
+
+namespace {
+Tensor from_doubles(const std::vector<double>& values, const Shape& shape, TensorOptions opts) {
+  bool rg = opts.requires_grad_;
+  Tensor t = empty(shape, opts.requires_grad(false));
+  dispatch_all(t.dtype(), [&]<class T>() {
+    T* p = t.data_ptr<T>();
+    for (std::size_t i = 0; i < values.size(); ++i) p[i] = static_cast<T>(values[i]);
+  });
+  if (rg) t.requires_grad_();
+  return t;
+}
+
+template <class L>
+void flatten_nested(const L& list, std::size_t depth, Shape& shape, std::vector<double>& out) {
+  if (shape.size() <= depth) shape.push_back(static_cast<std::int64_t>(list.size()));
+  else
+    check(shape[depth] == static_cast<std::int64_t>(list.size()),
+          "tensor: nested lists have ragged lengths at depth ", depth);
+  for (const auto& e : list) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(e)>, double>) {
+      out.push_back(e);
+    } else {
+      flatten_nested(e, depth + 1, shape, out);
+    }
+  }
+}
+
+template <class L>
+Tensor from_nested(const L& list, TensorOptions opts) {
+  Shape shape;
+  std::vector<double> values;
+  flatten_nested(list, 0, shape, values);
+  check(static_cast<std::int64_t>(values.size()) == shape_numel(shape),
+        "tensor: nested lists have ragged lengths");
+  return from_doubles(values, shape, opts);
+}
+}  // namespace
+
+Tensor tensor(double value, TensorOptions opts) { return from_doubles({value}, {}, opts); }
+Tensor tensor(std::initializer_list<double> v, TensorOptions opts) { return from_nested(v, opts); }
+Tensor tensor(std::initializer_list<std::initializer_list<double>> v, TensorOptions opts) {
+  return from_nested(v, opts);
+}
+Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> v,
+              TensorOptions opts) {
+  return from_nested(v, opts);
+}
+Tensor tensor(
+    std::initializer_list<std::initializer_list<std::initializer_list<std::initializer_list<double>>>>
+        v,
+    TensorOptions opts) {
+  return from_nested(v, opts);
+}
+
+// ---- autograd state ---------------------------------------------------------------------
+
+bool Tensor::requires_grad() const {
+  const auto& impl = checked();
+  return impl.requires_grad || impl.grad_fn != nullptr;
+}
+
+Tensor& Tensor::requires_grad_(bool r) {
+  auto& impl = checked();
+  if (r) {
+    check(is_floating(impl.dtype), "requires_grad_: only float32 and float64 tensors can require "
+                                   "gradients, got ",
+          dtype_name(impl.dtype));
+  }
+  if (impl.grad_fn && !r)
+    fail("requires_grad_: cannot turn off requires_grad of a non-leaf tensor (use detach())");
+  impl.requires_grad = r;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return checked().grad; }
+void Tensor::set_grad(const Tensor& g) const {
+  if (g.defined() && g.shape() != shape())
+    fail("set_grad: gradient of shape ", g.shape(), " for a tensor of shape ", shape());
+  checked().grad = g;
+}
+void Tensor::zero_grad(bool set_to_none) const {
+  auto& impl = checked();
+  if (set_to_none || !impl.grad.defined()) {
+    impl.grad = Tensor();
+  } else {
+    impl.grad.zero_();
+  }
+}
+const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const { return checked().grad_fn; }
+std::uint32_t Tensor::output_nr() const { return checked().output_nr; }
+bool Tensor::is_leaf() const { return checked().grad_fn == nullptr; }
+
+void Tensor::backward(const Tensor& seed, bool retain_graph) const {
+  xgrad::backward({*this}, {seed}, retain_graph);
+}
+
+Tensor Tensor::detach() const {
+  const auto& impl = checked();
+  return Tensor(
+      std::make_shared<TensorImpl>(impl.storage, impl.shape, impl.strides, impl.offset, impl.dtype));
+}
+
+void Tensor::retain_grad() const {
+  auto& impl = checked();
+  check(requires_grad(), "retain_grad: the tensor does not require grad");
+  if (!impl.grad_fn || impl.retains_grad) return;  // leaves keep their grad anyway
+  impl.retains_grad = true;
+  std::weak_ptr<TensorImpl> weak = impl_;
+  impl.grad_fn->add_pre_hook(impl.output_nr, [weak](const Tensor& g) -> Tensor {
+    if (auto self = weak.lock()) {
+      if (!self->grad.defined()) {
+        self->grad = g.clone();
+      } else {
+        self->grad = self->grad.clone();
+        self->grad.add_(g);
+      }
+    }
+    return Tensor();
+  });
+}
+bool Tensor::retains_grad() const { return checked().retains_grad; }
+
+void Tensor::register_hook(Hook hook) const {
+  auto& impl = checked();
+  check(requires_grad(), "register_hook: cannot register a hook on a tensor that does not require "
+                         "grad");
+  if (impl.grad_fn) {
+    impl.grad_fn->add_pre_hook(impl.output_nr, std::move(hook));
+  } else {
+    impl.hooks.push_back(std::move(hook));
+  }
+}
+
+const std::string& Tensor::name() const { return checked().name; }
+Tensor& Tensor::set_name(std::string n) {
+  checked().name = std::move(n);
+  return *this;
+}
+
+// ---- in-place ops -----------------------------------------------------------------------
+
+namespace {
+// In-place ops are not recorded: refuse them where the graph would silently go wrong.
+void check_inplace(const Tensor& self, const char* op, const Tensor* other = nullptr,
+                   const Tensor* other2 = nullptr) {
+  if (!is_grad_enabled()) return;
+  bool rg = self.requires_grad() || (other && other->defined() && other->requires_grad()) ||
+            (other2 && other2->defined() && other2->requires_grad());
+  if (rg)
+    fail(op, ": in-place ops are not recorded by autograd; on a tensor that requires grad (",
+         self.shape(), ") use them under xgrad::no_grad, or use the out-of-place op");
+}
+
+template <class F>
+Tensor& inplace_binary(Tensor& self, const Tensor& other, const char* op, F f) {
+  check_inplace(self, op, &other);
+  detail::check_same_dtype(self, other, op);
+  dispatch_floating(self.dtype(), op,
+                    [&]<class T>() { detail::apply_inplace<T>(self, other, f(T{}), op); });
+  self.storage()->bump_version();
+  return self;
+}
+
+template <class F>
+Tensor& inplace_unary(Tensor& self, const char* op, F f) {
+  check_inplace(self, op);
+  dispatch_floating(self.dtype(), op, [&]<class T>() {
+    auto fn = f(T{});
+    if (self.is_contiguous()) {
+      T* p = self.data_ptr<T>();
+      for (std::int64_t i = 0, n = self.numel(); i < n; ++i) p[i] = fn(p[i]);
+    } else {
+      auto v = detail::xview<T>(self);
+      xt::xarray<T> tmp = xt::make_lambda_xfunction(decltype(fn)(fn), v);
+      xt::noalias(v) = tmp;
+    }
+  });
+  self.storage()->bump_version();
+  return self;
+}
+}  // namespace
+
+Tensor& Tensor::add_(const Tensor& other, double alpha) {
+  return inplace_binary(*this, other, "add_", [alpha]<class T>(T) {
+    const T a = static_cast<T>(alpha);
+    return [a](T s, T o) { return a == T(1) ? s + o : std::fma(a, o, s); };
+  });
+}
+Tensor& Tensor::sub_(const Tensor& other, double alpha) {
+  return inplace_binary(*this, other, "sub_", [alpha]<class T>(T) {
+    const T a = static_cast<T>(-alpha);
+    return [a](T s, T o) { return a == T(-1) ? s - o : std::fma(a, o, s); };
+  });
+}
+Tensor& Tensor::mul_(const Tensor& other) {
+  return inplace_binary(*this, other, "mul_",
+                        []<class T>(T) { return [](T s, T o) { return s * o; }; });
+}
+Tensor& Tensor::div_(const Tensor& other) {
+  return inplace_binary(*this, other, "div_",
+                        []<class T>(T) { return [](T s, T o) { return s / o; }; });
+}
+Tensor& Tensor::add_(double scalar) {
+  return inplace_unary(*this, "add_", [scalar]<class T>(T) {
+    const T c = static_cast<T>(scalar);
+    return [c](T s) { return s + c; };
+  });
+}
+Tensor& Tensor::mul_(double scalar) {
+  return inplace_unary(*this, "mul_", [scalar]<class T>(T) {
+    const T c = static_cast<T>(scalar);
+    return [c](T s) { return s * c; };
+  });
+}
+Tensor& Tensor::div_(double scalar) {
+  return inplace_unary(*this, "div_", [scalar]<class T>(T) {
+    const T c = static_cast<T>(scalar);
+    return [c](T s) { return s / c; };
+  });
+}
+Tensor& Tensor::sqrt_() {
+  return inplace_unary(*this, "sqrt_", []<class T>(T) { return [](T s) { return std::sqrt(s); }; });
+}
+Tensor& Tensor::maximum_(const Tensor& other) {
+  return inplace_binary(*this, other, "maximum_", []<class T>(T) {
+    return [](T s, T o) { return (s < o || std::isnan(o)) ? o : s; };
+  });
+}
+
+namespace {
+template <class F>
+Tensor& inplace_ternary(Tensor& self, const Tensor& t1, const Tensor& t2, const char* op, F f) {
+  check_inplace(self, op, &t1, &t2);
+  detail::check_same_dtype(self, t1, op);
+  detail::check_same_dtype(self, t2, op);
+  dispatch_floating(self.dtype(), op, [&]<class T>() {
+    auto fn = f(T{});
+    if (t1.shape() == self.shape() && t2.shape() == self.shape() && self.is_contiguous() &&
+        t1.is_contiguous() && t2.is_contiguous()) {
+      T* s = self.data_ptr<T>();
+      const T* a = t1.data_ptr<T>();
+      const T* b = t2.data_ptr<T>();
+      for (std::int64_t i = 0, n = self.numel(); i < n; ++i) s[i] = fn(s[i], a[i], b[i]);
+    } else {
+      Shape shape = detail::broadcast_shapes(
+          self.shape(), detail::broadcast_shapes(t1.shape(), t2.shape(), op), op);
+      if (shape != self.shape())
+        fail(op, ": cannot broadcast ", t1.shape(), " and ", t2.shape(),
+             " into the in-place target's shape ", self.shape());
+      auto vs = detail::xview<T>(self);
+      auto va = detail::xview<T>(detail::broadcast_view(t1, shape));
+      auto vb = detail::xview<T>(detail::broadcast_view(t2, shape));
+      xt::xarray<T> tmp = xt::make_lambda_xfunction(decltype(fn)(fn), vs, va, vb);
+      xt::noalias(vs) = tmp;
+    }
+  });
+  self.storage()->bump_version();
+  return self;
+}
+}  // namespace
+
+Tensor& Tensor::addcmul_(const Tensor& t1, const Tensor& t2, double value) {
+  return inplace_ternary(*this, t1, t2, "addcmul_", [value]<class T>(T) {
+    const T v = static_cast<T>(value);
+    return [v](T s, T a, T b) { return std::fma(v * a, b, s); };
+  });
+}
+Tensor& Tensor::addcdiv_(const Tensor& t1, const Tensor& t2, double value) {
+  return inplace_ternary(*this, t1, t2, "addcdiv_", [value]<class T>(T) {
+    const T v = static_cast<T>(value);
+    return [v](T s, T a, T b) { return s + (v * a) / b; };
+  });
+}
+
+Tensor& Tensor::zero_() {
+  check_inplace(*this, "zero_");
+  if (is_contiguous()) {
+    std::memset(raw_data(), 0, static_cast<std::size_t>(numel()) * element_size(dtype()));
+    storage()->bump_version();
+    return *this;
+  }
+  return fill_(0.0);
+}
+
+Tensor& Tensor::fill_(double value) {
+  check_inplace(*this, "fill_");
+  dispatch_all(dtype(), [&]<class T>() {
+    const T c = static_cast<T>(value);
+    if (is_contiguous()) {
+      std::fill_n(data_ptr<T>(), numel(), c);
+    } else {
+      auto v = detail::xview<T>(*this);
+      v.fill(c);
+    }
+  });
+  storage()->bump_version();
+  return *this;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_inplace(*this, "copy_", &src);
+  Tensor s = src.dtype() == dtype() ? src : src.detach().to(dtype());
+  Shape shape = detail::broadcast_shapes(this->shape(), s.shape(), "copy_");
+  if (shape != this->shape())
+    fail("copy_: cannot broadcast ", src.shape(), " into the target's shape ", this->shape());
+  dispatch_all(dtype(), [&]<class T>() {
+    if (is_contiguous() && s.is_contiguous() && s.shape() == this->shape() &&
+        s.storage() != storage()) {
+      std::copy_n(s.data_ptr<T>(), numel(), data_ptr<T>());
+    } else {
+      auto v = detail::xview<T>(*this);
+      xt::xarray<T> tmp = detail::xview<T>(detail::broadcast_view(s, shape));
+      xt::noalias(v) = tmp;
+    }
+  });
+  storage()->bump_version();
+  return *this;
+}
+
+// ---- printing ---------------------------------------------------------------------------
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  if (!t.defined()) return os << "tensor(undefined)";
+  Tensor c = t.detach().contiguous();
+  const bool fl = is_floating(c.dtype());
+  // torch prints floats with 4 decimals, switching to scientific notation for wide ranges.
+  bool sci = false;
+  if (fl && c.numel() > 0) {
+    xt::xarray<double> v = c.to_xarray<double>();
+    double mx = 0, mn = INFINITY;
+    for (double x : v) {
+      if (!std::isfinite(x)) continue;
+      mx = std::max(mx, std::abs(x));
+      if (x != 0) mn = std::min(mn, std::abs(x));
+    }
+    sci = mx >= 1e8 || (mn < 1e-4 && mn != INFINITY) || (mn != INFINITY && mx / mn > 1e3 && mx > 1e3);
+  }
+  auto print_value = [&](double x) {
+    std::ostringstream s;
+    if (c.dtype() == Dtype::boolean) {
+      s << (x != 0 ? "True" : "False");
+    } else if (!fl) {
+      s << static_cast<std::int64_t>(x);
+    } else if (std::isnan(x)) {
+      s << "nan";
+    } else if (std::isinf(x)) {
+      s << (x > 0 ? "inf" : "-inf");
+    } else if (sci) {
+      s << std::scientific << std::setprecision(4) << x;
+    } else {
+      s << std::fixed << std::setprecision(4) << x;
+    }
+    return s.str();
+  };
+  std::vector<std::string> cells(static_cast<std::size_t>(c.numel()));
+  std::size_t width = 0;
+  dispatch_all(c.dtype(), [&]<class T>() {
+    const T* p = c.data_ptr<T>();
+    for (std::int64_t i = 0; i < c.numel(); ++i) {
+      cells[static_cast<std::size_t>(i)] = print_value(static_cast<double>(p[i]));
+      width = std::max(width, cells[static_cast<std::size_t>(i)].size());
+    }
+  });
+  const Shape& shape = c.shape();
+  const std::string indent = "       ";  // len("tensor(")
+  std::size_t pos = 0;
+  std::ostringstream body;
+  // Recursive over dimensions with an explicit depth (tensors are shallow).
+  std::function<void(std::size_t)> rec = [&](std::size_t d) {
+    if (d == shape.size()) {
+      std::string s = cells[pos++];
+      body << std::string(width - s.size(), ' ') << s;
+      return;
+    }
+    body << "[";
+    for (std::int64_t i = 0; i < shape[d]; ++i) {
+      if (i) {
+        body << ",";
+        if (d + 1 == shape.size()) {
+          body << " ";
+        } else {
+          body << std::string(shape.size() - d - 1, '\n') << indent << std::string(d + 1, ' ');
+        }
+      }
+      rec(d + 1);
+    }
+    body << "]";
+  };
+  rec(0);
+  os << "tensor(" << body.str();
+  if (c.dtype() != Dtype::float32) os << ", dtype=" << dtype_name(c.dtype());
+  if (t.grad_fn()) {
+    os << ", grad_fn=<" << t.grad_fn()->name() << ">";
+  } else if (t.requires_grad()) {
+    os << ", requires_grad=True";
+  }
+  return os << ")";
+}
+
+}  // namespace xgrad

@@ -1,0 +1,63 @@
+// Shared helpers for the Boost.Test suites.
+#pragma once
+
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+#include <functional>
+#include <sstream>
+#include <vector>
+
+#include "xgrad/xgrad.hpp"
+
+namespace xgrad::testing {
+
+/// The tolerances the issue asks every op's gradcheck to meet (tighter than torch's defaults).
+inline constexpr double kAtol = 1e-7;
+inline constexpr double kRtol = 1e-5;
+
+/// Asserts that t (any float dtype) has the given shape and values within tol, element by
+/// element (row-major order).
+inline void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& values,
+                          double tol = 1e-12) {
+  BOOST_REQUIRE_MESSAGE(t.defined(), "tensor is undefined");
+  BOOST_REQUIRE_MESSAGE(t.shape() == shape, "shape " << format_shape(t.shape()) << " != expected "
+                                                     << format_shape(shape));
+  Tensor c = t.detach().to(Dtype::float64).contiguous();
+  BOOST_REQUIRE_EQUAL(c.numel(), static_cast<std::int64_t>(values.size()));
+  const double* p = c.data_ptr<double>();
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const bool ok = (std::isnan(values[i]) && std::isnan(p[i])) || p[i] == values[i] ||
+                    std::abs(p[i] - values[i]) <= tol * std::max(1.0, std::abs(values[i]));
+    BOOST_CHECK_MESSAGE(ok, "element " << i << ": got " << p[i] << ", expected " << values[i]);
+  }
+}
+
+/// Runs gradcheck with the suite's tight tolerances and reports its message on failure.
+inline void expect_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                             const std::vector<Tensor>& inputs, double eps = 1e-6) {
+  GradcheckResult r = gradcheck(f, inputs, eps, kAtol, kRtol);
+  BOOST_CHECK_MESSAGE(r.ok, r.message);
+}
+
+/// A float64 leaf of the given shape with reproducible values in [lo, hi), requiring grad.
+inline Tensor leaf(const Shape& shape, double lo = -1.0, double hi = 1.0,
+                   std::uint64_t seed = 1) {
+  manual_seed(seed);
+  return uniform(shape, lo, hi, Dtype::float64).requires_grad_();
+}
+
+/// Asserts that `f` throws xgrad::Error whose message contains every one of `parts`.
+inline void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const auto& p : parts)
+      BOOST_CHECK_MESSAGE(msg.find(p) != std::string::npos,
+                          "message '" << msg << "' lacks '" << p << "'");
+    return;
+  }
+  BOOST_ERROR("expected xgrad::Error mentioning " << (parts.empty() ? "" : parts[0]));
+}
+
+}  // namespace xgrad::testing
