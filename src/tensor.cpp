@@ -20,6 +20,8 @@ namespace {
 Dtype g_default_dtype = Dtype::float32;
 }
 
+std::ostream& operator<<(std::ostream& os, Dtype d) { return os << dtype_name(d); }
+
 Dtype default_dtype() { return g_default_dtype; }
 
 void set_default_dtype(Dtype d) {

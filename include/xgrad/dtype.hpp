@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iosfwd>
 #include <string_view>
 
 namespace xgrad {
@@ -40,6 +41,9 @@ constexpr std::string_view dtype_name(Dtype d) {
   }
   return "?";
 }
+
+/// Prints dtype_name(d).
+std::ostream& operator<<(std::ostream& os, Dtype d);
 
 /// Maps a C++ element type to its Dtype: dtype_of<float> == float32, dtype_of<bool> == boolean.
 template <class T>

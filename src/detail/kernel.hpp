@@ -13,20 +13,20 @@
 namespace xgrad::detail {
 
 /// A (possibly strided) xtensor view of t's memory, without ownership. Dimensions of size 1
-/// get stride 0, as xtensor's broadcasting expects.
+/// get stride 0, as xtensor's broadcasting expects. The adaptor's nominal buffer size is
+/// numel (xtensor insists on it); element access goes through the strides, so views that
+/// span more (slices with a step) or less (broadcast, stride 0) memory work.
 template <class T>
 auto xview(const Tensor& t) {
   const auto& sh = t.shape();
   const auto& st = t.strides();
   xt::svector<std::size_t, 4> shape(sh.size());
   xt::svector<std::ptrdiff_t, 4> strides(sh.size());
-  std::size_t span = t.numel() == 0 ? 0 : 1;
   for (std::size_t i = 0; i < sh.size(); ++i) {
     shape[i] = static_cast<std::size_t>(sh[i]);
     strides[i] = sh[i] == 1 ? 0 : static_cast<std::ptrdiff_t>(st[i]);
-    if (sh[i] > 0) span += static_cast<std::size_t>((sh[i] - 1) * st[i]);
   }
-  return xt::adapt(t.data_ptr<T>(), span, xt::no_ownership(), shape, strides);
+  return xt::adapt(t.data_ptr<T>(), static_cast<std::size_t>(t.numel()), xt::no_ownership(), shape, strides);
 }
 
 /// NumPy broadcasting of two shapes; throws "op: shapes [..] and [..] cannot be broadcast".

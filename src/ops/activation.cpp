@@ -30,9 +30,15 @@ Tensor binary(const Tensor& a, const Tensor& b, const char* op, F f) {
 
 // ---- fused backward kernels (torch's threshold_backward and friends) --------------------
 
-// g where x > 0 else slope·g.
-Tensor leaky_relu_backward(const Tensor& g, const Tensor& x, double slope) {
-  return binary(g, x, "relu_backward", [slope]<class T>(T) {
+// g where x > 0 else slope·g. relu (is_relu) gives exactly 0 where x <= 0, as torch's
+// threshold_backward, even for an infinite or NaN incoming gradient (0·inf would be NaN).
+Tensor leaky_relu_backward(const Tensor& g, const Tensor& x, double slope, bool is_relu) {
+  if (is_relu) {
+    return binary(g, x, "relu_backward", []<class T>(T) {
+      return [](T gv, T xv) { return xv > T(0) ? gv : T(0); };
+    });
+  }
+  return binary(g, x, "leaky_relu_backward", [slope]<class T>(T) {
     const T s = static_cast<T>(slope);
     return [s](T gv, T xv) { return xv > T(0) ? gv : gv * s; };
   });
@@ -125,7 +131,7 @@ struct LeakyReluBackward final : Node {
   bool is_relu = true;
   std::string_view name() const override { return is_relu ? "relu" : "leaky_relu"; }
   tensor_list apply(tensor_list&& g) override {
-    return {leaky_relu_backward(g[0], x.unpack(name()), slope)};
+    return {leaky_relu_backward(g[0], x.unpack(name()), slope, is_relu)};
   }
   void release_saved() override { x.reset(); }
 };
@@ -161,10 +167,15 @@ struct SoftmaxBackward final : Node {
 };
 
 Tensor leaky(const Tensor& a, double slope, bool is_relu) {
-  Tensor out = unary(a, is_relu ? "relu" : "leaky_relu", [slope]<class T>(T) {
-    const T s = static_cast<T>(slope);
-    return [s](T x) { return x > T(0) ? x : (std::isnan(x) ? x : x * s); };
-  });
+  // relu returns exactly +0 for x <= 0 (x·0 would give -0, and NaN for x = -inf).
+  Tensor out = is_relu ? unary(a, "relu",
+                               []<class T>(T) {
+                                 return [](T x) { return x > T(0) || std::isnan(x) ? x : T(0); };
+                               })
+                       : unary(a, "leaky_relu", [slope]<class T>(T) {
+                           const T s = static_cast<T>(slope);
+                           return [s](T x) { return x > T(0) ? x : (std::isnan(x) ? x : x * s); };
+                         });
   if (autograd::any_requires_grad({&a})) {
     auto node = std::make_shared<LeakyReluBackward>();
     node->x = SavedVariable(a);

@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "detail/kernel.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
@@ -29,6 +30,14 @@ void set_num_threads(int n) {
 int get_num_threads() { return openblas_get_num_threads(); }
 
 namespace {
+std::atomic<std::int64_t> g_operand_copies{0};
+}  // namespace
+
+namespace detail {
+std::int64_t blas_operand_copies() { return g_operand_copies.load(std::memory_order_relaxed); }
+}  // namespace detail
+
+namespace {
 
 // A 2-D matrix as BLAS sees it: pointer, transpose flag and leading dimension. Copies only
 // when the strides fit neither row-major nor its transpose.
@@ -43,6 +52,7 @@ BlasMat as_blas(const Tensor& m) {
   const std::int64_t s0 = m.strides()[0], s1 = m.strides()[1];
   if ((s1 == 1 || c == 1) && s0 >= std::max<std::int64_t>(c, 1)) return {m, CblasNoTrans, s0};
   if ((s0 == 1 || r == 1) && s1 >= std::max<std::int64_t>(r, 1)) return {m, CblasTrans, s1};
+  g_operand_copies.fetch_add(1, std::memory_order_relaxed);
   Tensor cont = m.contiguous();
   return {cont, CblasNoTrans, std::max<std::int64_t>(c, 1)};
 }
@@ -84,8 +94,9 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
       gemm<T>(a, b, out, T(0));
       return out;
     }
-    if (a.dim() == 3 && b.dim() == 2) {
-      // [B,m,k]·[k,n]: one GEMM over B*m rows when a's rows are contiguous.
+    if (a.dim() == 3 && b.dim() == 2 && a.is_contiguous()) {
+      // [B,m,k]·[k,n]: one GEMM over B*m rows when a is contiguous; otherwise the per-batch
+      // loop below hands each strided a[i] to BLAS as it is (transpose flag), without a copy.
       if (a.shape()[2] != b.shape()[0]) mismatch(a, b);
       Tensor a2 = a.contiguous().reshape({a.shape()[0] * a.shape()[1], a.shape()[2]});
       Tensor out = empty({a2.shape()[0], b.shape()[1]}, a.dtype());
@@ -121,7 +132,7 @@ struct MatmulBackward final : Node {
     }
     if (needs_input_grad(1)) {
       Tensor gb;
-      if (av.dim() == 3 && bv.dim() == 2) {
+      if (av.dim() == 3 && bv.dim() == 2 && av.is_contiguous()) {
         // Σ_B a[B]ᵀ·g[B] = (a as [B*m,k])ᵀ · (g as [B*m,n]).
         Tensor a2 = av.contiguous().reshape({-1, av.shape()[2]});
         Tensor g2 = g[0].contiguous().reshape({-1, g[0].shape()[2]});
@@ -187,15 +198,19 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
-  if (x.dim() > 2) {
-    Tensor y = linear(reshape(x, {-1, x.shape().back()}), w, b);
+  // Checked on the caller's shapes, before any flattening, so the message shows them.
+  if (x.dim() < 1 || w.dim() != 2 || x.shape().back() != w.shape()[1])
+    fail("linear: input ", x.shape(), " does not match weight ", w.shape(), " (expected input [",
+         x.dim() == 2 ? "N," : "...,", w.dim() == 2 ? w.shape()[1] : -1, "])");
+  if (x.dim() != 2) {
+    // [..., in] -> [rows, in] -> [rows, out] -> [..., out]; a 1-D x is a single row.
+    std::int64_t rows = 1;
+    for (std::int64_t i = 0; i + 1 < x.dim(); ++i) rows *= x.shape()[static_cast<std::size_t>(i)];
+    Tensor y = linear(reshape(x, {rows, x.shape().back()}), w, b);
     Shape s = x.shape();
     s.back() = w.shape()[0];
     return reshape(y, s);
   }
-  if (x.dim() != 2 || w.dim() != 2 || x.shape()[1] != w.shape()[1])
-    fail("linear: input ", x.shape(), " does not match weight ", w.shape(),
-         " (expected input [N,", w.dim() == 2 ? w.shape()[1] : -1, "])");
   detail::check_same_dtype(x, w, "linear");
   if (b.defined()) {
     detail::check_same_dtype(x, b, "linear");

@@ -71,7 +71,7 @@ Tensor finish(const char* op, const Tensor& input, const Tensor& target, Tensor 
     auto node = std::make_shared<LossBackward>();
     node->op = op;
     if (input.requires_grad()) node->d_input = std::move(d_input);
-    if (target.requires_grad()) node->d_target = std::move(d_target);
+    if (target.defined() && target.requires_grad()) node->d_target = std::move(d_target);
     node->loss_shape = per_element.shape();
     node->grad_shape = std::move(grad_shape);
     node->reduction = reduction;

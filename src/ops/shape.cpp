@@ -312,6 +312,7 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t axis) {
   std::vector<Tensor> parts;
   parts.reserve(tensors.size());
   for (std::size_t i = 0; i < tensors.size(); ++i) {
+    detail::check_same_dtype(tensors[0], tensors[i], "stack");
     if (tensors[i].shape() != tensors[0].shape())
       fail("stack: tensor ", i, " has shape ", tensors[i].shape(), ", expected ",
            tensors[0].shape());

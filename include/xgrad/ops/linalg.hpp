@@ -13,12 +13,19 @@ namespace xgrad {
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 /// Fully connected layer y = x·wᵀ + b, fused (bias copied into the output, then one GEMM with
-/// beta = 1, as torch's addmm). x: [..., in], w: [out, in], b: [out] or undefined -> [..., out].
-/// Throws "linear: input [64,100] does not match weight [256,784]".
+/// beta = 1, as torch's addmm). x: [..., in] (a 1-D x is one row), w: [out, in], b: [out] or
+/// undefined -> [..., out]. Throws "linear: input [64,100] does not match weight [256,784]".
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
 
 /// The number of threads BLAS uses (OpenBLAS). set_num_threads(n) sets it; n >= 1.
 void set_num_threads(int n);
 int get_num_threads();
+
+namespace detail {
+/// How many matmul/linear operands so far had to be copied into a contiguous buffer before
+/// the GEMM because their strides fit neither row-major nor its transpose (e.g. a slice with
+/// a step). Transposed views never count: they reach BLAS as transpose flags. For tests.
+std::int64_t blas_operand_copies();
+}  // namespace detail
 
 }  // namespace xgrad

@@ -1,0 +1,71 @@
+// Module: the base of every layer and model — named parameters, named children, train/eval.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "xgrad/tensor.hpp"
+
+namespace xgrad::nn {
+
+/// Base class of layers and models, as torch.nn.Module. A subclass registers its parameters
+/// and children in its constructor and implements forward(); users call it through
+/// operator(), the one non-virtual entry point (a later graph-inspection feature records the
+/// module scope there). Parameters are named as torch names them: a child registered as
+/// "fc1" owning "weight" gives "fc1.weight".
+class Module {
+ public:
+  Module() = default;
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  /// Runs forward(x). x's shape is the subclass's to document.
+  Tensor operator()(const Tensor& x);
+
+  /// All parameters, recursively, in registration order (children after own parameters).
+  std::vector<Tensor> parameters() const;
+  /// (qualified name, parameter) pairs: "fc1.weight", "fc1.bias", "fc2.weight", ...
+  std::vector<std::pair<std::string, Tensor>> named_parameters() const;
+  /// Direct children with their names.
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
+    return children_;
+  }
+
+  /// Training mode (the default) or evaluation mode, recursively (matters for dropout and
+  /// batch norm).
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  /// Drops (set_to_none) or zeroes every parameter's gradient.
+  void zero_grad(bool set_to_none = true);
+
+  /// The module's type name for printing and graph dumps ("Linear", "Sequential", ...).
+  virtual std::string type_name() const { return "Module"; }
+
+ protected:
+  virtual Tensor forward(const Tensor& x) = 0;
+
+  /// Registers `t` as a parameter called `name`: marks it requires_grad and names it.
+  /// Throws xgrad::Error for a duplicate name or a non-float tensor.
+  Tensor& register_parameter(const std::string& name, Tensor t);
+  /// Registers a child module; its parameters' names get the prefix "name.".
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> child) {
+    add_child(name, child);
+    return child;
+  }
+
+ private:
+  void add_child(const std::string& name, std::shared_ptr<Module> child);
+  void prefix_names(const std::string& prefix);
+
+  std::vector<std::pair<std::string, Tensor>> params_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+}  // namespace xgrad::nn
