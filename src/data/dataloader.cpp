@@ -43,7 +43,8 @@ void DataLoader::start_epoch(std::int64_t epoch) {
     std::seed_seq seq{static_cast<std::uint32_t>(s), static_cast<std::uint32_t>(s >> 32),
                       static_cast<std::uint32_t>(e), static_cast<std::uint32_t>(e >> 32)};
     generator_.seed(seq);
-    for (std::size_t i = n - 1; i > 0; --i) std::swap(order_[i], order_[bounded(generator_, i + 1)]);
+    for (std::size_t i = n - 1; i > 0; --i)
+      std::swap(order_[i], order_[bounded(generator_, i + 1)]);
   }
   current_epoch_ = epoch;
   next_epoch_ = epoch;
@@ -54,8 +55,8 @@ void DataLoader::fetch(std::int64_t batch) {
   const std::int64_t n = static_cast<std::int64_t>(order_.size());
   const std::int64_t first = batch * options_.batch_size;
   const std::int64_t count = std::min(options_.batch_size, n - first);
-  current_ = dataset_.get_batch(std::span<const std::int64_t>(order_.data() + first,
-                                                              static_cast<std::size_t>(count)));
+  current_ = dataset_.get_batch(
+      std::span<const std::int64_t>(order_.data() + first, static_cast<std::size_t>(count)));
   next_batch_ = batch + 1;
   if (next_batch_ == size()) {
     next_epoch_ = current_epoch_ + 1;

@@ -18,7 +18,9 @@ namespace xgrad::data {
 
 namespace {
 
-std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+std::string quoted(const std::filesystem::path& p) {
+  return "'" + p.string() + "'";
+}
 
 std::string hex32(std::uint32_t v) {
   char buf[16];
@@ -35,13 +37,20 @@ std::string hex8(std::uint32_t v) {
 /// Name of an IDX element type code, or nullptr when the code is not an IDX type.
 const char* idx_type_name(std::uint32_t code) {
   switch (code) {
-    case 0x08: return "uint8";
-    case 0x09: return "int8";
-    case 0x0B: return "int16";
-    case 0x0C: return "int32";
-    case 0x0D: return "float32";
-    case 0x0E: return "float64";
-    default: return nullptr;
+    case 0x08:
+      return "uint8";
+    case 0x09:
+      return "int8";
+    case 0x0B:
+      return "int16";
+    case 0x0C:
+      return "int32";
+    case 0x0D:
+      return "float32";
+    case 0x0E:
+      return "float64";
+    default:
+      return nullptr;
   }
 }
 
@@ -92,8 +101,10 @@ class GzReader {
     }
     int errnum = Z_OK;
     gzerror(file_, &errnum);
-    if (errnum == Z_BUF_ERROR) stream_cut_ = true;  // "unexpected end of file"
-    else if (errnum != Z_OK) corrupt();
+    if (errnum == Z_BUF_ERROR)
+      stream_cut_ = true;  // "unexpected end of file"
+    else if (errnum != Z_OK)
+      corrupt();
     return got;
   }
 
@@ -133,8 +144,7 @@ IdxArray read_idx(const std::filesystem::path& path, std::optional<int> expected
   // Magic number: 0x0000TTRR.
   std::array<unsigned char, 4> head{};
   std::size_t got = in.read(head.data(), head.size());
-  if (got < head.size())
-    truncated(path, 4, got, "a 4-byte magic number", in.stream_cut());
+  if (got < head.size()) truncated(path, 4, got, "a 4-byte magic number", in.stream_cut());
   const std::uint32_t magic = load_be32(head.data());
   const std::uint32_t type = (magic >> 8) & 0xFFu;
   const int rank = static_cast<int>(magic & 0xFFu);
@@ -145,8 +155,8 @@ IdxArray read_idx(const std::filesystem::path& path, std::optional<int> expected
     fail("read_idx: ", quoted(path), " has a wrong magic number: expected ", expected, ", found ",
          hex32(magic), " (not an IDX file?)");
   if (type != kIdxUint8)
-    fail("read_idx: ", quoted(path), " has unsupported element type ", hex8(type), " (",
-         type_name, "); only ", hex8(kIdxUint8), " (uint8) is supported");
+    fail("read_idx: ", quoted(path), " has unsupported element type ", hex8(type), " (", type_name,
+         "); only ", hex8(kIdxUint8), " (uint8) is supported");
   if (expected_rank && rank != *expected_rank)
     fail("read_idx: ", quoted(path), " has a wrong magic number: expected ", expected, ", found ",
          hex32(magic), " (rank ", rank, " instead of ", *expected_rank, ")");
@@ -214,8 +224,8 @@ void write_idx(const std::filesystem::path& path, const IdxArray& array) {
         rank);
   std::uint64_t numel = 1;
   for (std::int64_t d : array.dims) {
-    check(d >= 0 && d <= INT32_MAX, "write_idx: ", quoted(path), ": dimension ", d,
-          " of dims ", format_shape(array.dims), " is out of range 0..2147483647");
+    check(d >= 0 && d <= INT32_MAX, "write_idx: ", quoted(path), ": dimension ", d, " of dims ",
+          format_shape(array.dims), " is out of range 0..2147483647");
     numel *= static_cast<std::uint64_t>(d);
   }
   check(numel == array.data.size(), "write_idx: ", quoted(path), ": dims ",
@@ -231,12 +241,13 @@ void write_idx(const std::filesystem::path& path, const IdxArray& array) {
   errno = 0;
   gzFile f = gzopen(path.string().c_str(), gz ? "wb" : "wbT");
   if (f == nullptr)
-    fail("write_idx: cannot open ", quoted(path), " for writing: ",
-         errno != 0 ? std::strerror(errno) : "out of memory");
+    fail("write_idx: cannot open ", quoted(path),
+         " for writing: ", errno != 0 ? std::strerror(errno) : "out of memory");
   bool ok = gzwrite(f, header.data(), static_cast<unsigned>(header.size())) ==
             static_cast<int>(header.size());
   for (std::size_t off = 0; ok && off < array.data.size();) {
-    const auto chunk = static_cast<unsigned>(std::min<std::size_t>(array.data.size() - off, 1u << 30));
+    const auto chunk =
+        static_cast<unsigned>(std::min<std::size_t>(array.data.size() - off, 1u << 30));
     ok = gzwrite(f, array.data.data() + off, chunk) == static_cast<int>(chunk);
     off += chunk;
   }

@@ -174,7 +174,9 @@ Tensor leaky(const Tensor& a, double slope, bool is_relu) {
                                })
                        : unary(a, "leaky_relu", [slope]<class T>(T) {
                            const T s = static_cast<T>(slope);
-                           return [s](T x) { return x > T(0) ? x : (std::isnan(x) ? x : x * s); };
+                           // NaN fails x > 0 and propagates through x * s; relu uses max(x, 0) so that negative
+    // inputs give +0 (not -0), as torch prints them.
+    return [s](T x) { return s == T(0) ? (x < T(0) ? T(0) : x) : (x > T(0) ? x : x * s); };
                          });
   if (autograd::any_requires_grad({&a})) {
     auto node = std::make_shared<LeakyReluBackward>();

@@ -17,7 +17,9 @@ using autograd::tensor_list;
 
 namespace {
 
-Tensor scalar_like(double v, const Tensor& t) { return scalar_tensor(v, t.dtype()); }
+Tensor scalar_like(double v, const Tensor& t) {
+  return scalar_tensor(v, t.dtype());
+}
 
 // Runs a broadcasting binary kernel: f(T{}) returns the per-element functor.
 template <class R = void, class F>
@@ -44,13 +46,23 @@ Tensor abs_backward(const Tensor& g, const Tensor& a) {
   });
 }
 
-// grad where lo <= a <= hi, else 0.
+// A clamp bound in the tensor's dtype, as torch converts it: rounded to nearest, saturating to
+// ±inf beyond T's range. Comparing float32 elements with the double bound instead would give
+// gradient 0 to an element clamped exactly to the rounded bound (clamp(0.2f, 0, 0.2)).
+template <class T>
+T clamp_bound(double v) {
+  if (v > static_cast<double>(std::numeric_limits<T>::max()))
+    return std::numeric_limits<T>::infinity();
+  if (v < static_cast<double>(std::numeric_limits<T>::lowest()))
+    return -std::numeric_limits<T>::infinity();
+  return static_cast<T>(v);
+}
+
+// grad where lo <= a <= hi (bounds in a's dtype), else 0.
 Tensor clamp_backward(const Tensor& g, const Tensor& a, double lo, double hi) {
   return binary_kernel(g, a, "clamp_backward", [lo, hi]<class T>(T) {
-    return [lo, hi](T gv, T av) {
-      const double x = static_cast<double>(av);
-      return (x >= lo && x <= hi) ? gv : T(0);
-    };
+    const T l = clamp_bound<T>(lo), h = clamp_bound<T>(hi);
+    return [l, h](T gv, T av) { return (av >= l && av <= h) ? gv : T(0); };
   });
 }
 
@@ -322,13 +334,18 @@ template <class F>
 Tensor compare(const Tensor& a, const Tensor& b, const char* op, F f) {
   detail::check_same_dtype(a, b, op);
   return dispatch_all(a.dtype(), [&]<class T>() {
-    return detail::map_binary<T, bool>(a, b, [f](T x, T y) { return f(x, y); }, op);
+    return detail::map_binary<T, bool>(
+        a, b, [f](T x, T y) { return f(x, y); }, op);
   });
 }
 }  // namespace
 
-Tensor maximum(const Tensor& a, const Tensor& b) { return max_min(a, b, true); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return max_min(a, b, false); }
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  return max_min(a, b, true);
+}
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  return max_min(a, b, false);
+}
 
 Tensor eq(const Tensor& a, const Tensor& b) {
   return compare(a, b, "eq", [](auto x, auto y) { return x == y; });
@@ -377,8 +394,7 @@ Tensor log(const Tensor& a) {
 }
 
 Tensor sqrt(const Tensor& a) {
-  Tensor out =
-      unary_kernel(a, "sqrt", []<class T>(T) { return [](T x) { return std::sqrt(x); }; });
+  Tensor out = unary_kernel(a, "sqrt", []<class T>(T) { return [](T x) { return std::sqrt(x); }; });
   if (autograd::any_requires_grad({&a})) {
     auto node = std::make_shared<SqrtBackward>();
     node->result = SavedVariable(out);
@@ -400,10 +416,10 @@ Tensor abs(const Tensor& a) {
 Tensor clamp(const Tensor& a, double lo, double hi) {
   check(!(lo > hi), "clamp: lower bound ", lo, " is greater than upper bound ", hi);
   Tensor out = unary_kernel(a, "clamp", [lo, hi]<class T>(T) {
-    return [lo, hi](T x) {
+    const T l = clamp_bound<T>(lo), h = clamp_bound<T>(hi);
+    return [l, h](T x) {
       if (std::isnan(x)) return x;
-      const double v = static_cast<double>(x);
-      return v < lo ? static_cast<T>(lo) : (v > hi ? static_cast<T>(hi) : x);
+      return x < l ? l : (x > h ? h : x);
     };
   });
   if (autograd::any_requires_grad({&a})) {
@@ -454,18 +470,44 @@ Tensor sum_to(const Tensor& grad, const Shape& shape) {
 
 // ---- operators -----------------------------------------------------------------------------
 
-Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
-Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
-Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator-(const Tensor& a) { return neg(a); }
-Tensor operator+(const Tensor& a, double b) { return add(a, scalar_like(b, a)); }
-Tensor operator-(const Tensor& a, double b) { return sub(a, scalar_like(b, a)); }
-Tensor operator*(const Tensor& a, double b) { return mul(a, scalar_like(b, a)); }
-Tensor operator/(const Tensor& a, double b) { return div(a, scalar_like(b, a)); }
-Tensor operator+(double a, const Tensor& b) { return add(scalar_like(a, b), b); }
-Tensor operator-(double a, const Tensor& b) { return sub(scalar_like(a, b), b); }
-Tensor operator*(double a, const Tensor& b) { return mul(scalar_like(a, b), b); }
-Tensor operator/(double a, const Tensor& b) { return div(scalar_like(a, b), b); }
+Tensor operator+(const Tensor& a, const Tensor& b) {
+  return add(a, b);
+}
+Tensor operator-(const Tensor& a, const Tensor& b) {
+  return sub(a, b);
+}
+Tensor operator*(const Tensor& a, const Tensor& b) {
+  return mul(a, b);
+}
+Tensor operator/(const Tensor& a, const Tensor& b) {
+  return div(a, b);
+}
+Tensor operator-(const Tensor& a) {
+  return neg(a);
+}
+Tensor operator+(const Tensor& a, double b) {
+  return add(a, scalar_like(b, a));
+}
+Tensor operator-(const Tensor& a, double b) {
+  return sub(a, scalar_like(b, a));
+}
+Tensor operator*(const Tensor& a, double b) {
+  return mul(a, scalar_like(b, a));
+}
+Tensor operator/(const Tensor& a, double b) {
+  return div(a, scalar_like(b, a));
+}
+Tensor operator+(double a, const Tensor& b) {
+  return add(scalar_like(a, b), b);
+}
+Tensor operator-(double a, const Tensor& b) {
+  return sub(scalar_like(a, b), b);
+}
+Tensor operator*(double a, const Tensor& b) {
+  return mul(scalar_like(a, b), b);
+}
+Tensor operator/(double a, const Tensor& b) {
+  return div(scalar_like(a, b), b);
+}
 
 }  // namespace xgrad

@@ -98,7 +98,7 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
       // [B,m,k]·[k,n]: one GEMM over B*m rows when a is contiguous; otherwise the per-batch
       // loop below hands each strided a[i] to BLAS as it is (transpose flag), without a copy.
       if (a.shape()[2] != b.shape()[0]) mismatch(a, b);
-      Tensor a2 = a.contiguous().reshape({a.shape()[0] * a.shape()[1], a.shape()[2]});
+      Tensor a2 = a.reshape({a.shape()[0] * a.shape()[1], a.shape()[2]});
       Tensor out = empty({a2.shape()[0], b.shape()[1]}, a.dtype());
       gemm<T>(a2, b, out, T(0));
       return out.reshape({a.shape()[0], a.shape()[1], b.shape()[1]});
@@ -134,8 +134,9 @@ struct MatmulBackward final : Node {
       Tensor gb;
       if (av.dim() == 3 && bv.dim() == 2 && av.is_contiguous()) {
         // Σ_B a[B]ᵀ·g[B] = (a as [B*m,k])ᵀ · (g as [B*m,n]).
-        Tensor a2 = av.contiguous().reshape({-1, av.shape()[2]});
-        Tensor g2 = g[0].contiguous().reshape({-1, g[0].shape()[2]});
+        const Shape& gs = g[0].shape();
+        Tensor a2 = av.reshape({av.shape()[0] * av.shape()[1], av.shape()[2]});
+        Tensor g2 = g[0].reshape({gs[0] * gs[1], gs[2]});
         gb = matmul(a2.t(), g2);
       } else {
         gb = matmul(transpose(av, -1, -2), g[0]);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "detail/kernel.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
@@ -85,10 +86,15 @@ Tensor sum_axis_kernel(const Tensor& src, std::int64_t axis) {
   return out;
 }
 
-Tensor sum_kernel(const Tensor& a, const Shape& axes, bool keepdim) {
-  return dispatch_floating(a.dtype(), "sum", [&]<class T>() {
-    Tensor cur = a.contiguous();
-    for (auto ax = axes.rbegin(); ax != axes.rend(); ++ax) cur = sum_axis_kernel<T>(cur, *ax);
+Tensor sum_kernel(const Tensor& a, const Shape& axes, bool keepdim, const char* op) {
+  return dispatch_floating(a.dtype(), op, [&]<class T>() {
+    // Reducing several axes one after the other would round every partial sum to T: a float32
+    // input is widened to float64 first, so the whole reduction accumulates in float64.
+    const bool widen = std::is_same_v<T, float> && axes.size() > 1;
+    Tensor cur = widen ? a.to(Dtype::float64) : a.contiguous();
+    for (auto ax = axes.rbegin(); ax != axes.rend(); ++ax)
+      cur = widen ? sum_axis_kernel<double>(cur, *ax) : sum_axis_kernel<T>(cur, *ax);
+    if (widen) cur = cur.to(Dtype::float32);
     if (axes.empty()) cur = cur.clone();
     return cur.reshape(reduced_shape(a.shape(), axes, keepdim));
   });
@@ -112,7 +118,7 @@ Tensor sum_impl(const Tensor& a, const Shape& axes_in, bool keepdim, bool is_mea
   Tensor out;
   {
     no_grad guard;
-    out = sum_kernel(a.detach(), axes, keepdim);
+    out = sum_kernel(a.detach(), axes, keepdim, op);
   }
   std::int64_t count = 1;
   for (auto ax : axes) count *= a.shape()[static_cast<std::size_t>(ax)];
@@ -221,9 +227,9 @@ struct MaxAllBackward final : Node {
   }
 };
 
+// `op` names the caller (max, min, argmax, argmin) in the error messages.
 Tensor extreme_axis(const Tensor& a, std::int64_t axis_in, bool keepdim, bool is_max,
-                    Tensor* indices_out) {
-  const char* op = is_max ? "max" : "min";
+                    Tensor* indices_out, const char* op) {
   std::int64_t axis = detail::normalize_axis(axis_in, a.dim(), a.shape(), op);
   check(a.shape()[static_cast<std::size_t>(axis)] > 0, op, ": cannot reduce an empty axis ",
         axis_in, " of shape ", a.shape());
@@ -259,7 +265,7 @@ Tensor extreme_all(const Tensor& a, bool is_max) {
     no_grad guard;
     flat = a.detach().reshape({a.numel()});
   }
-  Tensor out = extreme_axis(flat, 0, false, is_max, nullptr);
+  Tensor out = extreme_axis(flat, 0, false, is_max, nullptr, op);
   if (autograd::any_requires_grad({&a})) {
     auto node = std::make_shared<MaxAllBackward>();
     node->a = SavedVariable(a);
@@ -272,39 +278,47 @@ Tensor extreme_all(const Tensor& a, bool is_max) {
 
 }  // namespace
 
-Tensor sum(const Tensor& a) { return sum_impl(a, all_axes(a), false, false); }
+Tensor sum(const Tensor& a) {
+  return sum_impl(a, all_axes(a), false, false);
+}
 Tensor sum(const Tensor& a, std::int64_t axis, bool keepdim) {
   return sum_impl(a, {axis}, keepdim, false);
 }
 Tensor sum(const Tensor& a, const Shape& axes, bool keepdim) {
   return sum_impl(a, axes, keepdim, false);
 }
-Tensor mean(const Tensor& a) { return sum_impl(a, all_axes(a), false, true); }
+Tensor mean(const Tensor& a) {
+  return sum_impl(a, all_axes(a), false, true);
+}
 Tensor mean(const Tensor& a, std::int64_t axis, bool keepdim) {
   return sum_impl(a, {axis}, keepdim, true);
 }
 Tensor mean(const Tensor& a, const Shape& axes, bool keepdim) {
   return sum_impl(a, axes, keepdim, true);
 }
-Tensor max(const Tensor& a) { return extreme_all(a, true); }
-Tensor min(const Tensor& a) { return extreme_all(a, false); }
+Tensor max(const Tensor& a) {
+  return extreme_all(a, true);
+}
+Tensor min(const Tensor& a) {
+  return extreme_all(a, false);
+}
 Tensor max(const Tensor& a, std::int64_t axis, bool keepdim) {
-  return extreme_axis(a, axis, keepdim, true, nullptr);
+  return extreme_axis(a, axis, keepdim, true, nullptr, "max");
 }
 Tensor min(const Tensor& a, std::int64_t axis, bool keepdim) {
-  return extreme_axis(a, axis, keepdim, false, nullptr);
+  return extreme_axis(a, axis, keepdim, false, nullptr, "min");
 }
 
 Tensor argmax(const Tensor& a, std::int64_t axis, bool keepdim) {
   no_grad guard;
   Tensor idx;
-  extreme_axis(a.detach(), axis, keepdim, true, &idx);
+  extreme_axis(a.detach(), axis, keepdim, true, &idx, "argmax");
   return idx;
 }
 Tensor argmin(const Tensor& a, std::int64_t axis, bool keepdim) {
   no_grad guard;
   Tensor idx;
-  extreme_axis(a.detach(), axis, keepdim, false, &idx);
+  extreme_axis(a.detach(), axis, keepdim, false, &idx, "argmin");
   return idx;
 }
 

@@ -69,7 +69,8 @@ inline void append_be32(std::vector<std::uint8_t>& out, std::uint32_t v) {
 }
 
 /// The bytes of an IDX file: magic, dims (big-endian int32), then `data` (however long).
-inline std::vector<std::uint8_t> idx_bytes(std::uint32_t magic, const std::vector<std::int32_t>& dims,
+inline std::vector<std::uint8_t> idx_bytes(std::uint32_t magic,
+                                           const std::vector<std::int32_t>& dims,
                                            const std::vector<std::uint8_t>& data) {
   std::vector<std::uint8_t> out;
   append_be32(out, magic);

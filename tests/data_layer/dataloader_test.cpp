@@ -219,8 +219,11 @@ BOOST_AUTO_TEST_CASE(state_saves_and_restores_position) {
   }
   BOOST_TEST((last == DataLoaderState{11, 2, 0}));
 
-  expect_error([&] { b.set_state({11, 0, 5}); },
-               {"DataLoader::set_state", "batch 5 is out of range", "5 batches"});
+  expect_error(
+      [&] {
+        b.set_state({11, 0, 5});
+      },
+      {"DataLoader::set_state", "batch 5 is out of range", "5 batches"});
   expect_error([&] { b.set_state({11, -1, 0}); }, {"epoch must be non-negative"});
 }
 

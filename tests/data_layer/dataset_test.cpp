@@ -29,7 +29,8 @@ void write_split(const TempDir& dir, const std::string& prefix, std::int64_t n,
   data::write_idx(dir / (prefix + "-images-idx3-ubyte" + ext),
                   IdxArray{{n, 3, 2}, pattern(static_cast<std::size_t>(n * 6), offset)});
   std::vector<std::uint8_t> labels(static_cast<std::size_t>(n_labels));
-  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::uint8_t>((i + offset) % 10);
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    labels[i] = static_cast<std::uint8_t>((i + offset) % 10);
   data::write_idx(dir / (prefix + "-labels-idx1-ubyte" + ext), IdxArray{{n_labels}, labels});
 }
 
@@ -94,28 +95,30 @@ BOOST_AUTO_TEST_CASE(mnist_prefers_gz_over_plain) {
 BOOST_AUTO_TEST_CASE(mnist_rejects_label_count_disagreeing_with_image_count) {
   TempDir dir;
   write_split(dir, "train", 5, 4, 0, true);
-  expect_error([&] { MnistDataset(dir.path(), Split::train); },
-               {"MnistDataset", "label count disagrees with image count",
-                "train-labels-idx1-ubyte.gz' holds 4 labels",
-                "train-images-idx3-ubyte.gz' holds 5 images"});
+  expect_error(
+      [&] { MnistDataset(dir.path(), Split::train); },
+      {"MnistDataset", "label count disagrees with image count",
+       "train-labels-idx1-ubyte.gz' holds 4 labels", "train-images-idx3-ubyte.gz' holds 5 images"});
 }
 
 BOOST_AUTO_TEST_CASE(mnist_rejects_missing_and_swapped_files) {
   TempDir dir;
-  expect_error([&] { MnistDataset(dir.path(), Split::test); },
-               {"MnistDataset: found neither", "t10k-images-idx3-ubyte.gz",
-                "t10k-images-idx3-ubyte'"});
+  expect_error(
+      [&] { MnistDataset(dir.path(), Split::test); },
+      {"MnistDataset: found neither", "t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte'"});
   write_split(dir, "t10k", 2, 2, 0, false);
   // Labels where images belong: the IDX reader names the file and both magic numbers.
-  expect_error([&] { MnistDataset(dir / "t10k-labels-idx1-ubyte", dir / "t10k-labels-idx1-ubyte"); },
-               {"wrong magic number", "expected 0x00000803", "found 0x00000801"});
+  expect_error(
+      [&] { MnistDataset(dir / "t10k-labels-idx1-ubyte", dir / "t10k-labels-idx1-ubyte"); },
+      {"wrong magic number", "expected 0x00000803", "found 0x00000801"});
 }
 
 BOOST_AUTO_TEST_CASE(mnist_rejects_index_out_of_range) {
   TempDir dir;
   write_split(dir, "train", 3, 3, 0, false);
   MnistDataset d(dir.path(), Split::train);
-  expect_error([&] { d.get(3); }, {"MnistDataset::get_batch", "index 3 is out of range", "3 samples"});
+  expect_error([&] { d.get(3); },
+               {"MnistDataset::get_batch", "index 3 is out of range", "3 samples"});
   expect_error([&] { d.get(-1); }, {"index -1 is out of range"});
 }
 
@@ -144,8 +147,11 @@ BOOST_AUTO_TEST_CASE(tensor_dataset_gathers_rows) {
 }
 
 BOOST_AUTO_TEST_CASE(tensor_dataset_rejects_bad_input) {
-  expect_error([] { TensorDataset(zeros({3, 2}), zeros({4}, Dtype::int64)); },
-               {"TensorDataset", "hold 3 samples but labels [4] hold 4"});
+  expect_error(
+      [] {
+        TensorDataset(zeros({3, 2}), zeros({4}, Dtype::int64));
+      },
+      {"TensorDataset", "hold 3 samples but labels [4] hold 4"});
   expect_error([] { TensorDataset(scalar_tensor(1.0), zeros({1})); }, {"sample axis"});
   expect_error([] { TensorDataset(Tensor(), zeros({1})); }, {"must be defined"});
   TensorDataset d(zeros({3, 2}), zeros({3}, Dtype::int64));
@@ -154,8 +160,8 @@ BOOST_AUTO_TEST_CASE(tensor_dataset_rejects_bad_input) {
 
 BOOST_AUTO_TEST_CASE(fashion_mnist_real_files) {
   if (!std::filesystem::exists(kFashionMnist)) {
-    BOOST_WARN_MESSAGE(false, "skipped: " << kFashionMnist
-                                          << " is absent (Debian package dataset-fashion-mnist)");
+    BOOST_WARN_MESSAGE(
+        false, "skipped: " << kFashionMnist << " is absent (Debian package dataset-fashion-mnist)");
     return;
   }
   MnistDataset train(kFashionMnist, Split::train);

@@ -61,8 +61,11 @@ BOOST_AUTO_TEST_CASE(write_idx_round_trips_plain_and_gz) {
     BOOST_TEST(b.dims == a.dims, boost::test_tools::per_element());
     BOOST_TEST(b.data == a.data, boost::test_tools::per_element());
   }
-  expect_error([&] { write_idx(dir / "bad", IdxArray{{2, 3}, pattern(5)}); },
-               {"write_idx", "hold 6 elements, but data has 5"});
+  expect_error(
+      [&] {
+        write_idx(dir / "bad", IdxArray{{2, 3}, pattern(5)});
+      },
+      {"write_idx", "hold 6 elements, but data has 5"});
   expect_error([&] { write_idx(dir / "bad", IdxArray{{}, {}}); }, {"write_idx", "rank"});
 }
 
@@ -78,17 +81,16 @@ BOOST_AUTO_TEST_CASE(rejects_wrong_magic_number) {
   for (bool gz : {false, true}) {
     const auto junk = (dir / (gz ? "junk.gz" : "junk")).string();
     write_bytes(junk, idx_bytes(0x12345678, {3, 2, 2}, pattern(12)), gz);
-    expect_error([&] { read_idx(junk, 3); },
-                 {"read_idx", junk, "wrong magic number", "expected 0x00000803", "found 0x12345678"});
+    expect_error([&] { read_idx(junk, 3); }, {"read_idx", junk, "wrong magic number",
+                                              "expected 0x00000803", "found 0x12345678"});
     expect_error([&] { read_idx(junk); },
                  {"wrong magic number", "expected 0x000008RR", "found 0x12345678"});
 
     // A labels file where images are expected: right type, wrong rank.
     const auto labels = (dir / (gz ? "labels.gz" : "labels")).string();
     write_bytes(labels, idx_bytes(0x00000801, {3}, {1, 2, 3}), gz);
-    expect_error([&] { read_idx(labels, 3); },
-                 {labels, "wrong magic number", "expected 0x00000803", "found 0x00000801",
-                  "rank 1 instead of 3"});
+    expect_error([&] { read_idx(labels, 3); }, {labels, "wrong magic number", "expected 0x00000803",
+                                                "found 0x00000801", "rank 1 instead of 3"});
   }
   // An unknown type byte and a rank of 0 are wrong magic numbers too.
   write_bytes(dir / "t", idx_bytes(0x00000A01, {1}, {0}), false);

@@ -22,7 +22,9 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Relative tolerance of the value checks: exact-ish in float64, float precision in float32.
-double tol(Dtype d) { return d == float64 ? 1e-12 : 1e-6; }
+double tol(Dtype d) {
+  return d == float64 ? 1e-12 : 1e-6;
+}
 
 // A tensor of dtype d holding `values` (row-major) in `shape`.
 Tensor make(const std::vector<double>& values, const Shape& shape, Dtype d = float64) {
@@ -67,10 +69,10 @@ void expect_bool(const Tensor& t, const Shape& shape, const std::vector<double>&
   expect_values(t, shape, values);
 }
 
-const Input kCol{{1.0, 2.0, 3.0}, {3, 1}};               // [3,1]
-const Input kRow{{10.0, 20.0, 30.0, 40.0}, {1, 4}};      // [1,4]
-const Input kVec{{1.0, 2.0, 3.0, 4.0}, {4}};             // [4]
-const Input kCube{[] {                                   // [2,3,4] = 0..23
+const Input kCol{{1.0, 2.0, 3.0}, {3, 1}};           // [3,1]
+const Input kRow{{10.0, 20.0, 30.0, 40.0}, {1, 4}};  // [1,4]
+const Input kVec{{1.0, 2.0, 3.0, 4.0}, {4}};         // [4]
+const Input kCube{[] {                               // [2,3,4] = 0..23
                     std::vector<double> v(24);
                     for (int i = 0; i < 24; ++i) v[static_cast<std::size_t>(i)] = i;
                     return v;
@@ -180,10 +182,10 @@ BOOST_AUTO_TEST_CASE(mul_broadcast) {
   // = 6k + (0+4+8+12+16+20) = 60 + 6k; d/dcube[i] = vec[i % 4].
   std::vector<double> dcube;
   for (int i = 0; i < 24; ++i) dcube.push_back(i % 4 + 1);
-  expect_op([](const auto& x) { return mul(x[1], x[0]); }, {kVec, kCube}, {2, 3, 4},
-            {0, 2, 6, 12, 4, 10, 18, 28, 8, 18, 30, 44, 12, 26, 42, 60, 16, 34, 54, 76, 20, 42, 66,
-             92},
-            {{60, 66, 72, 78}, dcube});
+  expect_op(
+      [](const auto& x) { return mul(x[1], x[0]); }, {kVec, kCube}, {2, 3, 4},
+      {0, 2, 6, 12, 4, 10, 18, 28, 8, 18, 30, 44, 12, 26, 42, 60, 16, 34, 54, 76, 20, 42, 66, 92},
+      {{60, 66, 72, 78}, dcube});
 }
 
 BOOST_AUTO_TEST_CASE(mul_scalar_operands) {
@@ -234,7 +236,7 @@ BOOST_AUTO_TEST_CASE(div_broadcast) {
             {{5.0 / 24, 5.0 / 24, 5.0 / 24}, {-0.06, -0.015, -6.0 / 900, -0.00375}});
   // [2,3,4] / [4]: out[i] = i / (i % 4 + 1).
   expect_op([](const auto& x) { return div(x[1], x[0]); }, {kVec, kCube}, {2, 3, 4},
-            {0,  0.5, 2.0 / 3, 0.75, 4,  2.5, 2,  1.75,  8,  4.5, 10.0 / 3, 2.75,
+            {0,  0.5, 2.0 / 3,  0.75, 4,  2.5, 2, 1.75, 8,  4.5,  10.0 / 3, 2.75,
              12, 6.5, 14.0 / 3, 3.75, 16, 8.5, 6, 4.75, 20, 10.5, 22.0 / 3, 5.75});
 }
 
@@ -284,9 +286,8 @@ BOOST_AUTO_TEST_CASE(exp_values_and_gradient) {
 
 BOOST_AUTO_TEST_CASE(log_values_and_gradient) {
   // log' = 1/x.
-  expect_op([](const auto& x) { return log(x[0]); },
-            {{{1.0, 2.718281828459045, 0.5, 4.0}, {4}}}, {4},
-            {0.0, 1.0, -0.6931471805599453, 1.3862943611198906},
+  expect_op([](const auto& x) { return log(x[0]); }, {{{1.0, 2.718281828459045, 0.5, 4.0}, {4}}},
+            {4}, {0.0, 1.0, -0.6931471805599453, 1.3862943611198906},
             {{1.0, 0.36787944117144233, 2.0, 0.25}});
   // IEEE at and below 0: -inf and NaN.
   expect_values(log(make({0.0, -1.0}, {2})), {2}, {-kInf, kNaN});
@@ -317,8 +318,8 @@ BOOST_AUTO_TEST_CASE(pow_tensor_exponent) {
   // d/da = b a^(b-1), d/db = a^b ln a.
   expect_op([](const auto& x) { return pow(x[0], x[1]); },
             {{{2.0, 4.0, 9.0}, {3}}, {{3.0, 0.5, -1.0}, {3}}}, {3}, {8.0, 2.0, 1.0 / 9},
-            {{12.0, 0.25, -1.0 / 81}, {8.0 * 0.6931471805599453, 2.0 * 1.3862943611198906,
-                                       2.1972245773362196 / 9}});
+            {{12.0, 0.25, -1.0 / 81},
+             {8.0 * 0.6931471805599453, 2.0 * 1.3862943611198906, 2.1972245773362196 / 9}});
 }
 
 BOOST_AUTO_TEST_CASE(pow_tensor_exponent_broadcast) {
@@ -343,8 +344,7 @@ BOOST_AUTO_TEST_CASE(pow_tensor_exponent_at_zero_base) {
 
 BOOST_AUTO_TEST_CASE(pow_scalar_exponent) {
   const Input x{{1.0, 2.0, 3.0, -2.0}, {4}};
-  expect_op([](const auto& v) { return pow(v[0], 2.0); }, {x}, {4}, {1, 4, 9, 4},
-            {{2, 4, 6, -4}});
+  expect_op([](const auto& v) { return pow(v[0], 2.0); }, {x}, {4}, {1, 4, 9, 4}, {{2, 4, 6, -4}});
   expect_op([](const auto& v) { return v[0].pow(3.0); }, {x}, {4}, {1, 8, 27, -8},
             {{3, 12, 27, 12}});
   expect_op([](const auto& v) { return pow(v[0], 0.5); }, {{{1.0, 4.0, 0.25}, {3}}}, {3},
@@ -371,8 +371,21 @@ BOOST_AUTO_TEST_CASE(clamp_values_and_gradient) {
   expect_op([](const auto& x) { return clamp(x[0], 0.0, kInf); },
             {{{-2.0, -1.0, 0.0, 1.0, 2.0, 0.5}, {6}}}, {6}, {0, 0, 0, 1, 2, 0.5},
             {{0, 0, 1, 1, 1, 1}});
-  expect_op([](const auto& x) { return clamp(x[0], -kInf, 0.5); },
-            {{{-2.0, 0.5, 3.0}, {3}}}, {3}, {-2, 0.5, 0.5}, {{1, 1, 0}});
+  expect_op([](const auto& x) { return clamp(x[0], -kInf, 0.5); }, {{{-2.0, 0.5, 3.0}, {3}}}, {3},
+            {-2, 0.5, 0.5}, {{1, 1, 0}});
+  // Bounds are compared in the tensor's dtype: an element equal to the rounded bound is at the
+  // bound (gradient 1), in float32 too, where 0.1f > 0.1 and 0.2f > 0.2.
+  for (Dtype d : {float64, float32}) {
+    BOOST_TEST_CONTEXT("dtype " << dtype_name(d)) {
+      Tensor x = make({0.1, 0.2, 0.05, 0.25}, {4}, d).requires_grad_();
+      Tensor y = clamp(x, 0.1, 0.2);
+      expect_values(y, {4}, {0.1, 0.2, 0.1, 0.2}, tol(d));
+      y.backward(ones_like(y));
+      expect_values(x.grad(), {4}, {1, 1, 0, 0}, 0);
+    }
+  }
+  // A bound beyond float32's range acts as infinity.
+  expect_values(clamp(make({-3e38, 3e38}, {2}, float32), -1e300, 1e300), {2}, {-3e38, 3e38}, 1e-6);
   // lo == hi is allowed.
   expect_values(clamp(make({-1.0, 3.0}, {2}), 2.0, 2.0), {2}, {2.0, 2.0});
   expect_gradcheck([](const auto& x) { return clamp(x[0], -1.0, 1.0); },
@@ -458,18 +471,41 @@ BOOST_AUTO_TEST_CASE(noncontiguous_inputs) {
   const Tensor m = make({1, 2, 3, 4, 5, 6}, {2, 3});
   const Tensor mt = m.transpose(0, 1);  // [[1,4],[2,5],[3,6]]
   BOOST_REQUIRE(!mt.is_contiguous());
-  expect_values(add(mt, make({10, 20, 30, 40, 50, 60}, {3, 2})), {3, 2},
-                {11, 24, 32, 45, 53, 66});
+  expect_values(add(mt, make({10, 20, 30, 40, 50, 60}, {3, 2})), {3, 2}, {11, 24, 32, 45, 53, 66});
   expect_values(mul(mt, make({10, 100}, {2})), {3, 2}, {10, 400, 20, 500, 30, 600});
   expect_values(neg(mt), {3, 2}, {-1, -4, -2, -5, -3, -6});
-  expect_values(sqrt(mt), {3, 2}, {1, 2, 1.4142135623730951, 2.23606797749979,
-                                   1.7320508075688772, 2.449489742783178});
+  expect_values(
+      sqrt(mt), {3, 2},
+      {1, 2, 1.4142135623730951, 2.23606797749979, 1.7320508075688772, 2.449489742783178});
+  // Scalar operands with a strided tensor.
+  expect_values(mt * 2.0, {3, 2}, {2, 8, 4, 10, 6, 12});
+  expect_values(1.0 - mt, {3, 2}, {0, -3, -1, -4, -2, -5});
+  expect_values(12.0 / mt, {3, 2}, {12, 3, 6, 2.4, 4, 2});
+  // A broadcast operand that is itself a stride-0 view.
+  const Tensor col = expand(make({1, 2, 3}, {3, 1}), {3, 2});
+  expect_values(add(col, mt), {3, 2}, {2, 5, 4, 7, 6, 9});
   expect_gradcheck([](const auto& x) { return mul(x[0].transpose(0, 1), x[1]); },
                    {leaf({2, 3}, -1, 1, 1), leaf({3, 1}, -1, 1, 2)});
   expect_gradcheck([](const auto& x) { return div(x[1], x[0].transpose(0, 1)); },
                    {leaf({2, 3}, 0.5, 2, 3), leaf({3, 2}, -1, 1, 4)});
   expect_gradcheck([](const auto& x) { return exp(x[0].transpose(0, 1)); },
                    {leaf({2, 3}, -1, 1, 5)});
+}
+
+// ---- empty operands -------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(empty_operands) {
+  // Broadcasting against an empty dimension gives an empty result, and an empty gradient.
+  Tensor a = zeros({0, 3}, float64).requires_grad_();
+  Tensor b = make({1, 2, 3}, {3}).requires_grad_();
+  Tensor y = a * b;
+  BOOST_CHECK(y.shape() == (Shape{0, 3}));
+  y.sum().backward();
+  expect_values(a.grad(), {0, 3}, {});
+  expect_values(b.grad(), {3}, {0, 0, 0});
+  expect_values(zeros({2, 0}, float64) + 1.0, {2, 0}, {});
+  expect_values(exp(zeros({0}, float32)), {0}, {});
+  expect_bool(lt(zeros({0}, float64), zeros({1}, float64)), {0}, {});
 }
 
 // ---- errors -------------------------------------------------------------------------------
@@ -486,8 +522,11 @@ BOOST_AUTO_TEST_CASE(broadcast_mismatch_names_op_and_shapes) {
   expect_error([&] { minimum(a, b); }, {"minimum", "[2,3]", "[4]"});
   expect_error([&] { gt(a, b); }, {"gt", "[2,3]", "[4]"});
   expect_error([&] { eq(a, b); }, {"eq", "[2,3]", "[4]"});
-  expect_error([] { add(zeros({3, 2}, float64), zeros({2, 3}, float64)); },
-               {"add", "[3,2]", "[2,3]"});
+  expect_error(
+      [] {
+        add(zeros({3, 2}, float64), zeros({2, 3}, float64));
+      },
+      {"add", "[3,2]", "[2,3]"});
 }
 
 BOOST_AUTO_TEST_CASE(mixed_dtypes_are_rejected) {

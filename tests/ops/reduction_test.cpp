@@ -21,7 +21,9 @@ using Fn = std::function<Tensor(const Tensor&)>;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Relative tolerance of the value checks: exact-ish in float64, float precision in float32.
-double tol(Dtype d) { return d == float64 ? 1e-12 : 1e-6; }
+double tol(Dtype d) {
+  return d == float64 ? 1e-12 : 1e-6;
+}
 
 // A tensor of dtype d holding `values` (row-major) in `shape`.
 Tensor make(const std::vector<double>& values, const Shape& shape, Dtype d = float64) {
@@ -73,7 +75,9 @@ const Input kCube{[] {
 // [2,3,2], not monotone along any axis, with ties.
 const Input kR{{1, 9, 8, 2, 5, 5, 0, 3, 7, 7, 6, 1}, {2, 3, 2}};
 
-std::vector<double> filled(std::size_t n, double v) { return std::vector<double>(n, v); }
+std::vector<double> filled(std::size_t n, double v) {
+  return std::vector<double>(n, v);
+}
 
 }  // namespace
 
@@ -120,15 +124,23 @@ BOOST_AUTO_TEST_CASE(sum_keepdim) {
 
 BOOST_AUTO_TEST_CASE(sum_several_axes) {
   // Over b and i: 60 + 32k.
-  expect_op([](const Tensor& x) { return sum(x, Shape{0, 2}); }, kCube, {3}, {60, 92, 124},
-            filled(24, 1));
-  expect_op([](const Tensor& x) { return sum(x, Shape{-1, 0}, true); }, kCube, {1, 3, 1},
-            {60, 92, 124}, filled(24, 1));
-  expect_op([](const Tensor& x) { return sum(x, Shape{0, 1, 2}); }, kCube, {}, {276},
-            filled(24, 1));
+  expect_op(
+      [](const Tensor& x) {
+        return sum(x, Shape{0, 2});
+      },
+      kCube, {3}, {60, 92, 124}, filled(24, 1));
+  expect_op(
+      [](const Tensor& x) {
+        return sum(x, Shape{-1, 0}, true);
+      },
+      kCube, {1, 3, 1}, {60, 92, 124}, filled(24, 1));
+  expect_op(
+      [](const Tensor& x) {
+        return sum(x, Shape{0, 1, 2});
+      },
+      kCube, {}, {276}, filled(24, 1));
   // No axes: the tensor itself (a copy).
-  expect_op([](const Tensor& x) { return sum(x, Shape{}); }, kX, {2, 3}, kX.values,
-            filled(6, 1));
+  expect_op([](const Tensor& x) { return sum(x, Shape{}); }, kX, {2, 3}, kX.values, filled(6, 1));
 }
 
 BOOST_AUTO_TEST_CASE(sum_float32_accumulates_in_float64) {
@@ -171,8 +183,11 @@ BOOST_AUTO_TEST_CASE(mean_values_and_gradient) {
             filled(6, 1.0 / 3));
   expect_op([](const Tensor& x) { return mean(x, -2, true); }, kX, {1, 3}, {2.5, 3.5, 4.5},
             filled(6, 0.5));
-  expect_op([](const Tensor& x) { return mean(x, Shape{0, 2}); }, kCube, {3}, {7.5, 11.5, 15.5},
-            filled(24, 1.0 / 8));
+  expect_op(
+      [](const Tensor& x) {
+        return mean(x, Shape{0, 2});
+      },
+      kCube, {3}, {7.5, 11.5, 15.5}, filled(24, 1.0 / 8));
   expect_op([](const Tensor& x) { return mean(x, 1); }, kCube, {2, 4}, {4, 5, 6, 7, 16, 17, 18, 19},
             filled(24, 1.0 / 3));
 }
@@ -209,8 +224,7 @@ BOOST_AUTO_TEST_CASE(max_min_all_elements_ties_share_gradient) {
 
 BOOST_AUTO_TEST_CASE(max_min_along_axis) {
   expect_op([](const Tensor& x) { return max(x, 0); }, kX, {3}, {4, 5, 6}, {0, 1, 0, 1, 0, 1});
-  expect_op([](const Tensor& x) { return max(x, 1); }, kX, {2}, {5, 6}, {0, 2, 0, 0, 0, 3},
-            {2, 3});
+  expect_op([](const Tensor& x) { return max(x, 1); }, kX, {2}, {5, 6}, {0, 2, 0, 0, 0, 3}, {2, 3});
   expect_op([](const Tensor& x) { return x.max(-1, true); }, kX, {2, 1}, {5, 6},
             {0, 1, 0, 0, 0, 1});
   expect_op([](const Tensor& x) { return min(x, 0); }, kX, {3}, {1, 2, 3}, {1, 0, 1, 0, 1, 0});
@@ -294,14 +308,23 @@ BOOST_AUTO_TEST_CASE(argmax_records_no_gradient) {
 
 BOOST_AUTO_TEST_CASE(sum_to_values_and_gradient) {
   // The inverse of broadcasting: sums leading dims and the dims that are 1 in the target.
-  expect_op([](const Tensor& x) { return sum_to(x, {3, 1}); }, kCube, {3, 1}, {60, 92, 124},
-            filled(24, 1));
+  expect_op(
+      [](const Tensor& x) {
+        return sum_to(x, {3, 1});
+      },
+      kCube, {3, 1}, {60, 92, 124}, filled(24, 1));
   expect_op([](const Tensor& x) { return sum_to(x, {4}); }, kCube, {4}, {60, 66, 72, 78},
             filled(24, 1));
-  expect_op([](const Tensor& x) { return sum_to(x, {2, 1, 4}); }, kCube, {2, 1, 4},
-            {12, 15, 18, 21, 48, 51, 54, 57}, filled(24, 1));
-  expect_op([](const Tensor& x) { return sum_to(x, {1, 3, 1}); }, kCube, {1, 3, 1}, {60, 92, 124},
-            filled(24, 1));
+  expect_op(
+      [](const Tensor& x) {
+        return sum_to(x, {2, 1, 4});
+      },
+      kCube, {2, 1, 4}, {12, 15, 18, 21, 48, 51, 54, 57}, filled(24, 1));
+  expect_op(
+      [](const Tensor& x) {
+        return sum_to(x, {1, 3, 1});
+      },
+      kCube, {1, 3, 1}, {60, 92, 124}, filled(24, 1));
   expect_op([](const Tensor& x) { return sum_to(x, {}); }, kCube, {}, {276}, filled(24, 1));
   expect_op([](const Tensor& x) { return sum_to(x, {1, 1}); }, kX, {1, 1}, {21}, filled(6, 1));
   // Same shape: the gradient itself.

@@ -67,6 +67,8 @@ class DataLoader {
  public:
   /// Throws xgrad::Error when options.batch_size < 1.
   DataLoader(const Dataset& dataset, DataLoaderOptions options = {});
+  /// A temporary dataset would dangle: keep the dataset in a variable that outlives the loader.
+  DataLoader(const Dataset&& dataset, DataLoaderOptions options = {}) = delete;
 
   /// Input iterator over one epoch's batches; *it is the current Batch (owned by the loader,
   /// valid until the iterator is advanced), ++it fetches the next one.

@@ -38,7 +38,9 @@ class Dataset {
   /// Throws xgrad::Error when an index is outside 0..size()-1.
   virtual Batch get_batch(std::span<const std::int64_t> indices) const = 0;
   /// The single sample `index` as a batch of one (B = 1). Throws like get_batch.
-  Batch get(std::int64_t index) const { return get_batch(std::span<const std::int64_t>(&index, 1)); }
+  Batch get(std::int64_t index) const {
+    return get_batch(std::span<const std::int64_t>(&index, 1));
+  }
 };
 
 /// Which half of MNIST-style data to load: the training files (train-*) or the test files
