@@ -146,7 +146,8 @@ int run(const Config& c) {
       if (!c.log.empty())
         log << step << "," << epoch << "," << l << "," << opt->param_groups()[0].lr() << "\n";
       const auto now = Clock::now();
-      if (tty && (now - t_report > std::chrono::milliseconds(100) || batch_index == loader.size())) {
+      const bool last = batch_index == loader.size() || (c.max_steps > 0 && step >= c.max_steps);
+      if (tty && (now - t_report > std::chrono::milliseconds(100) || last)) {
         t_report = now;
         const double secs = std::chrono::duration<double>(now - t_epoch).count();
         std::fprintf(stderr, "\repoch %lld %s %lld/%lld  loss %.4f  %.0f samples/s ",
