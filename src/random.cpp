@@ -10,7 +10,9 @@ std::mt19937_64& default_generator() {
   return gen;
 }
 
-void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
+void manual_seed(std::uint64_t seed) {
+  default_generator().seed(seed);
+}
 
 namespace {
 template <class Dist>
@@ -33,7 +35,9 @@ Tensor randn(const Shape& shape, TensorOptions opts) {
       shape, opts, []<class T>(T) { return std::normal_distribution<T>(T(0), T(1)); }, "randn");
 }
 
-Tensor rand(const Shape& shape, TensorOptions opts) { return uniform(shape, 0.0, 1.0, opts); }
+Tensor rand(const Shape& shape, TensorOptions opts) {
+  return uniform(shape, 0.0, 1.0, opts);
+}
 
 Tensor uniform(const Shape& shape, double low, double high, TensorOptions opts) {
   check(low <= high, "uniform: low ", low, " is greater than high ", high);

@@ -13,6 +13,8 @@ Storage::Storage(std::size_t nbytes) : nbytes_(nbytes) {
   if (data_ == nullptr) throw std::bad_alloc();
 }
 
-Storage::~Storage() { std::free(data_); }
+Storage::~Storage() {
+  std::free(data_);
+}
 
 }  // namespace xgrad

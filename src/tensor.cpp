@@ -20,9 +20,13 @@ namespace {
 Dtype g_default_dtype = Dtype::float32;
 }
 
-std::ostream& operator<<(std::ostream& os, Dtype d) { return os << dtype_name(d); }
+std::ostream& operator<<(std::ostream& os, Dtype d) {
+  return os << dtype_name(d);
+}
 
-Dtype default_dtype() { return g_default_dtype; }
+Dtype default_dtype() {
+  return g_default_dtype;
+}
 
 void set_default_dtype(Dtype d) {
   check(is_floating(d), "set_default_dtype: the default dtype must be float32 or float64, got ",
@@ -77,7 +81,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   for (std::size_t i = 0; i < n; ++i) {
     std::int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     std::int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    if (da != db && da != 1 && db != 1) fail(op, ": shapes ", a, " and ", b, " cannot be broadcast");
+    if (da != db && da != 1 && db != 1)
+      fail(op, ": shapes ", a, " and ", b, " cannot be broadcast");
     out[i] = da == 1 ? db : da;
   }
   return out;
@@ -86,7 +91,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
 std::int64_t normalize_axis(std::int64_t axis, std::int64_t ndim, const Shape& shape,
                             const char* op) {
   std::int64_t a = axis < 0 ? axis + ndim : axis;
-  if (a < 0 || a >= ndim) fail(op, ": axis ", axis, " is out of range for a tensor of shape ", shape);
+  if (a < 0 || a >= ndim)
+    fail(op, ": axis ", axis, " is out of range for a tensor of shape ", shape);
   return a;
 }
 
@@ -118,17 +124,33 @@ TensorImpl& Tensor::checked() const {
   return *impl_;
 }
 
-const Shape& Tensor::shape() const { return checked().shape; }
-const Shape& Tensor::strides() const { return checked().strides; }
-std::int64_t Tensor::offset() const { return checked().offset; }
-std::int64_t Tensor::dim() const { return static_cast<std::int64_t>(checked().shape.size()); }
+const Shape& Tensor::shape() const {
+  return checked().shape;
+}
+const Shape& Tensor::strides() const {
+  return checked().strides;
+}
+std::int64_t Tensor::offset() const {
+  return checked().offset;
+}
+std::int64_t Tensor::dim() const {
+  return static_cast<std::int64_t>(checked().shape.size());
+}
 std::int64_t Tensor::size(std::int64_t axis) const {
   return shape()[detail::normalize_axis(axis, dim(), shape(), "size")];
 }
-std::int64_t Tensor::numel() const { return checked().numel; }
-Dtype Tensor::dtype() const { return checked().dtype; }
-const std::shared_ptr<Storage>& Tensor::storage() const { return checked().storage; }
-std::uint64_t Tensor::version() const { return checked().storage->version(); }
+std::int64_t Tensor::numel() const {
+  return checked().numel;
+}
+Dtype Tensor::dtype() const {
+  return checked().dtype;
+}
+const std::shared_ptr<Storage>& Tensor::storage() const {
+  return checked().storage;
+}
+std::uint64_t Tensor::version() const {
+  return checked().storage->version();
+}
 
 bool Tensor::is_contiguous() const {
   const auto& impl = checked();
@@ -231,11 +253,21 @@ Tensor zeros(const Shape& shape, TensorOptions opts) {
   if (rg) t.requires_grad_();
   return t;
 }
-Tensor ones(const Shape& shape, TensorOptions opts) { return full(shape, 1.0, opts); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
-Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, t.dtype()); }
-Tensor scalar_tensor(double value, TensorOptions opts) { return full({}, value, opts); }
+Tensor ones(const Shape& shape, TensorOptions opts) {
+  return full(shape, 1.0, opts);
+}
+Tensor zeros_like(const Tensor& t) {
+  return zeros(t.shape(), t.dtype());
+}
+Tensor ones_like(const Tensor& t) {
+  return ones(t.shape(), t.dtype());
+}
+Tensor full_like(const Tensor& t, double value) {
+  return full(t.shape(), value, t.dtype());
+}
+Tensor scalar_tensor(double value, TensorOptions opts) {
+  return full({}, value, opts);
+}
 
 Tensor arange(double start, double end, double step, TensorOptions opts) {
   check(step != 0.0, "arange: step must be nonzero");
@@ -245,12 +277,15 @@ Tensor arange(double start, double end, double step, TensorOptions opts) {
   Tensor t = empty({n}, opts.requires_grad(false));
   dispatch_all(t.dtype(), [&]<class T>() {
     T* p = t.data_ptr<T>();
-    for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
+    for (std::int64_t i = 0; i < n; ++i)
+      p[i] = static_cast<T>(start + static_cast<double>(i) * step);
   });
   if (rg) t.requires_grad_();
   return t;
 }
-Tensor arange(double end, TensorOptions opts) { return arange(0.0, end, 1.0, opts); }
+Tensor arange(double end, TensorOptions opts) {
+  return arange(0.0, end, 1.0, opts);
+}
 
 namespace {
 Tensor from_doubles(const std::vector<double>& values, const Shape& shape, TensorOptions opts) {
@@ -266,7 +301,8 @@ Tensor from_doubles(const std::vector<double>& values, const Shape& shape, Tenso
 
 template <class L>
 void flatten_nested(const L& list, std::size_t depth, Shape& shape, std::vector<double>& out) {
-  if (shape.size() <= depth) shape.push_back(static_cast<std::int64_t>(list.size()));
+  if (shape.size() <= depth)
+    shape.push_back(static_cast<std::int64_t>(list.size()));
   else
     check(shape[depth] == static_cast<std::int64_t>(list.size()),
           "tensor: nested lists have ragged lengths at depth ", depth);
@@ -290,8 +326,12 @@ Tensor from_nested(const L& list, TensorOptions opts) {
 }
 }  // namespace
 
-Tensor tensor(double value, TensorOptions opts) { return from_doubles({value}, {}, opts); }
-Tensor tensor(std::initializer_list<double> v, TensorOptions opts) { return from_nested(v, opts); }
+Tensor tensor(double value, TensorOptions opts) {
+  return from_doubles({value}, {}, opts);
+}
+Tensor tensor(std::initializer_list<double> v, TensorOptions opts) {
+  return from_nested(v, opts);
+}
 Tensor tensor(std::initializer_list<std::initializer_list<double>> v, TensorOptions opts) {
   return from_nested(v, opts);
 }
@@ -299,10 +339,10 @@ Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<
               TensorOptions opts) {
   return from_nested(v, opts);
 }
-Tensor tensor(
-    std::initializer_list<std::initializer_list<std::initializer_list<std::initializer_list<double>>>>
-        v,
-    TensorOptions opts) {
+Tensor tensor(std::initializer_list<
+                  std::initializer_list<std::initializer_list<std::initializer_list<double>>>>
+                  v,
+              TensorOptions opts) {
   return from_nested(v, opts);
 }
 
@@ -316,8 +356,9 @@ bool Tensor::requires_grad() const {
 Tensor& Tensor::requires_grad_(bool r) {
   auto& impl = checked();
   if (r) {
-    check(is_floating(impl.dtype), "requires_grad_: only float32 and float64 tensors can require "
-                                   "gradients, got ",
+    check(is_floating(impl.dtype),
+          "requires_grad_: only float32 and float64 tensors can require "
+          "gradients, got ",
           dtype_name(impl.dtype));
   }
   if (impl.grad_fn && !r)
@@ -326,7 +367,9 @@ Tensor& Tensor::requires_grad_(bool r) {
   return *this;
 }
 
-Tensor Tensor::grad() const { return checked().grad; }
+Tensor Tensor::grad() const {
+  return checked().grad;
+}
 void Tensor::set_grad(const Tensor& g) const {
   if (g.defined() && g.shape() != shape())
     fail("set_grad: gradient of shape ", g.shape(), " for a tensor of shape ", shape());
@@ -340,9 +383,15 @@ void Tensor::zero_grad(bool set_to_none) const {
     impl.grad.zero_();
   }
 }
-const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const { return checked().grad_fn; }
-std::uint32_t Tensor::output_nr() const { return checked().output_nr; }
-bool Tensor::is_leaf() const { return checked().grad_fn == nullptr; }
+const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const {
+  return checked().grad_fn;
+}
+std::uint32_t Tensor::output_nr() const {
+  return checked().output_nr;
+}
+bool Tensor::is_leaf() const {
+  return checked().grad_fn == nullptr;
+}
 
 void Tensor::backward(const Tensor& seed, bool retain_graph) const {
   xgrad::backward({*this}, {seed}, retain_graph);
@@ -350,8 +399,8 @@ void Tensor::backward(const Tensor& seed, bool retain_graph) const {
 
 Tensor Tensor::detach() const {
   const auto& impl = checked();
-  return Tensor(
-      std::make_shared<TensorImpl>(impl.storage, impl.shape, impl.strides, impl.offset, impl.dtype));
+  return Tensor(std::make_shared<TensorImpl>(impl.storage, impl.shape, impl.strides, impl.offset,
+                                             impl.dtype));
 }
 
 void Tensor::retain_grad() const {
@@ -372,12 +421,15 @@ void Tensor::retain_grad() const {
     return Tensor();
   });
 }
-bool Tensor::retains_grad() const { return checked().retains_grad; }
+bool Tensor::retains_grad() const {
+  return checked().retains_grad;
+}
 
 void Tensor::register_hook(Hook hook) const {
   auto& impl = checked();
-  check(requires_grad(), "register_hook: cannot register a hook on a tensor that does not require "
-                         "grad");
+  check(requires_grad(),
+        "register_hook: cannot register a hook on a tensor that does not require "
+        "grad");
   if (impl.grad_fn) {
     impl.grad_fn->add_pre_hook(impl.output_nr, std::move(hook));
   } else {
@@ -385,7 +437,9 @@ void Tensor::register_hook(Hook hook) const {
   }
 }
 
-const std::string& Tensor::name() const { return checked().name; }
+const std::string& Tensor::name() const {
+  return checked().name;
+}
 Tensor& Tensor::set_name(std::string n) {
   checked().name = std::move(n);
   return *this;
@@ -587,7 +641,9 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
       mx = std::max(mx, std::abs(x));
       if (x != 0) mn = std::min(mn, std::abs(x));
     }
-    sci = mx >= 1e8 || (mn < 1e-4 && mn != INFINITY) || (mn != INFINITY && mx / mn > 1e3 && mx > 1e3);
+    // torch's rule over the nonzero finite magnitudes: ratio above 1e3, max above 1e8 or min
+    // below 1e-4.
+    sci = mn != INFINITY && (mx > 1e8 || mn < 1e-4 || mx / mn > 1e3);
   }
   auto print_value = [&](double x) {
     std::ostringstream s;
@@ -642,7 +698,9 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   };
   rec(0);
   os << "tensor(" << body.str();
-  if (c.dtype() != Dtype::float32) os << ", dtype=" << dtype_name(c.dtype());
+  // As torch: the dtype is shown unless it is the default float dtype, int64 or bool.
+  if (c.dtype() != default_dtype() && is_floating(c.dtype()))
+    os << ", dtype=" << dtype_name(c.dtype());
   if (t.grad_fn()) {
     os << ", grad_fn=<" << t.grad_fn()->name() << ">";
   } else if (t.requires_grad()) {

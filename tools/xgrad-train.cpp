@@ -111,8 +111,8 @@ int run(const Config& c) {
   std::cout << "xgrad-train: model " << c.model << ", optimizer " << c.optim << ", lr " << c.lr
             << ", batch size " << c.batch_size << ", " << c.epochs << " epoch(s), seed " << c.seed
             << ", " << c.threads << " thread(s)\n"
-            << "data: " << train.size() << " training and " << test.size()
-            << " test images from " << c.data << std::endl;
+            << "data: " << train.size() << " training and " << test.size() << " test images from "
+            << c.data << std::endl;
 
   std::ostringstream log;
   log << "step,epoch,loss,lr\n";
@@ -173,9 +173,10 @@ int run(const Config& c) {
     if (!c.log.empty()) io::write_file_atomically(c.log, log.str());
   }
   const double wall = std::chrono::duration<double>(Clock::now() - t_start).count();
-  std::printf("done: %lld steps, wall time %.2f s, %.0f samples/s (training), peak memory %.1f MiB\n",
-              static_cast<long long>(step), wall,
-              static_cast<double>(samples) / std::max(train_seconds, 1e-9), peak_rss_mib());
+  std::printf(
+      "done: %lld steps, wall time %.2f s, %.0f samples/s (training), peak memory %.1f MiB\n",
+      static_cast<long long>(step), wall,
+      static_cast<double>(samples) / std::max(train_seconds, 1e-9), peak_rss_mib());
   if (!c.log.empty()) std::printf("loss curve written to %s\n", c.log.c_str());
   if (!c.dot.empty()) std::printf("graph of one training step written to %s\n", c.dot.c_str());
   return 0;

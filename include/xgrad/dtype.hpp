@@ -20,24 +20,34 @@ inline constexpr Dtype boolean = Dtype::boolean;
 /// Size of one element in bytes.
 constexpr std::size_t element_size(Dtype d) {
   switch (d) {
-    case Dtype::float32: return 4;
-    case Dtype::float64: return 8;
-    case Dtype::int64: return 8;
-    case Dtype::boolean: return 1;
+    case Dtype::float32:
+      return 4;
+    case Dtype::float64:
+      return 8;
+    case Dtype::int64:
+      return 8;
+    case Dtype::boolean:
+      return 1;
   }
   return 0;
 }
 
 /// True for the dtypes that can require grad (float32, float64).
-constexpr bool is_floating(Dtype d) { return d == Dtype::float32 || d == Dtype::float64; }
+constexpr bool is_floating(Dtype d) {
+  return d == Dtype::float32 || d == Dtype::float64;
+}
 
 /// torch-style name: "float32", "float64", "int64", "bool".
 constexpr std::string_view dtype_name(Dtype d) {
   switch (d) {
-    case Dtype::float32: return "float32";
-    case Dtype::float64: return "float64";
-    case Dtype::int64: return "int64";
-    case Dtype::boolean: return "bool";
+    case Dtype::float32:
+      return "float32";
+    case Dtype::float64:
+      return "float64";
+    case Dtype::int64:
+      return "int64";
+    case Dtype::boolean:
+      return "bool";
   }
   return "?";
 }

@@ -242,10 +242,10 @@ Tensor tensor(std::initializer_list<double> v, TensorOptions opts = {});
 Tensor tensor(std::initializer_list<std::initializer_list<double>> v, TensorOptions opts = {});
 Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> v,
               TensorOptions opts = {});
-Tensor tensor(
-    std::initializer_list<std::initializer_list<std::initializer_list<std::initializer_list<double>>>>
-        v,
-    TensorOptions opts = {});
+Tensor tensor(std::initializer_list<
+                  std::initializer_list<std::initializer_list<std::initializer_list<double>>>>
+                  v,
+              TensorOptions opts = {});
 
 /// Copies `numel(shape)` elements of type T from `data` into a new tensor.
 template <class T>
@@ -261,9 +261,12 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t);
 template <class F>
 decltype(auto) dispatch_floating(Dtype d, const char* op, F&& f) {
   switch (d) {
-    case Dtype::float32: return f.template operator()<float>();
-    case Dtype::float64: return f.template operator()<double>();
-    default: fail(op, ": expected a float32 or float64 tensor, got ", dtype_name(d));
+    case Dtype::float32:
+      return f.template operator()<float>();
+    case Dtype::float64:
+      return f.template operator()<double>();
+    default:
+      fail(op, ": expected a float32 or float64 tensor, got ", dtype_name(d));
   }
 }
 
@@ -271,10 +274,14 @@ decltype(auto) dispatch_floating(Dtype d, const char* op, F&& f) {
 template <class F>
 decltype(auto) dispatch_all(Dtype d, F&& f) {
   switch (d) {
-    case Dtype::float32: return f.template operator()<float>();
-    case Dtype::float64: return f.template operator()<double>();
-    case Dtype::int64: return f.template operator()<std::int64_t>();
-    case Dtype::boolean: return f.template operator()<bool>();
+    case Dtype::float32:
+      return f.template operator()<float>();
+    case Dtype::float64:
+      return f.template operator()<double>();
+    case Dtype::int64:
+      return f.template operator()<std::int64_t>();
+    case Dtype::boolean:
+      return f.template operator()<bool>();
   }
   return f.template operator()<float>();
 }

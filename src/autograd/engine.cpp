@@ -45,9 +45,10 @@ Tensor make_seed(const Tensor& out, const Tensor& seed, std::size_t i) {
     return seed.dtype() == out.dtype() ? seed.detach() : seed.detach().to(out.dtype());
   }
   if (out.numel() != 1)
-    fail("backward: a gradient seed can be implicitly created only for one-element outputs; "
-         "pass a seed of shape ",
-         out.shape());
+    fail(
+        "backward: a gradient seed can be implicitly created only for one-element outputs; "
+        "pass a seed of shape ",
+        out.shape());
   return ones(out.shape(), out.dtype());
 }
 
@@ -148,8 +149,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
       if (it != capture_at.end())
         for (auto [slot, idx] : it->second)
           if (slot < grads.size() && grads[slot].defined()) {
-            captured[idx] = captured[idx].defined() ? add(captured[idx], grads[slot])
-                                                    : grads[slot];
+            captured[idx] = captured[idx].defined() ? add(captured[idx], grads[slot]) : grads[slot];
           }
     }
 

@@ -9,8 +9,7 @@
 namespace xgrad {
 
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                          const std::vector<Tensor>& inputs, double eps, double atol,
-                          double rtol) {
+                          const std::vector<Tensor>& inputs, double eps, double atol, double rtol) {
   // Private leaf copies, so perturbing them cannot disturb the caller's tensors.
   std::vector<Tensor> xs;
   std::vector<std::size_t> diff;  // indices of inputs that require grad

@@ -26,7 +26,8 @@ auto xview(const Tensor& t) {
     shape[i] = static_cast<std::size_t>(sh[i]);
     strides[i] = sh[i] == 1 ? 0 : static_cast<std::ptrdiff_t>(st[i]);
   }
-  return xt::adapt(t.data_ptr<T>(), static_cast<std::size_t>(t.numel()), xt::no_ownership(), shape, strides);
+  return xt::adapt(t.data_ptr<T>(), static_cast<std::size_t>(t.numel()), xt::no_ownership(), shape,
+                   strides);
 }
 
 /// NumPy broadcasting of two shapes; throws "op: shapes [..] and [..] cannot be broadcast".

@@ -16,8 +16,9 @@ namespace xgrad::io {
 void write_file_atomically(const std::string& path, std::string_view content) {
   std::string tmpl = path + ".tmp.XXXXXX";
   int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) fail("write_file_atomically: cannot create a temporary file next to '", path, "': ",
-                   std::strerror(errno));
+  if (fd < 0)
+    fail("write_file_atomically: cannot create a temporary file next to '", path,
+         "': ", std::strerror(errno));
   const char* p = content.data();
   std::size_t left = content.size();
   while (left > 0) {

@@ -4,8 +4,14 @@
 
 namespace xgrad::nn {
 
-Tensor ReLU::forward(const Tensor& x) { return relu(x); }
-Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
-Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
+Tensor ReLU::forward(const Tensor& x) {
+  return relu(x);
+}
+Tensor Tanh::forward(const Tensor& x) {
+  return tanh(x);
+}
+Tensor Sigmoid::forward(const Tensor& x) {
+  return sigmoid(x);
+}
 
 }  // namespace xgrad::nn

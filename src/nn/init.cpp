@@ -13,8 +13,7 @@ template <class Dist>
 Tensor& fill_random(Tensor& t, Dist make, const char* op) {
   no_grad guard;
   Tensor c = t.contiguous();
-  check(c.storage() == t.storage(), op, ": needs a contiguous tensor, got strides ",
-        t.strides());
+  check(c.storage() == t.storage(), op, ": needs a contiguous tensor, got strides ", t.strides());
   dispatch_floating(t.dtype(), op, [&]<class T>() {
     auto dist = make(T{});
     auto& gen = default_generator();

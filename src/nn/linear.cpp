@@ -8,8 +8,8 @@
 namespace xgrad::nn {
 
 Linear::Linear(std::int64_t in_features, std::int64_t out_features, LinearOptions options) {
-  check(in_features > 0 && out_features > 0, "Linear: features must be positive, got in=",
-        in_features, " out=", out_features);
+  check(in_features > 0 && out_features > 0,
+        "Linear: features must be positive, got in=", in_features, " out=", out_features);
   weight = register_parameter("weight", empty({out_features, in_features}, options.dtype));
   if (options.init_std) {
     init::normal_(weight, 0.0, *options.init_std);
@@ -27,6 +27,8 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, LinearOption
   }
 }
 
-Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+Tensor Linear::forward(const Tensor& x) {
+  return linear(x, weight, bias);
+}
 
 }  // namespace xgrad::nn

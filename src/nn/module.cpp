@@ -2,7 +2,9 @@
 
 namespace xgrad::nn {
 
-Tensor Module::operator()(const Tensor& x) { return forward(x); }
+Tensor Module::operator()(const Tensor& x) {
+  return forward(x);
+}
 
 std::vector<Tensor> Module::parameters() const {
   std::vector<Tensor> out;
@@ -39,7 +41,7 @@ Tensor& Module::register_parameter(const std::string& name, Tensor t) {
   for (auto& [n, p] : params_)
     check(n != name, "register_parameter: a parameter named '", name, "' already exists");
   if (!t.requires_grad()) t.requires_grad_();
-  t.set_name(name);
+  t.set_name(prefix_ + name);
   params_.emplace_back(name, t);
   return params_.back().second;
 }
@@ -48,11 +50,12 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> child) {
   check(child != nullptr, "register_module: child '", name, "' is null");
   for (auto& [n, c] : children_)
     check(n != name, "register_module: a child named '", name, "' already exists");
-  child->prefix_names(name + ".");
+  child->prefix_names(prefix_ + name + ".");
   children_.emplace_back(name, std::move(child));
 }
 
 void Module::prefix_names(const std::string& prefix) {
+  prefix_ = prefix + prefix_;
   for (auto& [name, p] : params_) p.set_name(prefix + p.name());
   for (auto& [name, c] : children_) c->prefix_names(prefix);
 }

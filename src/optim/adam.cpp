@@ -25,10 +25,11 @@ void adam_update(T* __restrict pp, const T* __restrict pg, T* __restrict pm, T* 
   for (std::int64_t i = 0; i < n; ++i) {
     T d = pg[i];
     T p = pp[i];
-    if constexpr (Decoupled) p = p * k.decay;   // param.mul_(1 - lr*wd)
-    if constexpr (Wd) d = std::fma(k.wd, p, d);  // grad.add(param, alpha=wd)
-    const T m = std::fma(k.one_m_b1, d, pm[i] * k.b1);      // exp_avg.mul_(b1).add_(g, 1-b1)
-    const T v = std::fma(k.one_m_b2 * d, d, pv[i] * k.b2);  // exp_avg_sq.mul_(b2).addcmul_(g,g,1-b2)
+    if constexpr (Decoupled) p = p * k.decay;           // param.mul_(1 - lr*wd)
+    if constexpr (Wd) d = std::fma(k.wd, p, d);         // grad.add(param, alpha=wd)
+    const T m = std::fma(k.one_m_b1, d, pm[i] * k.b1);  // exp_avg.mul_(b1).add_(g, 1-b1)
+    const T v =
+        std::fma(k.one_m_b2 * d, d, pv[i] * k.b2);  // exp_avg_sq.mul_(b2).addcmul_(g,g,1-b2)
     pm[i] = m;
     pv[i] = v;
     T s = v;
@@ -50,9 +51,12 @@ std::map<std::string, double> AdamOptions::to_map() const {
   detail::check_nonnegative("Adam", "weight_decay", weight_decay_);
   check(beta1_ >= 0 && beta1_ < 1, "Adam: invalid beta1 ", beta1_, " (must be in [0, 1))");
   check(beta2_ >= 0 && beta2_ < 1, "Adam: invalid beta2 ", beta2_, " (must be in [0, 1))");
-  return {{"lr", lr_},   {"beta1", beta1_},
-          {"beta2", beta2_}, {"eps", eps_},
-          {"weight_decay", weight_decay_}, {"amsgrad", amsgrad_ ? 1.0 : 0.0}};
+  return {{"lr", lr_},
+          {"beta1", beta1_},
+          {"beta2", beta2_},
+          {"eps", eps_},
+          {"weight_decay", weight_decay_},
+          {"amsgrad", amsgrad_ ? 1.0 : 0.0}};
 }
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions options)
@@ -86,9 +90,9 @@ void Adam::step() {
       const double step_size = lr / bias_correction1;
       const double bias_correction2_sqrt = std::sqrt(bias_correction2);
       dispatch_floating(p.dtype(), decoupled_ ? "AdamW" : "Adam", [&]<class T>() {
-        const AdamScalars<T> k{T(beta1),        T(beta2),     T(1 - beta1),
-                               T(1 - beta2),    T(eps),       T(wd),
-                               T(1 - lr * wd),  T(-step_size), T(bias_correction2_sqrt)};
+        const AdamScalars<T> k{T(beta1),       T(beta2),      T(1 - beta1),
+                               T(1 - beta2),   T(eps),        T(wd),
+                               T(1 - lr * wd), T(-step_size), T(bias_correction2_sqrt)};
         T* px = vmax.defined() ? vmax.data_ptr<T>() : nullptr;
         auto run = [&]<bool Decoupled, bool Wd, bool Ams>() {
           adam_update<T, Decoupled, Wd, Ams>(p.data_ptr<T>(), g.data_ptr<T>(), m.data_ptr<T>(),

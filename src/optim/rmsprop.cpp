@@ -13,8 +13,12 @@ std::map<std::string, double> RMSpropOptions::to_map() const {
   detail::check_nonnegative("RMSprop", "eps", eps_);
   detail::check_nonnegative("RMSprop", "weight_decay", weight_decay_);
   detail::check_nonnegative("RMSprop", "momentum", momentum_);
-  return {{"lr", lr_},           {"alpha", alpha_},       {"eps", eps_},
-          {"weight_decay", weight_decay_}, {"momentum", momentum_}, {"centered", centered_ ? 1.0 : 0.0}};
+  return {{"lr", lr_},
+          {"alpha", alpha_},
+          {"eps", eps_},
+          {"weight_decay", weight_decay_},
+          {"momentum", momentum_},
+          {"centered", centered_ ? 1.0 : 0.0}};
 }
 
 RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions options)
@@ -58,7 +62,7 @@ void RMSprop::step() {
           avg = avg + eps_;
           if (mu > 0) {
             pb[i] = pb[i] * mu_ + (T(1) * d) / avg;  // buf.mul_(mu).addcdiv_(grad, avg)
-            pp[i] = std::fma(-lr_, pb[i], pp[i]);   // param.add_(buf, alpha=-lr)
+            pp[i] = std::fma(-lr_, pb[i], pp[i]);    // param.add_(buf, alpha=-lr)
           } else {
             pp[i] = pp[i] + (-lr_ * d) / avg;  // param.addcdiv_(grad, avg, value=-lr)
           }

@@ -29,8 +29,8 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDOptions defaults)
 void SGD::step() {
   no_grad guard;
   for (auto& group : param_groups()) {
-    const double lr = group.lr(), mu = group.option("momentum"),
-                 damp = group.option("dampening"), wd = group.option("weight_decay");
+    const double lr = group.lr(), mu = group.option("momentum"), damp = group.option("dampening"),
+                 wd = group.option("weight_decay");
     const bool nesterov = group.option("nesterov") != 0;
     for (auto& p : group.params) {
       if (!p.grad().defined()) continue;

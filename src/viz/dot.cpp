@@ -63,8 +63,9 @@ std::string to_dot(const std::vector<Tensor>& outputs, const DotOptions& options
          << escape(name + "\n" + format_shape(leaf->shape)) << "\"];\n";
     } else {
       const auto& meta = n->outputs();
-      std::string shape = meta.empty() ? "" : format_shape(meta[0].shape) + " " +
-                                                  std::string(dtype_name(meta[0].dtype));
+      std::string shape =
+          meta.empty() ? ""
+                       : format_shape(meta[0].shape) + " " + std::string(dtype_name(meta[0].dtype));
       os << "  " << id_of(n) << " [shape=box, style=\"rounded,filled\", fillcolor=\"#dbe7f5\", "
          << "label=\"" << escape(std::string(n->name()) + "\n" + shape) << "\"];\n";
     }

@@ -13,10 +13,10 @@ namespace xgrad {
 /// tolerance, or the largest difference when all pass) and a message naming it.
 struct GradcheckResult {
   bool ok = true;
-  double max_abs_error = 0;   // max |analytic - numeric| over all Jacobian entries
-  std::size_t input = 0;      // input of the worst entry
-  std::int64_t element = 0;   // flat index into that input
-  std::int64_t output = 0;    // flat index into the output
+  double max_abs_error = 0;  // max |analytic - numeric| over all Jacobian entries
+  std::size_t input = 0;     // input of the worst entry
+  std::int64_t element = 0;  // flat index into that input
+  std::int64_t output = 0;   // flat index into the output
   double analytic = 0, numeric = 0;
   std::string message;
   explicit operator bool() const { return ok; }
@@ -30,7 +30,7 @@ struct GradcheckResult {
 /// xgrad::Error otherwise or when f returns a non-float64 tensor. Cost: one backward per
 /// output element and two forwards per input element — keep shapes small.
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                          const std::vector<Tensor>& inputs, double eps = 1e-6,
-                          double atol = 1e-5, double rtol = 1e-3);
+                          const std::vector<Tensor>& inputs, double eps = 1e-6, double atol = 1e-5,
+                          double rtol = 1e-3);
 
 }  // namespace xgrad

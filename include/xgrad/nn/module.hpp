@@ -66,6 +66,10 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  /// This module's path in the modules it was registered into ("" for a root, "0.fc1." for
+  /// fc1 of a Sequential's first child), so that parameters and children added after
+  /// registration (Sequential::push_back) are named in full too.
+  std::string prefix_;
 };
 
 }  // namespace xgrad::nn
