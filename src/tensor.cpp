@@ -594,12 +594,7 @@ Tensor& Tensor::fill_(double value) {
   check_inplace(*this, "fill_");
   dispatch_all(dtype(), [&]<class T>() {
     const T c = static_cast<T>(value);
-    if (is_contiguous()) {
-      std::fill_n(data_ptr<T>(), numel(), c);
-    } else {
-      auto v = detail::xview<T>(*this);
-      v.fill(c);
-    }
+    detail::for_each_element<T>(*this, [c](T& x) { x = c; });
   });
   storage()->bump_version();
   return *this;

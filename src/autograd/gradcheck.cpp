@@ -54,9 +54,9 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     for (std::int64_t e = 0; e < x.numel(); ++e) {
       const double orig = p[e];
       p[e] = orig + eps;
-      Tensor yp = f(xs).contiguous();
+      Tensor yp = f(xs).detach().clone();
       p[e] = orig - eps;
-      Tensor ym = f(xs).contiguous();
+      Tensor ym = f(xs).detach().clone();
       p[e] = orig;
       const double* pp = yp.data_ptr<double>();
       const double* pm = ym.data_ptr<double>();

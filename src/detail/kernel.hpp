@@ -30,6 +30,36 @@ auto xview(const Tensor& t) {
                    strides);
 }
 
+/// Calls f(T&) on every element of a (possibly strided) tensor in row-major order, walking
+/// the strides with an index counter (xtensor's iterators on strided adaptors assume a
+/// contiguous buffer, so views use this).
+template <class T, class F>
+void for_each_element(const Tensor& t, F f) {
+  const std::int64_t n = t.numel();
+  if (n == 0) return;
+  T* base = t.data_ptr<T>();
+  if (t.is_contiguous()) {
+    for (std::int64_t i = 0; i < n; ++i) f(base[i]);
+    return;
+  }
+  const Shape& shape = t.shape();
+  const Shape& strides = t.strides();
+  const std::size_t nd = shape.size();
+  std::vector<std::int64_t> idx(nd, 0);
+  std::int64_t off = 0;
+  for (std::int64_t k = 0; k < n; ++k) {
+    f(base[off]);
+    for (std::size_t d = nd; d-- > 0;) {
+      if (++idx[d] < shape[d]) {
+        off += strides[d];
+        break;
+      }
+      off -= (shape[d] - 1) * strides[d];
+      idx[d] = 0;
+    }
+  }
+}
+
 /// NumPy broadcasting of two shapes; throws "op: shapes [..] and [..] cannot be broadcast".
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 

@@ -34,9 +34,8 @@ Tensor binary(const Tensor& a, const Tensor& b, const char* op, F f) {
 // threshold_backward, even for an infinite or NaN incoming gradient (0·inf would be NaN).
 Tensor leaky_relu_backward(const Tensor& g, const Tensor& x, double slope, bool is_relu) {
   if (is_relu) {
-    return binary(g, x, "relu_backward", []<class T>(T) {
-      return [](T gv, T xv) { return xv > T(0) ? gv : T(0); };
-    });
+    return binary(g, x, "relu_backward",
+                  []<class T>(T) { return [](T gv, T xv) { return xv > T(0) ? gv : T(0); }; });
   }
   return binary(g, x, "leaky_relu_backward", [slope]<class T>(T) {
     const T s = static_cast<T>(slope);
@@ -63,7 +62,8 @@ AxisSplit split(const Shape& shape, std::int64_t axis) {
   AxisSplit s;
   for (std::int64_t i = 0; i < axis; ++i) s.outer *= shape[static_cast<std::size_t>(i)];
   s.n = shape[static_cast<std::size_t>(axis)];
-  for (std::size_t i = static_cast<std::size_t>(axis) + 1; i < shape.size(); ++i) s.inner *= shape[i];
+  for (std::size_t i = static_cast<std::size_t>(axis) + 1; i < shape.size(); ++i)
+    s.inner *= shape[i];
   return s;
 }
 
@@ -146,9 +146,7 @@ struct TanhBackward final : Node {
 struct SigmoidBackward final : Node {
   SavedVariable y;
   std::string_view name() const override { return "sigmoid"; }
-  tensor_list apply(tensor_list&& g) override {
-    return {sigmoid_backward(g[0], y.unpack(name()))};
-  }
+  tensor_list apply(tensor_list&& g) override { return {sigmoid_backward(g[0], y.unpack(name()))}; }
   void release_saved() override { y.reset(); }
 };
 
@@ -167,17 +165,16 @@ struct SoftmaxBackward final : Node {
 };
 
 Tensor leaky(const Tensor& a, double slope, bool is_relu) {
-  // relu returns exactly +0 for x <= 0 (x·0 would give -0, and NaN for x = -inf).
-  Tensor out = is_relu ? unary(a, "relu",
-                               []<class T>(T) {
-                                 return [](T x) { return x > T(0) || std::isnan(x) ? x : T(0); };
-                               })
-                       : unary(a, "leaky_relu", [slope]<class T>(T) {
-                           const T s = static_cast<T>(slope);
-                           // NaN fails x > 0 and propagates through x * s; relu uses max(x, 0) so that negative
-    // inputs give +0 (not -0), as torch prints them.
-    return [s](T x) { return s == T(0) ? (x < T(0) ? T(0) : x) : (x > T(0) ? x : x * s); };
-                         });
+  // x where x > 0, else slope·x; NaN propagates. A zero slope (relu) gives exactly +0 for
+  // x <= 0: x·0 would give -0, and NaN for x = -inf.
+  const double s = is_relu ? 0.0 : slope;
+  Tensor out = unary(a, is_relu ? "relu" : "leaky_relu", [s]<class T>(T) {
+    const T st = static_cast<T>(s);
+    return [st](T x) {
+      if (x > T(0) || std::isnan(x)) return x;
+      return st == T(0) ? T(0) : x * st;
+    };
+  });
   if (autograd::any_requires_grad({&a})) {
     auto node = std::make_shared<LeakyReluBackward>();
     node->x = SavedVariable(a);
@@ -192,9 +189,8 @@ Tensor softmax_impl(const Tensor& a, std::int64_t axis_in, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
   check(a.dim() > 0, op, ": expected a tensor with at least one dimension, got shape ", a.shape());
   const std::int64_t axis = detail::normalize_axis(axis_in, a.dim(), a.shape(), op);
-  Tensor out = dispatch_floating(a.dtype(), op, [&]<class T>() {
-    return softmax_kernel<T>(a.detach(), axis, log);
-  });
+  Tensor out = dispatch_floating(
+      a.dtype(), op, [&]<class T>() { return softmax_kernel<T>(a.detach(), axis, log); });
   if (autograd::any_requires_grad({&a})) {
     auto node = std::make_shared<SoftmaxBackward>();
     node->y = SavedVariable(out);
@@ -207,8 +203,12 @@ Tensor softmax_impl(const Tensor& a, std::int64_t axis_in, bool log) {
 
 }  // namespace
 
-Tensor relu(const Tensor& a) { return leaky(a, 0.0, true); }
-Tensor leaky_relu(const Tensor& a, double negative_slope) { return leaky(a, negative_slope, false); }
+Tensor relu(const Tensor& a) {
+  return leaky(a, 0.0, true);
+}
+Tensor leaky_relu(const Tensor& a, double negative_slope) {
+  return leaky(a, negative_slope, false);
+}
 
 Tensor tanh(const Tensor& a) {
   Tensor out = unary(a, "tanh", []<class T>(T) { return [](T x) { return std::tanh(x); }; });
@@ -236,7 +236,11 @@ Tensor sigmoid(const Tensor& a) {
   return out;
 }
 
-Tensor softmax(const Tensor& a, std::int64_t axis) { return softmax_impl(a, axis, false); }
-Tensor log_softmax(const Tensor& a, std::int64_t axis) { return softmax_impl(a, axis, true); }
+Tensor softmax(const Tensor& a, std::int64_t axis) {
+  return softmax_impl(a, axis, false);
+}
+Tensor log_softmax(const Tensor& a, std::int64_t axis) {
+  return softmax_impl(a, axis, true);
+}
 
 }  // namespace xgrad

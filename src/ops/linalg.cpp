@@ -27,14 +27,18 @@ void set_num_threads(int n) {
   check(n >= 1, "set_num_threads: need at least one thread, got ", n);
   openblas_set_num_threads(n);
 }
-int get_num_threads() { return openblas_get_num_threads(); }
+int get_num_threads() {
+  return openblas_get_num_threads();
+}
 
 namespace {
 std::atomic<std::int64_t> g_operand_copies{0};
 }  // namespace
 
 namespace detail {
-std::int64_t blas_operand_copies() { return g_operand_copies.load(std::memory_order_relaxed); }
+std::int64_t blas_operand_copies() {
+  return g_operand_copies.load(std::memory_order_relaxed);
+}
 }  // namespace detail
 
 namespace {

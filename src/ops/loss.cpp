@@ -46,9 +46,12 @@ struct LossBackward final : Node {
 
 Tensor reduce(const Tensor& per_element, Reduction r) {
   switch (r) {
-    case Reduction::none: return per_element;
-    case Reduction::sum: return sum(per_element);
-    case Reduction::mean: return mean(per_element);
+    case Reduction::none:
+      return per_element;
+    case Reduction::sum:
+      return sum(per_element);
+    case Reduction::mean:
+      return mean(per_element);
   }
   return per_element;
 }
@@ -135,8 +138,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduction) {
   const char* op = "cross_entropy";
-  if (logits.dim() != 2)
-    fail(op, ": expected logits of shape [N,C], got ", logits.shape());
+  if (logits.dim() != 2) fail(op, ": expected logits of shape [N,C], got ", logits.shape());
   if (labels.dtype() != Dtype::int64)
     fail(op, ": expected int64 class labels, got ", dtype_name(labels.dtype()), " ",
          labels.shape());

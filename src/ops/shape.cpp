@@ -149,7 +149,9 @@ Tensor reshape(const Tensor& a, const Shape& shape) {
   if (shape == a.shape()) return a;
   return reshape_impl(a, shape, "reshape", false);
 }
-Tensor view(const Tensor& a, const Shape& shape) { return reshape_impl(a, shape, "view", true); }
+Tensor view(const Tensor& a, const Shape& shape) {
+  return reshape_impl(a, shape, "view", true);
+}
 
 Tensor permute(const Tensor& a, const Shape& dims) {
   const std::int64_t n = a.dim();
@@ -229,8 +231,8 @@ Tensor squeeze(const Tensor& a) {
 }
 
 Tensor unsqueeze(const Tensor& a, std::int64_t axis) {
-  auto ax = static_cast<std::size_t>(
-      detail::normalize_axis(axis, a.dim() + 1, a.shape(), "unsqueeze"));
+  auto ax =
+      static_cast<std::size_t>(detail::normalize_axis(axis, a.dim() + 1, a.shape(), "unsqueeze"));
   Shape shape = a.shape(), strides = a.strides();
   std::int64_t st = ax < strides.size() ? strides[ax] * shape[ax] : 1;
   shape.insert(shape.begin() + static_cast<std::ptrdiff_t>(ax), 1);
@@ -268,8 +270,8 @@ Tensor slice(const Tensor& a, std::int64_t axis, std::int64_t start, std::int64_
 Tensor concat(const std::vector<Tensor>& tensors, std::int64_t axis) {
   check(!tensors.empty(), "concat: expected at least one tensor");
   const Tensor& first = tensors[0];
-  auto ax = static_cast<std::size_t>(
-      detail::normalize_axis(axis, first.dim(), first.shape(), "concat"));
+  auto ax =
+      static_cast<std::size_t>(detail::normalize_axis(axis, first.dim(), first.shape(), "concat"));
   Shape shape = first.shape();
   std::vector<std::int64_t> sizes;
   std::int64_t total = 0;
@@ -277,8 +279,7 @@ Tensor concat(const std::vector<Tensor>& tensors, std::int64_t axis) {
     const Tensor& t = tensors[i];
     detail::check_same_dtype(first, t, "concat");
     bool ok = t.dim() == first.dim();
-    for (std::size_t d = 0; ok && d < shape.size(); ++d)
-      ok = d == ax || t.shape()[d] == shape[d];
+    for (std::size_t d = 0; ok && d < shape.size(); ++d) ok = d == ax || t.shape()[d] == shape[d];
     if (!ok)
       fail("concat: tensor ", i, " has shape ", t.shape(), ", which does not match ", first.shape(),
            " outside axis ", axis);

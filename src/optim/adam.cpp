@@ -45,12 +45,12 @@ void adam_update(T* __restrict pp, const T* __restrict pg, T* __restrict pm, T* 
 
 }  // namespace
 
-std::map<std::string, double> AdamOptions::to_map() const {
-  detail::check_nonnegative("Adam", "lr", lr_);
-  detail::check_nonnegative("Adam", "eps", eps_);
-  detail::check_nonnegative("Adam", "weight_decay", weight_decay_);
-  check(beta1_ >= 0 && beta1_ < 1, "Adam: invalid beta1 ", beta1_, " (must be in [0, 1))");
-  check(beta2_ >= 0 && beta2_ < 1, "Adam: invalid beta2 ", beta2_, " (must be in [0, 1))");
+std::map<std::string, double> AdamOptions::to_map(const char* optimizer) const {
+  detail::check_nonnegative(optimizer, "lr", lr_);
+  detail::check_nonnegative(optimizer, "eps", eps_);
+  detail::check_nonnegative(optimizer, "weight_decay", weight_decay_);
+  check(beta1_ >= 0 && beta1_ < 1, optimizer, ": invalid beta1 ", beta1_, " (must be in [0, 1))");
+  check(beta2_ >= 0 && beta2_ < 1, optimizer, ": invalid beta2 ", beta2_, " (must be in [0, 1))");
   return {{"lr", lr_},
           {"beta1", beta1_},
           {"beta2", beta2_},

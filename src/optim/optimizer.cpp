@@ -1,6 +1,8 @@
 #include "xgrad/optim/optimizer.hpp"
 
 #include <cmath>
+#include <set>
+#include <stdexcept>
 #include <unordered_set>
 
 #include "xgrad/autograd/grad_mode.hpp"
@@ -60,8 +62,9 @@ StateDict Optimizer::state_dict() const {
   StateDict d;
   std::size_t index = 0;
   for (std::size_t g = 0; g < groups_.size(); ++g) {
-    for (auto& [k, v] : groups_[g].options)
-      d.scalars["param_groups." + std::to_string(g) + "." + k] = v;
+    const std::string gp = "param_groups." + std::to_string(g) + ".";
+    for (auto& [k, v] : groups_[g].options) d.scalars[gp + k] = v;
+    d.scalars[gp + "params"] = static_cast<double>(groups_[g].params.size());
     for (auto& p : groups_[g].params) {
       auto it = state_.find(p.impl().get());
       const std::string prefix = "state." + std::to_string(index++) + ".";
@@ -73,23 +76,78 @@ StateDict Optimizer::state_dict() const {
   return d;
 }
 
+namespace {
+// The <n> of a key "<family>.<n>.<name>", or fails naming the key.
+std::size_t key_index(const std::string& key, std::size_t family_length) {
+  const std::size_t dot = key.find('.', family_length);
+  std::size_t n = 0, used = 0;
+  if (dot != std::string::npos && dot > family_length && dot + 1 < key.size()) {
+    try {
+      n = std::stoul(key.substr(family_length, dot - family_length), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+  }
+  if (used == 0 || used != dot - family_length)
+    fail("load_state_dict: malformed key '", key, "'");
+  return n;
+}
+}  // namespace
+
 void Optimizer::load_state_dict(const StateDict& d) {
   no_grad guard;
+  // Check the whole dict before changing anything, so that one that does not fit leaves the
+  // optimizer as it was.
+  const std::string sp = "state.", gp = "param_groups.";
+  std::vector<const Tensor*> params;
+  for (auto& g : groups_)
+    for (auto& p : g.params) params.push_back(&p);
+  std::set<std::size_t> dict_groups;
+  auto check_state_index = [&](const std::string& k) {
+    const std::size_t i = key_index(k, sp.size());
+    if (i >= params.size())
+      fail("load_state_dict: the dict holds state for parameter ", i,
+           " but the optimizer has ", params.size(), " parameters");
+    return i;
+  };
+  for (auto& [k, v] : d.scalars) {
+    if (k.rfind(sp, 0) == 0) {
+      check_state_index(k);
+    } else if (k.rfind(gp, 0) == 0) {
+      const std::size_t g = key_index(k, gp.size());
+      dict_groups.insert(g);
+      if (g < groups_.size() && k == gp + std::to_string(g) + ".params" &&
+          v != static_cast<double>(groups_[g].params.size()))
+        fail("load_state_dict: parameter group ", g, " has ", v, " parameters in the dict but ",
+             groups_[g].params.size(), " in the optimizer");
+    } else {
+      fail("load_state_dict: unexpected key '", k, "'");
+    }
+  }
+  if (dict_groups.size() != groups_.size() ||
+      (!dict_groups.empty() && *dict_groups.rbegin() >= groups_.size()))
+    fail("load_state_dict: the dict has ", dict_groups.size(),
+         " parameter groups but the optimizer has ", groups_.size());
+  for (auto& [k, t] : d.tensors) {
+    if (k.rfind(sp, 0) != 0) fail("load_state_dict: unexpected key '", k, "'");
+    const std::size_t i = check_state_index(k);
+    if (t.shape() != params[i]->shape())
+      fail("load_state_dict: state '", k, "' has shape ", t.shape(), " but parameter ", i,
+           " has shape ", params[i]->shape());
+  }
+
   std::size_t index = 0;
   for (std::size_t g = 0; g < groups_.size(); ++g) {
-    const std::string gp = "param_groups." + std::to_string(g) + ".";
+    const std::string group_prefix = gp + std::to_string(g) + ".";
     for (auto& [k, v] : d.scalars)
-      if (k.rfind(gp, 0) == 0) groups_[g].options[k.substr(gp.size())] = v;
+      if (k.rfind(group_prefix, 0) == 0 && k != group_prefix + "params")
+        groups_[g].options[k.substr(group_prefix.size())] = v;
     for (auto& p : groups_[g].params) {
-      const std::string prefix = "state." + std::to_string(index++) + ".";
+      const std::string prefix = sp + std::to_string(index++) + ".";
       ParamState st;
-      for (auto& [k, t] : d.tensors) {
-        if (k.rfind(prefix, 0) != 0) continue;
-        if (t.shape() != p.shape())
-          fail("load_state_dict: state '", k, "' has shape ", t.shape(), " but parameter ",
-               index - 1, " has shape ", p.shape());
-        st.tensors[k.substr(prefix.size())] = t.detach().to(p.dtype()).clone();
-      }
+      for (auto& [k, t] : d.tensors)
+        if (k.rfind(prefix, 0) == 0)
+          st.tensors[k.substr(prefix.size())] = t.detach().to(p.dtype()).clone();
       auto s = d.scalars.find(prefix + "step");
       if (s != d.scalars.end()) {
         st.step = s->second;

@@ -27,10 +27,6 @@ std::string escape(const std::string& s) {
   return out;
 }
 
-std::string id_of(const Node* n) {
-  return (n->leaf() ? "leaf" : "op") + std::to_string(n->sequence_nr());
-}
-
 }  // namespace
 
 std::string to_dot(const std::vector<Tensor>& outputs, const DotOptions& options) {
@@ -51,6 +47,13 @@ std::string to_dot(const std::vector<Tensor>& outputs, const DotOptions& options
   }
   std::sort(nodes.begin(), nodes.end(),
             [](const Node* a, const Node* b) { return a->sequence_nr() < b->sequence_nr(); });
+  // Ids are positions in recording order within this graph, not raw sequence numbers: those
+  // keep growing across the process, so the same program dumped twice would differ.
+  std::map<const Node*, std::size_t> index;
+  for (const Node* n : nodes) index.emplace(n, index.size());
+  auto id_of = [&index](const Node* n) {
+    return (n->leaf() ? "leaf" : "op") + std::to_string(index.at(n));
+  };
 
   std::ostringstream os;
   os << "digraph xgrad {\n";

@@ -230,6 +230,24 @@ BOOST_AUTO_TEST_CASE(views_share_memory_with_their_base) {
   expect_values(base, {2, 3}, {0, 10, 20, -1, -1, -1});
 }
 
+BOOST_AUTO_TEST_CASE(fill_on_strided_view_writes_only_the_view) {
+  Tensor base = zeros({2, 3}, float64);
+  Tensor every_other = slice(base.reshape({6}), 0, 1, 6, 2);  // elements 1, 3, 5
+  every_other.fill_(-1.0);
+  xgrad::testing::expect_values(base, {2, 3}, {0, -1, 0, -1, 0, -1});
+  Tensor col = slice(base, 1, 2, 3);  // column 2
+  col.zero_();
+  xgrad::testing::expect_values(base, {2, 3}, {0, -1, 0, -1, 0, 0});
+  // Arithmetic in place through strided views: a stepped slice and a transpose.
+  every_other.add_(3.0);
+  xgrad::testing::expect_values(base, {2, 3}, {0, 2, 0, 2, 0, 3});
+  Tensor tr = base.transpose(0, 1);  // [3,2]
+  tr.mul_(tensor({{1.0, 10.0}}, float64));
+  xgrad::testing::expect_values(base, {2, 3}, {0, 2, 0, 20, 0, 30});
+  tr.addcmul_(ones({3, 2}, float64), full({3, 2}, 2.0, float64), 0.5);
+  xgrad::testing::expect_values(base, {2, 3}, {1, 3, 1, 21, 1, 31});
+}
+
 BOOST_AUTO_TEST_CASE(backward_of_non_scalar_with_seed) {
   Tensor x = tensor({{1.0, 2.0}, {3.0, 4.0}}, float64).requires_grad_();
   Tensor y = x * x;

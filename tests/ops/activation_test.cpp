@@ -17,7 +17,9 @@ namespace {
 
 const Dtype kFloatDtypes[] = {float64, float32};
 
-double tol(Dtype d) { return d == float64 ? 1e-12 : 1e-6; }
+double tol(Dtype d) {
+  return d == float64 ? 1e-12 : 1e-6;
+}
 
 const double kInf = std::numeric_limits<double>::infinity();
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -82,9 +84,9 @@ BOOST_AUTO_TEST_CASE(relu_gradient_and_convention_at_zero) {
   Tensor x = tensor({-1.0, 0.0, 2.0, -0.0}, float64);
   Tensor ones4 = ones({4}, float64);
   expect_values(grad_of([](const Tensor& t) { return relu(t); }, x, ones4), {4}, {0, 0, 1, 0});
-  expect_values(grad_of([](const Tensor& t) { return relu(t); }, x,
-                        tensor({3.0, -5.0, 7.0, 1.0}, float64)),
-                {4}, {0, 0, 7, 0});
+  expect_values(
+      grad_of([](const Tensor& t) { return relu(t); }, x, tensor({3.0, -5.0, 7.0, 1.0}, float64)),
+      {4}, {0, 0, 7, 0});
   // Where relu is flat the gradient is exactly 0, even for an infinite incoming gradient.
   expect_values(grad_of([](const Tensor& t) { return relu(t); }, x,
                         tensor({kInf, -kInf, 2.0, kInf}, float64)),
@@ -114,8 +116,8 @@ BOOST_AUTO_TEST_CASE(leaky_relu_gradient_and_convention_at_zero) {
   Tensor seed = tensor({2.0, 3.0, 5.0}, float64);
   expect_values(grad_of([](const Tensor& t) { return leaky_relu(t, 0.1); }, x, seed), {3},
                 {0.2, 0.3, 5});
-  expect_values(grad_of([](const Tensor& t) { return leaky_relu(t); }, x, ones({3}, float64)),
-                {3}, {0.01, 0.01, 1});
+  expect_values(grad_of([](const Tensor& t) { return leaky_relu(t); }, x, ones({3}, float64)), {3},
+                {0.01, 0.01, 1});
   Tensor xf = tensor({-1.0, 0.0, 2.0}, float32).requires_grad_();
   leaky_relu(xf, 0.25).sum().backward();
   expect_values(xf.grad(), {3}, {0.25, 0.25, 1});
@@ -167,30 +169,30 @@ BOOST_AUTO_TEST_CASE(softmax_values_along_axes) {
     expect_values(softmax(tensor({1.0, 2.0, 3.0}, d)), {3},
                   {0.09003057317038046, 0.24472847105479764, 0.6652409557748218}, tol(d));
     Tensor m = tensor({{1.0, 2.0, 3.0}, {1.0, 1.0, 1.0}}, d);
-    const std::vector<double> rows = {0.09003057317038046, 0.24472847105479764, 0.6652409557748218,
-                                      1.0 / 3, 1.0 / 3, 1.0 / 3};
+    const std::vector<double> rows = {
+        0.09003057317038046, 0.24472847105479764, 0.6652409557748218, 1.0 / 3, 1.0 / 3, 1.0 / 3};
     expect_values(softmax(m), {2, 3}, rows, tol(d));
     expect_values(softmax(m, 1), {2, 3}, rows, tol(d));
-    expect_values(softmax(m, 0), {2, 3},
-                  {0.5, 0.7310585786300049, 0.8807970779778823, 0.5, 0.2689414213699951,
-                   0.11920292202211755},
-                  tol(d));
-    expect_values(softmax(m, -2), {2, 3},
-                  {0.5, 0.7310585786300049, 0.8807970779778823, 0.5, 0.2689414213699951,
-                   0.11920292202211755},
-                  tol(d));
+    expect_values(
+        softmax(m, 0), {2, 3},
+        {0.5, 0.7310585786300049, 0.8807970779778823, 0.5, 0.2689414213699951, 0.11920292202211755},
+        tol(d));
+    expect_values(
+        softmax(m, -2), {2, 3},
+        {0.5, 0.7310585786300049, 0.8807970779778823, 0.5, 0.2689414213699951, 0.11920292202211755},
+        tol(d));
     // Middle axis of a 3-D tensor: x[b,:,i] = [1,2], [3,1], [0,5], [0,5].
     Tensor x3 = tensor({{{1.0, 3.0}, {2.0, 1.0}}, {{0.0, 0.0}, {5.0, 5.0}}}, d);
-    expect_values(softmax(x3, 1), {2, 2, 2},
-                  {0.2689414213699951, 0.8807970779778823, 0.7310585786300049, 0.11920292202211755,
-                   0.006692850924284856, 0.006692850924284856, 0.9933071490757153,
-                   0.9933071490757153},
-                  tol(d));
+    expect_values(
+        softmax(x3, 1), {2, 2, 2},
+        {0.2689414213699951, 0.8807970779778823, 0.7310585786300049, 0.11920292202211755,
+         0.006692850924284856, 0.006692850924284856, 0.9933071490757153, 0.9933071490757153},
+        tol(d));
     // A non-contiguous input (softmax along the rows of mᵀ = the columns of m).
-    expect_values(softmax(m.t(), 1), {3, 2},
-                  {0.5, 0.5, 0.7310585786300049, 0.2689414213699951, 0.8807970779778823,
-                   0.11920292202211755},
-                  tol(d));
+    expect_values(
+        softmax(m.t(), 1), {3, 2},
+        {0.5, 0.5, 0.7310585786300049, 0.2689414213699951, 0.8807970779778823, 0.11920292202211755},
+        tol(d));
     // Shift invariance: adding 1000 changes nothing.
     expect_values(softmax(tensor({1001.0, 1002.0, 1003.0}, d)), {3},
                   {0.09003057317038046, 0.24472847105479764, 0.6652409557748218}, tol(d));
@@ -205,8 +207,7 @@ BOOST_AUTO_TEST_CASE(softmax_gradient) {
   Tensor x = leaf({2, 3, 4}, -2, 2);
   for (std::int64_t axis : {0, 1, 2, -1, -2}) {
     BOOST_TEST_CONTEXT("axis " << axis) {
-      expect_gradcheck([axis](const std::vector<Tensor>& in) { return softmax(in[0], axis); },
-                       {x});
+      expect_gradcheck([axis](const std::vector<Tensor>& in) { return softmax(in[0], axis); }, {x});
     }
   }
   expect_gradcheck([](const std::vector<Tensor>& in) { return softmax(in[0].t(), 0); },
@@ -227,11 +228,11 @@ BOOST_AUTO_TEST_CASE(log_softmax_values_along_axes) {
                    -0.6931471805599453, -1.3132616875182228, -2.1269280110429727},
                   tol(d));
     Tensor x3 = tensor({{{1.0, 3.0}, {2.0, 1.0}}, {{0.0, 0.0}, {5.0, 5.0}}}, d);
-    expect_values(log_softmax(x3, 1), {2, 2, 2},
-                  {-1.3132616875182228, -0.1269280110429726, -0.31326168751822286,
-                   -2.1269280110429727, -5.006715348489118, -5.006715348489118,
-                   -0.006715348489117967, -0.006715348489117967},
-                  tol(d));
+    expect_values(
+        log_softmax(x3, 1), {2, 2, 2},
+        {-1.3132616875182228, -0.1269280110429726, -0.31326168751822286, -2.1269280110429727,
+         -5.006715348489118, -5.006715348489118, -0.006715348489117967, -0.006715348489117967},
+        tol(d));
   }
 }
 

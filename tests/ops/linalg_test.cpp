@@ -15,14 +15,24 @@ namespace {
 
 const Dtype kFloatDtypes[] = {float64, float32};
 
-double tol(Dtype d) { return d == float64 ? 1e-12 : 1e-6; }
+double tol(Dtype d) {
+  return d == float64 ? 1e-12 : 1e-6;
+}
 
 // [[1,2,3],[4,5,6]] and [[7,8],[9,10],[11,12]]: their product is [[58,64],[139,154]].
-Tensor mat_a(Dtype d) { return tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}, d); }
-Tensor mat_b(Dtype d) { return tensor({{7.0, 8.0}, {9.0, 10.0}, {11.0, 12.0}}, d); }
+Tensor mat_a(Dtype d) {
+  return tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}, d);
+}
+Tensor mat_b(Dtype d) {
+  return tensor({{7.0, 8.0}, {9.0, 10.0}, {11.0, 12.0}}, d);
+}
 // [2,2,3] holding 0..11, and [2,3,2] holding -2, -1.5, ..., 3.5.
-Tensor batch_a(Dtype d) { return arange(12.0, d).reshape({2, 2, 3}); }
-Tensor batch_b(Dtype d) { return arange(-2.0, 4.0, 0.5, d).reshape({2, 3, 2}); }
+Tensor batch_a(Dtype d) {
+  return arange(12.0, d).reshape({2, 2, 3});
+}
+Tensor batch_b(Dtype d) {
+  return arange(-2.0, 4.0, 0.5, d).reshape({2, 3, 2});
+}
 
 void expect_error_exact(const std::function<void()>& f, const std::string& message) {
   try {
@@ -35,7 +45,9 @@ void expect_error_exact(const std::function<void()>& f, const std::string& messa
 }
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
-Tensor mm(const std::vector<Tensor>& in) { return matmul(in[0], in[1]); }
+Tensor mm(const std::vector<Tensor>& in) {
+  return matmul(in[0], in[1]);
+}
 
 }  // namespace
 
@@ -53,8 +65,8 @@ BOOST_AUTO_TEST_CASE(matmul_2d_values) {
     // [1,3]·[3,1] and [3,1]·[1,2] (degenerate leading dimensions).
     expect_values(matmul(slice(mat_a(d), 0, 1, 2), slice(mat_b(d), 1, 0, 1)), {1, 1}, {139},
                   tol(d));
-    expect_values(matmul(slice(mat_b(d), 1, 1, 2), slice(slice(mat_a(d), 0, 0, 1), 1, 0, 2)), {3, 2},
-                  {8, 16, 10, 20, 12, 24}, tol(d));
+    expect_values(matmul(slice(mat_b(d), 1, 1, 2), slice(slice(mat_a(d), 0, 0, 1), 1, 0, 2)),
+                  {3, 2}, {8, 16, 10, 20, 12, 24}, tol(d));
     // An empty inner dimension gives zeros.
     expect_values(matmul(zeros({2, 0}, d), zeros({0, 3}, d)), {2, 3}, {0, 0, 0, 0, 0, 0});
   }
@@ -107,10 +119,10 @@ BOOST_AUTO_TEST_CASE(matmul_3d_2d_broadcast) {
 BOOST_AUTO_TEST_CASE(matmul_vector_cases) {
   for (Dtype d : kFloatDtypes) {
     Tensor v = tensor({1.0, -2.0, 0.5}, d);
-    expect_values(matmul(v, mat_b(d)), {2}, {-5.5, -6}, tol(d));      // [k]·[k,n] -> [n]
-    expect_values(matmul(mat_a(d), v), {2}, {-1.5, -3}, tol(d));      // [m,k]·[k] -> [m]
-    expect_values(matmul(v, v), {}, {5.25}, tol(d));                  // [k]·[k] -> []
-    expect_values(matmul(batch_a(d), v), {2, 2}, {-1, -2.5, -4, -5.5}, tol(d));  // -> [B,m]
+    expect_values(matmul(v, mat_b(d)), {2}, {-5.5, -6}, tol(d));  // [k]·[k,n] -> [n]
+    expect_values(matmul(mat_a(d), v), {2}, {-1.5, -3}, tol(d));  // [m,k]·[k] -> [m]
+    expect_values(matmul(v, v), {}, {5.25}, tol(d));              // [k]·[k] -> []
+    expect_values(matmul(batch_a(d), v), {2, 2}, {-1, -2.5, -4, -5.5}, tol(d));     // -> [B,m]
     expect_values(matmul(v, batch_b(d)), {2, 2}, {0, -0.25, -1.5, -1.75}, tol(d));  // -> [B,n]
   }
   expect_gradcheck(mm, {leaf({3}, -1, 1, 1), leaf({3, 2}, -1, 1, 2)});
@@ -137,14 +149,11 @@ BOOST_AUTO_TEST_CASE(matmul_transposed_operands_use_blas_flags) {
     expect_values(matmul(slice(wide, 1, 0, 3).t().t(), bt), {2, 2}, {58, 64, 139, 154}, tol(d));
     // Batched: transpose of the last two axes, and a batch-major permutation.
     Tensor a3t = transpose(batch_a(d).reshape({2, 3, 2}).clone(), 1, 2);
-    expect_values(matmul(a3t, batch_b(d)), {2, 2, 2}, {-2, 1, -5, -0.5, 52, 64, 58, 71.5},
-                  tol(d));
+    expect_values(matmul(a3t, batch_b(d)), {2, 2, 2}, {-2, 1, -5, -0.5, 52, 64, 58, 71.5}, tol(d));
     Tensor b3t = transpose(batch_b(d).reshape({2, 2, 3}).clone(), 1, 2);  // [2,3,2]
-    expect_values(matmul(batch_a(d), b3t), {2, 2, 2}, {-3.5, 1, -17, 1, 32.5, 64, 46, 91},
-                  tol(d));
+    expect_values(matmul(batch_a(d), b3t), {2, 2, 2}, {-3.5, 1, -17, 1, 32.5, 64, 46, 91}, tol(d));
     Tensor a3p = permute(batch_a(d).reshape({2, 2, 3}).clone(), {1, 0, 2});  // [2,2,3]
-    expect_values(matmul(a3p, batch_b(d)), {2, 2, 2}, {-1, 0.5, -19, -8.5, 26, 32, 62, 77},
-                  tol(d));
+    expect_values(matmul(a3p, batch_b(d)), {2, 2, 2}, {-1, 0.5, -19, -8.5, 26, 32, 62, 77}, tol(d));
     // 3-D transposed · 2-D transposed.
     expect_values(matmul(a3t, bt), {2, 2, 2}, {62, 68, 89, 98, 224, 248, 251, 278}, tol(d));
     BOOST_TEST(detail::blas_operand_copies() == copies);
@@ -164,26 +173,28 @@ BOOST_AUTO_TEST_CASE(matmul_transposed_operands_use_blas_flags) {
   BOOST_TEST(detail::blas_operand_copies() == copies);
   // A column slice with a step fits no BLAS layout: it is copied, and still correct.
   // Columns 0 and 2 of [[7,-1,8,-1],[9,-1,10,-1],[11,-1,12,-1]] are B.
-  Tensor stepped = slice(stack({mat_b(float64), full({3, 2}, -1.0, float64)}, 2).reshape({3, 4}),
-                         1, 0, 4, 2);
+  Tensor stepped =
+      slice(stack({mat_b(float64), full({3, 2}, -1.0, float64)}, 2).reshape({3, 4}), 1, 0, 4, 2);
   expect_values(matmul(mat_a(float64), stepped), {2, 2}, {58, 64, 139, 154});
   BOOST_TEST(detail::blas_operand_copies() == copies + 1);
-  expect_gradcheck([](const std::vector<Tensor>& in) { return matmul(in[0], slice(in[1], 1, 0, 4, 2)); },
-                   {leaf({2, 3}, -1, 1, 7), leaf({3, 4}, -1, 1, 8)});
+  expect_gradcheck(
+      [](const std::vector<Tensor>& in) { return matmul(in[0], slice(in[1], 1, 0, 4, 2)); },
+      {leaf({2, 3}, -1, 1, 7), leaf({3, 4}, -1, 1, 8)});
 }
 
 BOOST_AUTO_TEST_CASE(linear_values) {
   for (Dtype d : kFloatDtypes) {
     Tensor x = mat_a(d);
-    Tensor w = tensor({{0.5, -1.0, 2.0}, {1.0, 0.0, -0.5}, {0.25, 0.25, 0.25}, {-2.0, 1.0, 0.0}}, d);
+    Tensor w =
+        tensor({{0.5, -1.0, 2.0}, {1.0, 0.0, -0.5}, {0.25, 0.25, 0.25}, {-2.0, 1.0, 0.0}}, d);
     Tensor b = tensor({0.1, -0.2, 0.3, -0.4}, d);
     expect_values(linear(x, w), {2, 4}, {4.5, -0.5, 1.5, 0, 9, 1, 3.75, -3}, tol(d));
     expect_values(linear(x, w, b), {2, 4}, {4.6, -0.7, 1.8, -0.4, 9.1, 0.8, 4.05, -3.4}, tol(d));
     // [..., in] inputs: 3-D and 1-D.
-    expect_values(linear(stack({x, neg(x)}), w, b), {2, 2, 4},
-                  {4.6, -0.7, 1.8, -0.4, 9.1, 0.8, 4.05, -3.4, -4.4, 0.3, -1.2, -0.4, -8.9, -1.2,
-                   -3.45, 2.6},
-                  tol(d));
+    expect_values(
+        linear(stack({x, neg(x)}), w, b), {2, 2, 4},
+        {4.6, -0.7, 1.8, -0.4, 9.1, 0.8, 4.05, -3.4, -4.4, 0.3, -1.2, -0.4, -8.9, -1.2, -3.45, 2.6},
+        tol(d));
     expect_values(linear(tensor({1.0, -2.0, 0.5}, d), w, b), {4}, {3.6, 0.55, 0.175, -4.4}, tol(d));
     // A transposed input goes to BLAS as is.
     const std::int64_t copies = detail::blas_operand_copies();
@@ -221,42 +232,76 @@ BOOST_AUTO_TEST_CASE(matmul_bad_shapes_throw) {
   Tensor b = zeros({256, 784}, float32);
   expect_error_exact([&] { matmul(a, b); },
                      "matmul: shapes [64,784] and [256,784] cannot be multiplied");
-  expect_error_exact([&] { matmul(zeros({3}), zeros({4, 2})); },
-                     "matmul: shapes [3] and [4,2] cannot be multiplied");
+  expect_error_exact(
+      [&] {
+        matmul(zeros({3}), zeros({4, 2}));
+      },
+      "matmul: shapes [3] and [4,2] cannot be multiplied");
   expect_error([&] { matmul(zeros({2, 3}), zeros({2})); }, {"matmul", "[2,3]", "[2]"});
-  expect_error([&] { matmul(zeros({2, 2, 3}), zeros({3, 2, 2})); },
-               {"matmul", "[2,2,3]", "[3,2,2]"});
-  expect_error([&] { matmul(zeros({2, 2, 3}), zeros({2, 4, 2})); },
-               {"matmul", "[2,2,3]", "[2,4,2]"});
+  expect_error(
+      [&] {
+        matmul(zeros({2, 2, 3}), zeros({3, 2, 2}));
+      },
+      {"matmul", "[2,2,3]", "[3,2,2]"});
+  expect_error(
+      [&] {
+        matmul(zeros({2, 2, 3}), zeros({2, 4, 2}));
+      },
+      {"matmul", "[2,2,3]", "[2,4,2]"});
   expect_error([&] { matmul(zeros({2, 2, 3}), zeros({4, 2})); }, {"matmul", "[2,2,3]", "[4,2]"});
-  expect_error([&] { matmul(zeros({1, 2, 2, 3}), zeros({3, 2})); },
-               {"matmul", "[1,2,2,3]", "[3,2]"});
+  expect_error(
+      [&] {
+        matmul(zeros({1, 2, 2, 3}), zeros({3, 2}));
+      },
+      {"matmul", "[1,2,2,3]", "[3,2]"});
   expect_error([&] { matmul(scalar_tensor(2.0), zeros({2})); }, {"matmul", "[]", "[2]"});
 }
 
 BOOST_AUTO_TEST_CASE(linear_bad_shapes_throw) {
   Tensor w = zeros({256, 784}, float32);
-  expect_error_exact([&] { linear(zeros({64, 100}, float32), w); },
-                     "linear: input [64,100] does not match weight [256,784] (expected input "
-                     "[N,784])");
+  expect_error_exact(
+      [&] {
+        linear(zeros({64, 100}, float32), w);
+      },
+      "linear: input [64,100] does not match weight [256,784] (expected input "
+      "[N,784])");
   // The caller's shape is named, not a flattened one.
-  expect_error([&] { linear(zeros({2, 3, 100}, float32), w); }, {"linear", "[2,3,100]", "[256,784]"});
+  expect_error(
+      [&] {
+        linear(zeros({2, 3, 100}, float32), w);
+      },
+      {"linear", "[2,3,100]", "[256,784]"});
   expect_error([&] { linear(zeros({100}, float32), w); }, {"linear", "[100]", "[256,784]"});
   expect_error([&] { linear(zeros({2, 784}), zeros({784})); }, {"linear", "[2,784]", "[784]"});
-  expect_error([&] { linear(zeros({2, 3}), zeros({4, 3}), zeros({3})); },
-               {"linear", "bias [3]", "[4,3]"});
+  expect_error(
+      [&] {
+        linear(zeros({2, 3}), zeros({4, 3}), zeros({3}));
+      },
+      {"linear", "bias [3]", "[4,3]"});
 }
 
 BOOST_AUTO_TEST_CASE(mixed_dtypes_throw) {
-  expect_error([] { matmul(zeros({2, 3}, float32), zeros({3, 2}, float64)); },
-               {"matmul", "float32 [2,3]", "float64 [3,2]"});
-  expect_error([] { matmul(zeros({3}, float64), zeros({3, 2}, float32)); },
-               {"matmul", "float64", "float32"});
+  expect_error(
+      [] {
+        matmul(zeros({2, 3}, float32), zeros({3, 2}, float64));
+      },
+      {"matmul", "float32 [2,3]", "float64 [3,2]"});
+  expect_error(
+      [] {
+        matmul(zeros({3}, float64), zeros({3, 2}, float32));
+      },
+      {"matmul", "float64", "float32"});
   expect_error([] { matmul(zeros({2, 3}, int64), zeros({3, 2}, int64)); }, {"matmul", "int64"});
-  expect_error([] { linear(zeros({2, 3}, float32), zeros({4, 3}, float64)); },
-               {"linear", "float32 [2,3]", "float64 [4,3]"});
-  expect_error([] { linear(zeros({2, 3}, float64), zeros({4, 3}, float64), zeros({4}, float32)); },
-               {"linear", "float64 [2,3]", "float32 [4]"});
+  expect_error(
+      [] {
+        linear(zeros({2, 3}, float32), zeros({4, 3}, float64));
+      },
+      {"linear", "float32 [2,3]", "float64 [4,3]"});
+  expect_error(
+      [] {
+        linear(zeros({2, 3}, float64), zeros({4, 3}, float64), zeros({4}, float32));
+      },
+      {"linear", "float64 [2,3]", "float32 [4]"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

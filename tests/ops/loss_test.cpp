@@ -18,13 +18,18 @@ namespace {
 const Dtype kFloatDtypes[] = {float64, float32};
 const Reduction kReductions[] = {Reduction::mean, Reduction::sum, Reduction::none};
 
-double tol(Dtype d) { return d == float64 ? 1e-12 : 1e-6; }
+double tol(Dtype d) {
+  return d == float64 ? 1e-12 : 1e-6;
+}
 
 const char* reduction_name(Reduction r) {
   switch (r) {
-    case Reduction::mean: return "mean";
-    case Reduction::sum: return "sum";
-    case Reduction::none: return "none";
+    case Reduction::mean:
+      return "mean";
+    case Reduction::sum:
+      return "sum";
+    case Reduction::none:
+      return "none";
   }
   return "?";
 }
@@ -36,7 +41,9 @@ bool all_finite(const Tensor& t) {
   return true;
 }
 
-Tensor labels(std::initializer_list<double> v) { return tensor(v, int64); }
+Tensor labels(std::initializer_list<double> v) {
+  return tensor(v, int64);
+}
 
 void expect_error_exact(const std::function<void()>& f, const std::string& message) {
   try {
@@ -80,13 +87,11 @@ BOOST_AUTO_TEST_CASE(mse_loss_values) {
 BOOST_AUTO_TEST_CASE(mse_loss_gradient) {
   for (Reduction r : kReductions) {
     BOOST_TEST_CONTEXT("reduction " << reduction_name(r)) {
-      expect_gradcheck(
-          [r](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1], r); },
-          {leaf({2, 3}, -1, 1, 1), leaf({2, 3}, -1, 1, 2)});
+      expect_gradcheck([r](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1], r); },
+                       {leaf({2, 3}, -1, 1, 1), leaf({2, 3}, -1, 1, 2)});
       // Target not requiring grad.
-      expect_gradcheck(
-          [r](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1], r); },
-          {leaf({4}, -1, 1, 3), leaf({4}, -1, 1, 4).detach()});
+      expect_gradcheck([r](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1], r); },
+                       {leaf({4}, -1, 1, 3), leaf({4}, -1, 1, 4).detach()});
     }
   }
   // By value: d mean / dx = 2(x - y) / n, d / dy = -that.
@@ -135,9 +140,9 @@ BOOST_AUTO_TEST_CASE(cross_entropy_gradient) {
   Tensor x = ce_logits(float64).requires_grad_();
   cross_entropy(x, lab).backward();
   expect_values(x.grad(), {3, 3},
-                {-0.30332314227653984, 0.08157615701826589, 0.22174698525827394,
-                 0.1111111111111111, 0.1111111111111111, -0.22222222222222224, 0.05843013071334557,
-                 -0.3202958089097709, 0.2618656781964253});
+                {-0.30332314227653984, 0.08157615701826589, 0.22174698525827394, 0.1111111111111111,
+                 0.1111111111111111, -0.22222222222222224, 0.05843013071334557, -0.3202958089097709,
+                 0.2618656781964253});
   // none with a seed scales each row.
   Tensor z = ce_logits(float64).requires_grad_();
   cross_entropy(z, lab, Reduction::none).backward(tensor({0.0, 3.0, 0.0}, float64));
@@ -168,8 +173,8 @@ BOOST_AUTO_TEST_CASE(bce_with_logits_values) {
     Tensor mean = binary_cross_entropy_with_logits(x, y);
     BOOST_TEST((mean.dtype() == d));
     expect_values(mean, {}, {0.9907135085787611}, tol(d));
-    expect_values(binary_cross_entropy_with_logits(x, y, Reduction::sum), {},
-                  {3.9628540343150442}, tol(d));
+    expect_values(binary_cross_entropy_with_logits(x, y, Reduction::sum), {}, {3.9628540343150442},
+                  tol(d));
     expect_values(binary_cross_entropy_with_logits(x, y, Reduction::none), {4},
                   {0.4740769841801067, 0.31326168751822286, 1.6269280110429725, 1.548587351573742},
                   tol(d));
@@ -221,39 +226,70 @@ BOOST_AUTO_TEST_CASE(bce_with_logits_numerically_stable) {
 }
 
 BOOST_AUTO_TEST_CASE(loss_shape_mismatch_throws) {
-  expect_error_exact([] { mse_loss(zeros({64, 10}), zeros({64})); },
-                     "mse_loss: input [64,10] and target [64] must have the same shape");
+  expect_error_exact(
+      [] {
+        mse_loss(zeros({64, 10}), zeros({64}));
+      },
+      "mse_loss: input [64,10] and target [64] must have the same shape");
   expect_error([] { mse_loss(zeros({3}), zeros({3, 1})); }, {"mse_loss", "[3]", "[3,1]"});
-  expect_error([] { binary_cross_entropy_with_logits(zeros({4, 1}), zeros({4})); },
-               {"binary_cross_entropy_with_logits", "[4,1]", "[4]"});
-  expect_error_exact([] { cross_entropy(zeros({2, 3}), labels({0, 1, 2})); },
-                     "cross_entropy: logits [2,3] and labels [3] do not match (expected labels [2])");
-  expect_error([] { cross_entropy(zeros({2, 3}), tensor({0.0, 1.0}, int64).reshape({2, 1})); },
-               {"cross_entropy", "[2,3]", "[2,1]"});
+  expect_error(
+      [] {
+        binary_cross_entropy_with_logits(zeros({4, 1}), zeros({4}));
+      },
+      {"binary_cross_entropy_with_logits", "[4,1]", "[4]"});
+  expect_error_exact(
+      [] {
+        cross_entropy(zeros({2, 3}), labels({0, 1, 2}));
+      },
+      "cross_entropy: logits [2,3] and labels [3] do not match (expected labels [2])");
+  expect_error(
+      [] {
+        cross_entropy(zeros({2, 3}), tensor({0.0, 1.0}, int64).reshape({2, 1}));
+      },
+      {"cross_entropy", "[2,3]", "[2,1]"});
   expect_error([] { cross_entropy(zeros({3}), labels({0})); }, {"cross_entropy", "[N,C]", "[3]"});
-  expect_error([] { cross_entropy(zeros({2, 3, 4}), labels({0, 1})); },
-               {"cross_entropy", "[2,3,4]"});
+  expect_error(
+      [] {
+        cross_entropy(zeros({2, 3, 4}), labels({0, 1}));
+      },
+      {"cross_entropy", "[2,3,4]"});
 }
 
 BOOST_AUTO_TEST_CASE(cross_entropy_bad_labels_throw) {
-  expect_error_exact([] { cross_entropy(zeros({3, 3}), labels({0, 5, 1})); },
-                     "cross_entropy: label 5 at position 1 is out of range for 3 classes");
-  expect_error_exact([] { cross_entropy(zeros({2, 4}), labels({2, -1})); },
-                     "cross_entropy: label -1 at position 1 is out of range for 4 classes");
-  expect_error([] { cross_entropy(zeros({2, 4}), labels({4, 0})); },
-               {"cross_entropy", "label 4", "position 0"});
-  expect_error_exact([] { cross_entropy(zeros({2, 3}), zeros({2}, float32)); },
-                     "cross_entropy: expected int64 class labels, got float32 [2]");
+  expect_error_exact(
+      [] {
+        cross_entropy(zeros({3, 3}), labels({0, 5, 1}));
+      },
+      "cross_entropy: label 5 at position 1 is out of range for 3 classes");
+  expect_error_exact(
+      [] {
+        cross_entropy(zeros({2, 4}), labels({2, -1}));
+      },
+      "cross_entropy: label -1 at position 1 is out of range for 4 classes");
+  expect_error(
+      [] {
+        cross_entropy(zeros({2, 4}), labels({4, 0}));
+      },
+      {"cross_entropy", "label 4", "position 0"});
+  expect_error_exact(
+      [] {
+        cross_entropy(zeros({2, 3}), zeros({2}, float32));
+      },
+      "cross_entropy: expected int64 class labels, got float32 [2]");
 }
 
 BOOST_AUTO_TEST_CASE(loss_mixed_dtypes_throw) {
-  expect_error_exact([] { mse_loss(zeros({2}, float32), zeros({2}, float64)); },
-                     "mse_loss: expected tensors of the same dtype, got float32 [2] and float64 [2]");
+  expect_error_exact(
+      [] { mse_loss(zeros({2}, float32), zeros({2}, float64)); },
+      "mse_loss: expected tensors of the same dtype, got float32 [2] and float64 [2]");
   expect_error([] { binary_cross_entropy_with_logits(zeros({2}, float64), zeros({2}, float32)); },
                {"binary_cross_entropy_with_logits", "float64 [2]", "float32 [2]"});
   expect_error([] { mse_loss(zeros({2}, int64), zeros({2}, int64)); }, {"mse_loss", "int64"});
-  expect_error([] { cross_entropy(zeros({2, 3}, int64), labels({0, 1})); },
-               {"cross_entropy", "int64"});
+  expect_error(
+      [] {
+        cross_entropy(zeros({2, 3}, int64), labels({0, 1}));
+      },
+      {"cross_entropy", "int64"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

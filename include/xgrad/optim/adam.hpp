@@ -14,7 +14,8 @@ struct AdamOptions {
   AdamOptions& amsgrad(bool v) { return amsgrad_ = v, *this; }
   double lr_, beta1_ = 0.9, beta2_ = 0.999, eps_ = 1e-8, weight_decay_ = 0;
   bool amsgrad_ = false;
-  std::map<std::string, double> to_map() const;
+  /// Validates and converts to group options; errors name `optimizer` ("Adam: invalid lr ...").
+  std::map<std::string, double> to_map(const char* optimizer = "Adam") const;
 };
 
 /// Adam as torch.optim.Adam (torch 1.13's _single_tensor_adam). Per parameter, at step t:

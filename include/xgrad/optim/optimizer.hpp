@@ -29,8 +29,8 @@ struct ParamGroup {
 
 /// What state_dict() returns and load_state_dict() takes: per-parameter state tensors named
 /// "state.<param index>.<key>" (parameters numbered across groups in order, as torch does),
-/// per-parameter step counts "state.<i>.step", and each group's hyperparameters
-/// "param_groups.<g>.<key>".
+/// per-parameter step counts "state.<i>.step", each group's hyperparameters
+/// "param_groups.<g>.<key>" and its number of parameters "param_groups.<g>.params".
 struct StateDict {
   std::map<std::string, Tensor> tensors;
   std::map<std::string, double> scalars;
@@ -60,7 +60,8 @@ class Optimizer {
 
   StateDict state_dict() const;
   /// Restores state and hyperparameters saved by state_dict() from an optimizer built over
-  /// parameters of the same shapes. Throws xgrad::Error on a shape or count mismatch.
+  /// parameters of the same shapes. Throws xgrad::Error on a shape mismatch, a different number
+  /// of groups or of parameters in a group, or a malformed key; the optimizer is then unchanged.
   void load_state_dict(const StateDict& dict);
 
  protected:
