@@ -299,51 +299,32 @@ Tensor from_doubles(const std::vector<double>& values, const Shape& shape, Tenso
   return t;
 }
 
-template <class L>
-void flatten_nested(const L& list, std::size_t depth, Shape& shape, std::vector<double>& out) {
-  if (shape.size() <= depth)
-    shape.push_back(static_cast<std::int64_t>(list.size()));
-  else
-    check(shape[depth] == static_cast<std::int64_t>(list.size()),
-          "tensor: nested lists have ragged lengths at depth ", depth);
-  for (const auto& e : list) {
-    if constexpr (std::is_same_v<std::decay_t<decltype(e)>, double>) {
-      out.push_back(e);
-    } else {
-      flatten_nested(e, depth + 1, shape, out);
-    }
+void flatten_nested(const NestedList& list, std::size_t depth, Shape& shape,
+                    std::vector<double>& out) {
+  if (list.is_scalar()) {
+    check(shape.size() == depth, "tensor: nested lists have ragged lengths at depth ", depth);
+    out.push_back(list.value());
+    return;
   }
-}
-
-template <class L>
-Tensor from_nested(const L& list, TensorOptions opts) {
-  Shape shape;
-  std::vector<double> values;
-  flatten_nested(list, 0, shape, values);
-  check(static_cast<std::int64_t>(values.size()) == shape_numel(shape),
-        "tensor: nested lists have ragged lengths");
-  return from_doubles(values, shape, opts);
+  const auto n = static_cast<std::int64_t>(list.items().size());
+  if (shape.size() <= depth) {
+    check(out.empty() || shape.size() == depth,
+          "tensor: nested lists have ragged lengths at depth ", depth);
+    shape.push_back(n);
+  } else {
+    check(shape[depth] == n, "tensor: nested lists have ragged lengths at depth ", depth);
+  }
+  for (const auto& e : list.items()) flatten_nested(e, depth + 1, shape, out);
 }
 }  // namespace
 
-Tensor tensor(double value, TensorOptions opts) {
-  return from_doubles({value}, {}, opts);
-}
-Tensor tensor(std::initializer_list<double> v, TensorOptions opts) {
-  return from_nested(v, opts);
-}
-Tensor tensor(std::initializer_list<std::initializer_list<double>> v, TensorOptions opts) {
-  return from_nested(v, opts);
-}
-Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> v,
-              TensorOptions opts) {
-  return from_nested(v, opts);
-}
-Tensor tensor(std::initializer_list<
-                  std::initializer_list<std::initializer_list<std::initializer_list<double>>>>
-                  v,
-              TensorOptions opts) {
-  return from_nested(v, opts);
+Tensor tensor(const NestedList& data, TensorOptions opts) {
+  Shape shape;
+  std::vector<double> values;
+  flatten_nested(data, 0, shape, values);
+  check(static_cast<std::int64_t>(values.size()) == shape_numel(shape),
+        "tensor: nested lists have ragged lengths");
+  return from_doubles(values, shape, opts);
 }
 
 // ---- autograd state ---------------------------------------------------------------------

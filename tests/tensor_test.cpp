@@ -521,4 +521,14 @@ BOOST_AUTO_TEST_CASE(requires_grad_only_on_float_tensors) {
   BOOST_TEST(!x.requires_grad());
 }
 
+BOOST_AUTO_TEST_CASE(nested_braces_around_single_numbers_are_lists) {
+  Tensor col = tensor({{1.0}, {2.0}}, float64);
+  xgrad::testing::expect_values(col, {2, 1}, {1.0, 2.0});
+  Tensor one = tensor({{2.5}}, float64);
+  xgrad::testing::expect_values(one, {1, 1}, {2.5});
+  Tensor scalar = tensor(2.5, float64);
+  xgrad::testing::expect_values(scalar, {}, {2.5});
+  xgrad::testing::expect_error([] { tensor({{1.0}, 2.0}); }, {"tensor", "ragged"});
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -236,16 +236,27 @@ Tensor scalar_tensor(double value, TensorOptions opts = {});
 Tensor arange(double start, double end, double step = 1.0, TensorOptions opts = {});
 Tensor arange(double end, TensorOptions opts = {});
 
-/// Tensors from nested braces: tensor({{1., 2.}, {3., 4.}}, xgrad::float64).
-Tensor tensor(double value, TensorOptions opts = {});
-Tensor tensor(std::initializer_list<double> v, TensorOptions opts = {});
-Tensor tensor(std::initializer_list<std::initializer_list<double>> v, TensorOptions opts = {});
-Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> v,
-              TensorOptions opts = {});
-Tensor tensor(std::initializer_list<
-                  std::initializer_list<std::initializer_list<std::initializer_list<double>>>>
-                  v,
-              TensorOptions opts = {});
+/// A number or a braced list of NestedLists, any depth: what tensor() takes. Like torch's
+/// TensorDataContainer, `{{1.0}, {2.0}}` is a [2,1] list (a brace around one number is a
+/// one-element list, not the number).
+class NestedList {
+ public:
+  NestedList(double value) : value_(value), scalar_(true) {}  // NOLINT(google-explicit-constructor)
+  NestedList(std::initializer_list<NestedList> items)  // NOLINT(google-explicit-constructor)
+      : items_(items) {}
+  bool is_scalar() const { return scalar_; }
+  double value() const { return value_; }
+  const std::vector<NestedList>& items() const { return items_; }
+
+ private:
+  double value_ = 0;
+  bool scalar_ = false;
+  std::vector<NestedList> items_;
+};
+
+/// A tensor from a number (0-d) or nested braces: tensor({{1., 2.}, {3., 4.}}, xgrad::float64)
+/// is [2,2]. Throws xgrad::Error for ragged lists ("nested lists have ragged lengths").
+Tensor tensor(const NestedList& data, TensorOptions opts = {});
 
 /// Copies `numel(shape)` elements of type T from `data` into a new tensor.
 template <class T>

@@ -1,6 +1,7 @@
 #include "xgrad/optim/optimizer.hpp"
 
 #include <cmath>
+#include <map>
 #include <set>
 #include <stdexcept>
 #include <unordered_set>
@@ -88,8 +89,7 @@ std::size_t key_index(const std::string& key, std::size_t family_length) {
       used = 0;
     }
   }
-  if (used == 0 || used != dot - family_length)
-    fail("load_state_dict: malformed key '", key, "'");
+  if (used == 0 || used != dot - family_length) fail("load_state_dict: malformed key '", key, "'");
   return n;
 }
 }  // namespace
@@ -103,23 +103,14 @@ void Optimizer::load_state_dict(const StateDict& d) {
   for (auto& g : groups_)
     for (auto& p : g.params) params.push_back(&p);
   std::set<std::size_t> dict_groups;
-  auto check_state_index = [&](const std::string& k) {
-    const std::size_t i = key_index(k, sp.size());
-    if (i >= params.size())
-      fail("load_state_dict: the dict holds state for parameter ", i,
-           " but the optimizer has ", params.size(), " parameters");
-    return i;
-  };
+  std::map<std::size_t, double> dict_group_sizes;
   for (auto& [k, v] : d.scalars) {
     if (k.rfind(sp, 0) == 0) {
-      check_state_index(k);
+      key_index(k, sp.size());
     } else if (k.rfind(gp, 0) == 0) {
       const std::size_t g = key_index(k, gp.size());
       dict_groups.insert(g);
-      if (g < groups_.size() && k == gp + std::to_string(g) + ".params" &&
-          v != static_cast<double>(groups_[g].params.size()))
-        fail("load_state_dict: parameter group ", g, " has ", v, " parameters in the dict but ",
-             groups_[g].params.size(), " in the optimizer");
+      if (k == gp + std::to_string(g) + ".params") dict_group_sizes[g] = v;
     } else {
       fail("load_state_dict: unexpected key '", k, "'");
     }
@@ -128,6 +119,19 @@ void Optimizer::load_state_dict(const StateDict& d) {
       (!dict_groups.empty() && *dict_groups.rbegin() >= groups_.size()))
     fail("load_state_dict: the dict has ", dict_groups.size(),
          " parameter groups but the optimizer has ", groups_.size());
+  for (auto& [g, n] : dict_group_sizes)
+    if (n != static_cast<double>(groups_[g].params.size()))
+      fail("load_state_dict: parameter group ", g, " has ", n, " parameters in the dict but ",
+           groups_[g].params.size(), " in the optimizer");
+  auto check_state_index = [&](const std::string& k) {
+    const std::size_t i = key_index(k, sp.size());
+    if (i >= params.size())
+      fail("load_state_dict: the dict holds state for parameter ", i, " but the optimizer has ",
+           params.size(), " parameters");
+    return i;
+  };
+  for (auto& [k, v] : d.scalars)
+    if (k.rfind(sp, 0) == 0) check_state_index(k);
   for (auto& [k, t] : d.tensors) {
     if (k.rfind(sp, 0) != 0) fail("load_state_dict: unexpected key '", k, "'");
     const std::size_t i = check_state_index(k);

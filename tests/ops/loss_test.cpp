@@ -42,7 +42,8 @@ bool all_finite(const Tensor& t) {
 }
 
 Tensor labels(std::initializer_list<double> v) {
-  return tensor(v, int64);
+  std::vector<std::int64_t> l(v.begin(), v.end());
+  return from_data(l.data(), {static_cast<std::int64_t>(l.size())});
 }
 
 void expect_error_exact(const std::function<void()>& f, const std::string& message) {

@@ -3,22 +3,23 @@
 //
 // Reference problem: f(w) = ½‖Aw − b‖², A = [[2, 1], [0.5, 3]], b = [1, −2], w0 = [0.5, −0.25],
 // float64. Each step: zero_grad, loss = 0.5 * sum((A·w − b)²) through autograd (matmul), backward,
-// step. The expected parameters after steps 1, 2 and 3 were produced by torch 1.13.1 (Debian's
-// python3-torch, CPU capability AVX2) with /usr/bin/python3 and this script, printing each
-// value with "%.17g":
+// step. The expected parameters after steps 1, 2 and 3, and the gradients torch stepped with,
+// were produced by torch 1.13.1 (Debian's python3-torch, CPU capability AVX2) with
+// /usr/bin/python3 and this script, printing each value with "%.17g":
 //
 //   import torch
 //   torch.set_default_dtype(torch.float64)
 //   A = torch.tensor([[2.0, 1.0], [0.5, 3.0]]); b = torch.tensor([1.0, -2.0])
-//   for cls, kw in [(torch.optim.SGD, dict(lr=0.1, foreach=False)), ...]:  # the configs below
+//   for cls, kw in [(torch.optim.SGD, dict(lr=0.1)), ...]:  # the configs named below
 //       w = torch.tensor([0.5, -0.25], requires_grad=True)
-//       opt = cls([w], **kw)
+//       opt = cls([w], foreach=False, **kw)  # the single-tensor (_single_tensor_*) code path
 //       for _ in range(3):
 //           opt.zero_grad()
 //           loss = 0.5 * ((A @ w - b) ** 2).sum()
 //           loss.backward()
+//           print("grad", ", ".join("%.17g" % v for v in w.grad.tolist()))
 //           opt.step()
-//           print(", ".join("%.17g" % v for v in w.tolist()))
+//           print("w", ", ".join("%.17g" % v for v in w.tolist()))
 //
 // Hand derivation of the first gradient (every number is exact in binary):
 //   A·w0 = [2·0.5 + 1·(−0.25), 0.5·0.5 + 3·(−0.25)] = [0.75, −0.5];  r = A·w0 − b = [−0.25, 1.5]
@@ -503,6 +504,7 @@ BOOST_AUTO_TEST_CASE(state_dict_names_torch_state_keys) {
   BOOST_TEST(d.scalars.at("param_groups.0.beta2") == 0.999);
   BOOST_TEST(d.scalars.at("param_groups.0.eps") == 1e-8);
   BOOST_TEST(d.scalars.at("param_groups.0.amsgrad") == 1.0);
+  BOOST_TEST(d.scalars.at("param_groups.0.params") == 1.0);
 
   Tensor v = start();
   optim::SGD sgd({v}, optim::SGDOptions(0.1).momentum(0.9));
@@ -529,12 +531,13 @@ BOOST_AUTO_TEST_CASE(load_state_dict_rejects_mismatched_parameters) {
   optim::Adam a({w}, optim::AdamOptions(0.1));
   train_step(a, w);
   const optim::StateDict d = a.state_dict();
+  BOOST_TEST(d.scalars.at("param_groups.0.params") == 1.0);
 
   Tensor wrong_shape = zeros({3}, float64).requires_grad_();
   optim::Adam b({wrong_shape}, optim::AdamOptions(0.1));
   expect_error([&] { b.load_state_dict(d); }, {"load_state_dict", "[2]", "[3]"});
 
-  // A dict saved from two parameters does not fit an optimizer over one, nor the reverse.
+  // A dict saved from two parameters fits neither an optimizer over one nor one over three.
   Tensor p = start(), q = start();
   optim::Adam two({p, q}, optim::AdamOptions(0.1));
   train_step(two, p);
@@ -542,10 +545,46 @@ BOOST_AUTO_TEST_CASE(load_state_dict_rejects_mismatched_parameters) {
   two.step();
   Tensor r = start();
   optim::Adam one({r}, optim::AdamOptions(0.1));
-  expect_error([&] { one.load_state_dict(two.state_dict()); }, {"load_state_dict"});
+  expect_error([&] { one.load_state_dict(two.state_dict()); }, {"load_state_dict", "parameter"});
   Tensor s = start(), t = start(), x = start();
   optim::Adam three({s, t, x}, optim::AdamOptions(0.1));
-  expect_error([&] { three.load_state_dict(two.state_dict()); }, {"load_state_dict"});
+  expect_error([&] { three.load_state_dict(two.state_dict()); },
+               {"load_state_dict", "group 0 has 2 parameters in the dict but 3"});
+  // Nor one with another number of groups.
+  Tensor y = start(), z = start();
+  optim::Adam split({optim::ParamGroup({y}), optim::ParamGroup({z})}, optim::AdamOptions(0.1));
+  expect_error([&] { split.load_state_dict(two.state_dict()); },
+               {"load_state_dict", "1 parameter groups but the optimizer has 2"});
+
+  // Malformed keys are refused, not ignored.
+  optim::StateDict bad = d;
+  bad.scalars["state.x.step"] = 1;
+  expect_error([&] { one.load_state_dict(bad); },
+               {"load_state_dict", "malformed key 'state.x.step'"});
+  bad = d;
+  bad.scalars["lr"] = 1;
+  expect_error([&] { one.load_state_dict(bad); }, {"load_state_dict", "unexpected key 'lr'"});
+}
+
+BOOST_AUTO_TEST_CASE(failed_load_state_dict_leaves_the_optimizer_unchanged) {
+  // The dict's parameter 0 fits but its parameter 1 does not: nothing may be loaded, neither
+  // the group's lr nor parameter 0's state (the first check used to come after both).
+  Tensor p = start(), q = start();
+  optim::Adam saved({p, q}, optim::AdamOptions(0.1));
+  train_step(saved, p);
+  q.set_grad(ones({2}, float64));
+  saved.step();
+
+  Tensor u = start(), v = zeros({3}, float64).requires_grad_();
+  optim::Adam target({u, v}, optim::AdamOptions(0.5));
+  expect_error([&] { target.load_state_dict(saved.state_dict()); },
+               {"load_state_dict", "state.1.", "[2]", "[3]"});
+  BOOST_TEST(target.param_groups()[0].lr() == 0.5);
+  BOOST_TEST(target.state_dict().tensors.empty());
+  // It still works as a fresh Adam(lr=0.5): step 1 moves each coordinate by about 0.5.
+  train_step(target, u);
+  expect_values(u, {2}, {0.5 - 0.5 * 0.25 / (0.25 + 1e-8), -0.25 - 0.5 * 4.25 / (4.25 + 1e-8)},
+                1e-15);
 }
 
 // ---- parameter groups, zero_grad, checks, parameters without grad ----------------------------
