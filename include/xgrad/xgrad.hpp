@@ -2,6 +2,7 @@
 #pragma once
 
 #include "xgrad/autograd/engine.hpp"
+#include "xgrad/autograd/function.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/gradcheck.hpp"
 #include "xgrad/autograd/node.hpp"

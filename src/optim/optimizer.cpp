@@ -30,6 +30,9 @@ void Optimizer::add_param_group(ParamGroup group) {
           "optimizer: every parameter must be a leaf tensor that requires grad");
     check(seen.insert(p.impl().get()).second,
           "optimizer: a parameter appears in more than one place (shape ", p.shape(), ")");
+    // The fused update loops walk p.data_ptr() for numel() elements in row-major order.
+    check(p.is_contiguous(), "optimizer: parameters must be contiguous; got a view of shape ",
+          p.shape(), " with strides ", p.strides(), " (pass a contiguous copy)");
   }
   for (auto& [k, v] : defaults_) group.options.emplace(k, v);
   groups_.push_back(std::move(group));

@@ -665,8 +665,14 @@ BOOST_AUTO_TEST_CASE(invalid_hyperparameters_throw_naming_the_optimizer) {
   // The boundaries themselves are valid, as in torch.
   BOOST_CHECK_NO_THROW(SGD(w, SGDOptions(0.0)));
   BOOST_CHECK_NO_THROW(Adam(w, AdamOptions(0.0).betas(0.0, 0.0)));
-  // Parameters must be leaves that require grad.
+  // Parameters must be leaves that require grad, and contiguous: the fused loops would
+  // otherwise update a transposed parameter's elements in storage order, i.e. the wrong ones.
   expect_error([&] { SGD({tensor({1.0}, float64)}, SGDOptions(0.1)); }, {"requires grad"});
+  Tensor transposed = tensor({{1.0, 2.0}, {3.0, 4.0}}, float64).t();
+  transposed.requires_grad_();
+  BOOST_TEST(transposed.is_leaf());
+  expect_error([&] { SGD({transposed}, SGDOptions(0.1)); }, {"optimizer", "contiguous"});
+  expect_error([&] { Adam({transposed}, AdamOptions(0.1)); }, {"optimizer", "contiguous"});
 }
 
 BOOST_AUTO_TEST_CASE(parameter_without_grad_is_skipped) {

@@ -42,7 +42,8 @@ struct StateDict {
 class Optimizer {
  public:
   /// `defaults` fill the options a group does not set. Throws xgrad::Error when a parameter
-  /// does not require grad or appears twice.
+  /// does not require grad, appears twice, or is not contiguous (the update loops assume
+  /// row-major storage).
   Optimizer(std::vector<ParamGroup> groups, std::map<std::string, double> defaults);
   virtual ~Optimizer() = default;
   Optimizer(const Optimizer&) = delete;
