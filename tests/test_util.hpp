@@ -4,7 +4,9 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "xgrad/xgrad.hpp"
@@ -32,6 +34,41 @@ inline void expect_values(const Tensor& t, const Shape& shape, const std::vector
   }
 }
 
+/// Both float dtypes, for value checks that run in each.
+inline const Dtype kFloatDtypes[] = {float64, float32};
+inline constexpr double kInf = std::numeric_limits<double>::infinity();
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+/// Relative tolerance of value checks: exact-ish in float64, float precision in float32.
+inline double tol(Dtype d) {
+  return d == float64 ? 1e-12 : 1e-6;
+}
+
+/// A tensor of dtype d holding `values` (row-major) in `shape`.
+inline Tensor make(const std::vector<double>& values, const Shape& shape, Dtype d = float64) {
+  BOOST_REQUIRE_EQUAL(static_cast<std::int64_t>(values.size()), shape_numel(shape));
+  return from_data(values.data(), shape).to(d);
+}
+
+/// True when every element of t is finite.
+inline bool all_finite(const Tensor& t) {
+  Tensor c = t.detach().to(float64).contiguous();
+  for (std::int64_t i = 0; i < c.numel(); ++i)
+    if (!std::isfinite(c.data_ptr<double>()[i])) return false;
+  return true;
+}
+
+/// Asserts that `f` throws xgrad::Error with exactly `message`.
+inline void expect_error_exact(const std::function<void()>& f, const std::string& message) {
+  try {
+    f();
+  } catch (const Error& e) {
+    BOOST_TEST(std::string(e.what()) == message);
+    return;
+  }
+  BOOST_ERROR("expected xgrad::Error: " << message);
+}
+
 /// Runs gradcheck with the suite's tight tolerances and reports its message on failure.
 inline void expect_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                              const std::vector<Tensor>& inputs, double eps = 1e-6) {
@@ -40,8 +77,7 @@ inline void expect_gradcheck(const std::function<Tensor(const std::vector<Tensor
 }
 
 /// A float64 leaf of the given shape with reproducible values in [lo, hi), requiring grad.
-inline Tensor leaf(const Shape& shape, double lo = -1.0, double hi = 1.0,
-                   std::uint64_t seed = 1) {
+inline Tensor leaf(const Shape& shape, double lo = -1.0, double hi = 1.0, std::uint64_t seed = 1) {
   manual_seed(seed);
   return uniform(shape, lo, hi, Dtype::float64).requires_grad_();
 }

@@ -8,45 +8,24 @@
 #include "test_util.hpp"
 
 using namespace xgrad;
+using xgrad::testing::all_finite;
 using xgrad::testing::expect_error;
+using xgrad::testing::expect_error_exact;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
+using xgrad::testing::kFloatDtypes;
+using xgrad::testing::kInf;
+using xgrad::testing::kNaN;
 using xgrad::testing::leaf;
+using xgrad::testing::tol;
 
 namespace {
-
-const Dtype kFloatDtypes[] = {float64, float32};
-
-double tol(Dtype d) {
-  return d == float64 ? 1e-12 : 1e-6;
-}
-
-const double kInf = std::numeric_limits<double>::infinity();
-const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // d sum(w ⊙ f(x)) / dx for a float64 leaf x: one backward with seed w.
 Tensor grad_of(const std::function<Tensor(const Tensor&)>& f, const Tensor& x0, const Tensor& w) {
   Tensor x = x0.detach().clone().requires_grad_();
   f(x).backward(w);
   return x.grad();
-}
-
-// True when every element of t is finite.
-bool all_finite(const Tensor& t) {
-  Tensor c = t.detach().to(float64).contiguous();
-  for (std::int64_t i = 0; i < c.numel(); ++i)
-    if (!std::isfinite(c.data_ptr<double>()[i])) return false;
-  return true;
-}
-
-void expect_error_exact(const std::function<void()>& f, const std::string& message) {
-  try {
-    f();
-  } catch (const Error& e) {
-    BOOST_TEST(std::string(e.what()) == message);
-    return;
-  }
-  BOOST_ERROR("expected xgrad::Error: " << message);
 }
 
 // [2,3,4] away from 0 (|x| >= 0.1): safe for gradcheck of the kinked activations.

@@ -7,17 +7,14 @@
 
 using namespace xgrad;
 using xgrad::testing::expect_error;
+using xgrad::testing::expect_error_exact;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
+using xgrad::testing::kFloatDtypes;
 using xgrad::testing::leaf;
+using xgrad::testing::tol;
 
 namespace {
-
-const Dtype kFloatDtypes[] = {float64, float32};
-
-double tol(Dtype d) {
-  return d == float64 ? 1e-12 : 1e-6;
-}
 
 // [[1,2,3],[4,5,6]] and [[7,8],[9,10],[11,12]]: their product is [[58,64],[139,154]].
 Tensor mat_a(Dtype d) {
@@ -32,16 +29,6 @@ Tensor batch_a(Dtype d) {
 }
 Tensor batch_b(Dtype d) {
   return arange(-2.0, 4.0, 0.5, d).reshape({2, 3, 2});
-}
-
-void expect_error_exact(const std::function<void()>& f, const std::string& message) {
-  try {
-    f();
-  } catch (const Error& e) {
-    BOOST_TEST(std::string(e.what()) == message);
-    return;
-  }
-  BOOST_ERROR("expected xgrad::Error: " << message);
 }
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;

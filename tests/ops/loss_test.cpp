@@ -8,19 +8,18 @@
 #include "test_util.hpp"
 
 using namespace xgrad;
+using xgrad::testing::all_finite;
 using xgrad::testing::expect_error;
+using xgrad::testing::expect_error_exact;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
+using xgrad::testing::kFloatDtypes;
 using xgrad::testing::leaf;
+using xgrad::testing::tol;
 
 namespace {
 
-const Dtype kFloatDtypes[] = {float64, float32};
 const Reduction kReductions[] = {Reduction::mean, Reduction::sum, Reduction::none};
-
-double tol(Dtype d) {
-  return d == float64 ? 1e-12 : 1e-6;
-}
 
 const char* reduction_name(Reduction r) {
   switch (r) {
@@ -34,26 +33,9 @@ const char* reduction_name(Reduction r) {
   return "?";
 }
 
-bool all_finite(const Tensor& t) {
-  Tensor c = t.detach().to(float64).contiguous();
-  for (std::int64_t i = 0; i < c.numel(); ++i)
-    if (!std::isfinite(c.data_ptr<double>()[i])) return false;
-  return true;
-}
-
 Tensor labels(std::initializer_list<double> v) {
   std::vector<std::int64_t> l(v.begin(), v.end());
   return from_data(l.data(), {static_cast<std::int64_t>(l.size())});
-}
-
-void expect_error_exact(const std::function<void()>& f, const std::string& message) {
-  try {
-    f();
-  } catch (const Error& e) {
-    BOOST_TEST(std::string(e.what()) == message);
-    return;
-  }
-  BOOST_ERROR("expected xgrad::Error: " << message);
 }
 
 // Cross-entropy fixture: three rows, labels 0, 2, 1.

@@ -12,24 +12,14 @@ using namespace xgrad;
 using xgrad::testing::expect_error;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
+using xgrad::testing::kNaN;
 using xgrad::testing::leaf;
+using xgrad::testing::make;
+using xgrad::testing::tol;
 
 namespace {
 
 using Fn = std::function<Tensor(const Tensor&)>;
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// Relative tolerance of the value checks: exact-ish in float64, float precision in float32.
-double tol(Dtype d) {
-  return d == float64 ? 1e-12 : 1e-6;
-}
-
-// A tensor of dtype d holding `values` (row-major) in `shape`.
-Tensor make(const std::vector<double>& values, const Shape& shape, Dtype d = float64) {
-  BOOST_REQUIRE_EQUAL(static_cast<std::int64_t>(values.size()), shape_numel(shape));
-  return from_data(values.data(), shape).to(d);
-}
 
 struct Input {
   std::vector<double> values;

@@ -7,13 +7,13 @@
 
 using namespace xgrad;
 using xgrad::testing::expect_error;
+using xgrad::testing::expect_error_exact;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
+using xgrad::testing::kFloatDtypes;
 using xgrad::testing::leaf;
 
 namespace {
-
-const Dtype kFloatDtypes[] = {float64, float32};
 
 // 0, 1, 2, ... in the given shape and dtype (a fresh contiguous tensor).
 Tensor iota(const Shape& shape, Dtype d = float64) {
@@ -25,17 +25,6 @@ Tensor iota(const Shape& shape, Dtype d = float64) {
 void expect_view_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                            const std::vector<Tensor>& inputs) {
   expect_gradcheck([&](const std::vector<Tensor>& in) { return f(in).clone(); }, inputs);
-}
-
-// Asserts that f throws xgrad::Error with exactly this message.
-void expect_error_exact(const std::function<void()>& f, const std::string& message) {
-  try {
-    f();
-  } catch (const Error& e) {
-    BOOST_TEST(std::string(e.what()) == message);
-    return;
-  }
-  BOOST_ERROR("expected xgrad::Error: " << message);
 }
 
 }  // namespace
