@@ -1,0 +1,231 @@
+// xgrad-descent as a user runs it: its CSV is torch's golden trajectory to the last digit,
+// negative numbers are values, bad input gives one line on stderr and exit code 2, and the
+// SVG is well-formed XML (checked with xmllint when it is installed).
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_util.hpp"
+
+namespace fs = std::filesystem;
+
+#ifdef XGRAD_DESCENT_BIN
+const std::string kBinary = XGRAD_DESCENT_BIN;
+#else
+// tests/CMakeLists.txt defines XGRAD_DESCENT_BIN (the built xgrad-descent); without it every
+// case fails with this message instead of breaking the build.
+const std::string kBinary;
+#endif
+
+namespace {
+
+// Per-process names: ctest runs the cases of this suite in parallel processes.
+fs::path temp(const std::string& name) {
+  return fs::temp_directory_path() / ("xgrad_descent_" + std::to_string(::getpid()) + "_" + name);
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+struct Run {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs xgrad-descent with `args` (a shell word list), capturing stdout, stderr, exit code.
+Run run_descent(const std::string& args) {
+  BOOST_REQUIRE_MESSAGE(!kBinary.empty(),
+                        "XGRAD_DESCENT_BIN is not defined: tests/CMakeLists.txt must set it to "
+                        "$<TARGET_FILE:xgrad-descent> for descent_cli_test");
+  const fs::path out = temp("out.txt"), err = temp("err.txt");
+  const std::string cmd = kBinary + " " + args + " >" + out.string() + " 2>" + err.string();
+  const int status = std::system(cmd.c_str());
+  Run r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  fs::remove(out);
+  fs::remove(err);
+  return r;
+}
+
+std::string read_gzip(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  BOOST_REQUIRE_MESSAGE(f != nullptr, "cannot open " << path);
+  std::string out;
+  char buf[1 << 16];
+  int n = 0;
+  while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  gzclose(f);
+  BOOST_REQUIRE_MESSAGE(n == 0, "cannot read " << path);
+  return out;
+}
+
+/// The golden CSV restricted to the given labels (in the given order), header included: what
+/// xgrad-descent must write for those configurations.
+std::string golden_csv(const std::string& file, const std::vector<std::string>& labels) {
+  const std::string text =
+      read_gzip(std::string(XGRAD_TEST_DATA_DIR) + "/optim_golden/" + file + ".csv.gz");
+  std::string out = "optimizer,step,x,y,f\n";
+  for (const std::string& label : labels) {
+    const std::string field = label.find(',') == std::string::npos ? label : "\"" + label + "\"";
+    std::size_t found = 0, pos = 0;
+    while (pos < text.size()) {
+      std::size_t end = text.find('\n', pos);
+      const std::string line = text.substr(pos, end - pos);
+      pos = end == std::string::npos ? text.size() : end + 1;
+      if (line.rfind(field + ",", 0) == 0) {
+        out += line + "\n";
+        ++found;
+      }
+    }
+    BOOST_REQUIRE_MESSAGE(found == 201, file << " has " << found << " rows of " << label);
+  }
+  return out;
+}
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+void expect_usage_error(const std::string& args, const std::string& fragment) {
+  Run r = run_descent(args);
+  BOOST_CHECK_MESSAGE(r.code == 2, args << ": exit code " << r.code << ", expected 2");
+  BOOST_CHECK_MESSAGE(count_lines(r.err) == 1,
+                      args << ": stderr should be one line, got: " << r.err);
+  BOOST_CHECK_MESSAGE(r.err.find(fragment) != std::string::npos,
+                      args << ": stderr '" << r.err << "' lacks '" << fragment << "'");
+}
+
+/// Line `n` (0-based) of a text.
+std::string line_at(const std::string& text, int n) {
+  std::istringstream in(text);
+  std::string line;
+  for (int i = 0; i <= n && std::getline(in, line); ++i) {
+  }
+  return line;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(descent_cli)
+
+BOOST_AUTO_TEST_CASE(csv_is_the_golden_trajectory_of_sgd_with_momentum) {
+  // Rosenbrock from (−1.5, 2), the closed-form gradient: torch.optim.SGD's trajectory.
+  const fs::path csv = temp("momentum.csv");
+  Run r = run_descent("--function rosenbrock --start -1.5,2 --steps 200 --grad analytic --csv " +
+                      csv.string() + " --optim sgd --lr 1e-3 --momentum 0.9");
+  BOOST_REQUIRE_MESSAGE(r.code == 0, "exit code " << r.code << ": " << r.err);
+  const std::string got = slurp(csv);
+  fs::remove(csv);
+  BOOST_TEST(got == golden_csv("rosenbrock_analytic", {"sgd(lr=0.001,momentum=0.9)"}));
+}
+
+BOOST_AUTO_TEST_CASE(csv_is_the_golden_trajectory_of_two_optimizers) {
+  // Two optimizers in one run, each with its own options (and labels holding commas).
+  const fs::path csv = temp("two.csv");
+  Run r = run_descent(
+      "--optim adam --lr 0.01 --amsgrad --function himmelblau --grad=analytic "
+      "--optim rmsprop --centered --lr=0.01 --start 0,0 --csv " +
+      csv.string());
+  BOOST_REQUIRE_MESSAGE(r.code == 0, "exit code " << r.code << ": " << r.err);
+  const std::string got = slurp(csv);
+  fs::remove(csv);
+  BOOST_TEST(got == golden_csv("himmelblau_analytic",
+                               {"adam(lr=0.01,amsgrad)", "rmsprop(lr=0.01,centered)"}));
+}
+
+BOOST_AUTO_TEST_CASE(negative_numbers_are_values) {
+  const fs::path csv = temp("negative.csv");
+  for (const std::string start : {"--start -1.5,2", "--start=-2.5,-1", "--start -0.5,-1e-1"}) {
+    Run r = run_descent(start + " --steps 1 --function bowl --csv " + csv.string() +
+                        " --optim sgd --lr 0.1");
+    BOOST_REQUIRE_MESSAGE(r.code == 0, start << ": exit code " << r.code << ": " << r.err);
+    const std::string row = line_at(slurp(csv), 1);
+    const std::string xy = start.substr(start.find_first_of(" =") + 1);
+    const double x = std::stod(xy.substr(0, xy.find(','))),
+                 y = std::stod(xy.substr(xy.find(',') + 1));
+    char expected[128];
+    std::snprintf(expected, sizeof expected, "sgd(lr=0.1),0,%.17g,%.17g,", x, y);
+    BOOST_CHECK_MESSAGE(row.rfind(expected, 0) == 0, start << ": step 0 is '" << row << "'");
+  }
+  fs::remove(csv);
+  // A negative value reaches the optimizer, which refuses it (rather than "unknown option").
+  expect_usage_error("--optim adam --lr -0.1", "invalid lr -0.1");
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_exits_2_with_one_line) {
+  expect_usage_error("--optim sgd --no-such-flag", "--no-such-flag");
+  expect_usage_error("--optim lbfgs", "lbfgs");
+  expect_usage_error("--function sphere --optim sgd", "sphere");
+  expect_usage_error("--grad numeric --optim sgd", "numeric");
+  expect_usage_error("--steps many --optim sgd", "--steps");
+  expect_usage_error("--steps -3 --optim sgd", "--steps");
+  expect_usage_error("--start 1 --optim sgd", "X,Y");
+  expect_usage_error("--start 1,two --optim sgd", "two");
+  expect_usage_error("--optim sgd --lr", "missing value");
+  expect_usage_error("--lr 0.1 --optim sgd", "must follow an --optim");
+  expect_usage_error("--optim sgd --betas 0.9,0.99", "does not apply to sgd");
+  expect_usage_error("--optim adam --betas 0.9", "B1,B2");
+  expect_usage_error("--optim adam --betas 1,0.999", "beta1");
+  expect_usage_error("--optim sgd --nesterov", "nesterov");
+  expect_usage_error("--optim sgd --lr 0.1 --lr 0.2", "given twice");
+  expect_usage_error("--optim sgd --optim sgd", "given twice");
+  expect_usage_error("--function bowl", "no optimizer");
+  expect_usage_error("stray --optim sgd", "stray");
+  expect_usage_error("--optim sgd --csv /nonexistent/folder/t.csv", "/nonexistent/folder");
+}
+
+BOOST_AUTO_TEST_CASE(help_and_default_gradient) {
+  Run help = run_descent("--help");
+  BOOST_CHECK_EQUAL(help.code, 0);
+  BOOST_CHECK(help.out.find("--optim") != std::string::npos);
+  Run r = run_descent("--steps 3 --optim adam");
+  BOOST_CHECK_EQUAL(r.code, 0);
+  BOOST_CHECK_MESSAGE(
+      r.out.find("rosenbrock from (-1.5, 2), 3 steps, autograd gradients") != std::string::npos,
+      r.out);
+  BOOST_CHECK(r.out.find("adam(lr=0.001)") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(svg_is_well_formed_xml) {
+  const fs::path svg = temp("path.svg");
+  Run r = run_descent("--function rosenbrock --start -1.5,2 --steps 300 --svg " + svg.string() +
+                      " --optim sgd --lr 1e-3 --momentum 0.9 --optim adam --lr 0.05"
+                      " --optim rmsprop --lr 0.5");  // the last one leaves the view
+  BOOST_REQUIRE_MESSAGE(r.code == 0, "exit code " << r.code << ": " << r.err);
+  const std::string text = slurp(svg);
+  BOOST_CHECK(text.rfind("<?xml", 0) == 0);
+  BOOST_CHECK(text.find("</svg>") != std::string::npos);
+  for (const char* label : {"sgd(lr=0.001,momentum=0.9)", "adam(lr=0.05)", "rmsprop(lr=0.5)"})
+    BOOST_CHECK_MESSAGE(text.find(std::string("<title>") + label + "</title>") != std::string::npos,
+                        "no path titled " << label);
+  if (std::system("command -v xmllint >/dev/null 2>&1") != 0) {
+    BOOST_TEST_MESSAGE("xmllint is not installed (Debian: libxml2-utils): skipping the XML check");
+    std::printf("descent_cli: xmllint not found (install libxml2-utils); XML check skipped\n");
+  } else {
+    const fs::path err = temp("xmllint.txt");
+    const int status =
+        std::system(("xmllint --noout " + svg.string() + " 2>" + err.string()).c_str());
+    BOOST_CHECK_MESSAGE(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                        "xmllint rejects the SVG: " << slurp(err));
+    fs::remove(err);
+  }
+  fs::remove(svg);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
