@@ -2,7 +2,14 @@
 //
 //   xgrad-train [--model mlp] [--data DIR] [--optim adam] [--lr 1e-3] [--batch-size 64]
 //               [--epochs 1] [--max-steps N] [--seed 42] [--threads 1] [--log FILE.csv]
-//               [--dot FILE.dot]
+//               [--dot FILE.dot] [--momentum M] [--nesterov] [--weight-decay W]
+//               [--scheduler none|step|cosine|exponential|linear|plateau] [--cosine-epochs N]
+//               [--clip-grad-norm X] [--save FILE] [--resume FILE]
+//
+// --save writes a checkpoint (docs/checkpoints.md) after every epoch; --resume continues from
+// one — model, optimizer, scheduler, random generator, data loader position and epoch — so
+// that a run resumed after epoch k produces, to the last digit, the same losses as one that
+// never stopped. --epochs and --max-steps then count from the start of the original run.
 //
 // The batch size chooses the kind of gradient descent: the dataset size (60000) is batch
 // gradient descent, 1 is stochastic, 32 or 64 mini-batch. Bad input prints one line on stderr
@@ -11,10 +18,13 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -22,9 +32,13 @@
 #include "xgrad/data/dataloader.hpp"
 #include "xgrad/data/dataset.hpp"
 #include "xgrad/io/atomic_file.hpp"
+#include "xgrad/io/checkpoint.hpp"
+#include "xgrad/io/safetensors.hpp"
+#include "xgrad/nn/clip_grad.hpp"
 #include "xgrad/nn/mlp.hpp"
 #include "xgrad/optim/adam.hpp"
 #include "xgrad/optim/adamw.hpp"
+#include "xgrad/optim/lr_scheduler.hpp"
 #include "xgrad/optim/rmsprop.hpp"
 #include "xgrad/optim/sgd.hpp"
 #include "xgrad/viz/dot.hpp"
@@ -47,17 +61,120 @@ struct Config {
   std::uint64_t seed = 42;
   int threads = 1;
   std::string log, dot;
+  double momentum = 0;  // used only when momentum_set (else 0.9 for --optim momentum, 0 else)
+  bool momentum_set = false;
+  bool nesterov = false;
+  double weight_decay = 0;  // used only when weight_decay_set (else 1e-2 for adamw, 0 else)
+  bool weight_decay_set = false;
+  std::string scheduler = "none";
+  std::int64_t cosine_epochs = 0;  // T_max of --scheduler cosine; 0: --epochs
+  double clip_grad_norm = 0;       // 0: no clipping
+  std::string save, resume;
+
+  bool is_sgd() const { return optim == "sgd" || optim == "momentum"; }
+  double effective_momentum() const {
+    return momentum_set ? momentum : (optim == "momentum" ? 0.9 : 0.0);
+  }
+  /// T_max of the cosine schedule (0 without one).
+  std::int64_t cosine_t_max() const {
+    return scheduler != "cosine" ? 0 : (cosine_epochs > 0 ? cosine_epochs : epochs);
+  }
+  double effective_weight_decay() const {
+    return weight_decay_set ? weight_decay : (optim == "adamw" ? 1e-2 : 0.0);
+  }
 };
 
+// Shortest text that reads back as the same double.
+std::string num(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
 std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, std::vector<Tensor> params) {
-  if (c.optim == "sgd") return std::make_unique<optim::SGD>(params, optim::SGDOptions(c.lr));
-  if (c.optim == "momentum")
-    return std::make_unique<optim::SGD>(params, optim::SGDOptions(c.lr).momentum(0.9));
+  const double mu = c.effective_momentum(), wd = c.effective_weight_decay();
+  check(!c.momentum_set || c.is_sgd() || c.optim == "rmsprop",
+        "--momentum applies to --optim sgd, momentum and rmsprop, not ", c.optim);
+  check(!c.nesterov || c.is_sgd(), "--nesterov applies to --optim sgd and momentum, not ", c.optim);
+  check(!c.nesterov || mu > 0, "--nesterov needs a momentum > 0 (--momentum M)");
+  if (c.is_sgd())
+    return std::make_unique<optim::SGD>(
+        params, optim::SGDOptions(c.lr).momentum(mu).nesterov(c.nesterov).weight_decay(wd));
   if (c.optim == "rmsprop")
-    return std::make_unique<optim::RMSprop>(params, optim::RMSpropOptions(c.lr));
-  if (c.optim == "adam") return std::make_unique<optim::Adam>(params, optim::AdamOptions(c.lr));
-  if (c.optim == "adamw") return std::make_unique<optim::AdamW>(params, optim::AdamWOptions(c.lr));
+    return std::make_unique<optim::RMSprop>(
+        params, optim::RMSpropOptions(c.lr).momentum(mu).weight_decay(wd));
+  if (c.optim == "adam")
+    return std::make_unique<optim::Adam>(params, optim::AdamOptions(c.lr).weight_decay(wd));
+  if (c.optim == "adamw")
+    return std::make_unique<optim::AdamW>(params, optim::AdamWOptions(c.lr).weight_decay(wd));
   fail("unknown optimizer '", c.optim, "' (choose sgd, momentum, rmsprop, adam or adamw)");
+}
+
+// The learning-rate schedule of --scheduler, stepped once per epoch (see --help).
+std::unique_ptr<optim::Scheduler> make_scheduler(const Config& c, optim::Optimizer& opt) {
+  if (c.scheduler == "none") return nullptr;
+  if (c.scheduler == "step") return std::make_unique<optim::StepLR>(opt, 1, 0.7);
+  if (c.scheduler == "exponential") return std::make_unique<optim::ExponentialLR>(opt, 0.9);
+  if (c.scheduler == "cosine")
+    return std::make_unique<optim::CosineAnnealingLR>(opt, c.cosine_t_max());
+  if (c.scheduler == "linear") return std::make_unique<optim::LinearLR>(opt, 1.0 / 3, 1.0, 5);
+  if (c.scheduler == "plateau")
+    return std::make_unique<optim::ReduceLROnPlateau>(
+        opt, optim::ReduceLROnPlateauOptions{.factor = 0.5, .patience = 1});
+  fail("unknown scheduler '", c.scheduler,
+       "' (choose none, step, cosine, exponential, linear or plateau)");
+}
+
+// What a checkpoint records of the command line, to refuse resuming with other settings.
+std::map<std::string, std::string> run_settings(const Config& c, std::int64_t dataset_size) {
+  return {{"train.model", c.model},
+          {"train.optim", c.optim},
+          {"train.lr", num(c.lr)},
+          {"train.momentum", num(c.effective_momentum())},
+          {"train.nesterov", c.nesterov ? "1" : "0"},
+          {"train.weight_decay", num(c.effective_weight_decay())},
+          {"train.batch_size", std::to_string(c.batch_size)},
+          {"train.seed", std::to_string(c.seed)},
+          {"train.scheduler", c.scheduler},
+          {"train.cosine_epochs", std::to_string(c.cosine_t_max())},
+          {"train.clip_grad_norm", num(c.clip_grad_norm)},
+          {"train.dataset_size", std::to_string(dataset_size)}};
+}
+
+// The command-line flag a "train.<key>" setting comes from.
+std::string flag_of(const std::string& key) {
+  if (key == "train.dataset_size") return "a training set size of";
+  std::string f = "--" + key.substr(6);
+  for (char& ch : f)
+    if (ch == '_') ch = '-';
+  return f;
+}
+
+// Checks that the checkpoint `path` was written by a run with the same settings; returns its
+// metadata.
+std::map<std::string, std::string> check_resume_settings(const std::string& path, const Config& c,
+                                                         std::int64_t dataset_size) {
+  const auto meta = io::load_safetensors_metadata(path);
+  const auto settings = run_settings(c, dataset_size);
+  // The scheduler first: the length of a cosine schedule means nothing under another one.
+  std::vector<std::pair<std::string, std::string>> ordered = {
+      {"train.scheduler", settings.at("train.scheduler")}};
+  for (const auto& kv : settings)
+    if (kv.first != "train.scheduler") ordered.push_back(kv);
+  for (const auto& [key, value] : ordered) {
+    auto it = meta.find(key);
+    if (it == meta.end())
+      fail("--resume: '", path, "' is not a checkpoint written by xgrad-train --save (no '", key,
+           "')");
+    if (it->second != value)
+      fail("--resume: '", path, "' was written with ", flag_of(key), " ", it->second,
+           ", this run has ", value, " (resume with the settings of the run that saved it)");
+  }
+  for (const char* key : {"train.step", "train.epoch"})
+    if (!meta.count(key))
+      fail("--resume: '", path, "' is not a checkpoint written by xgrad-train --save (no '", key,
+           "')");
+  return meta;
 }
 
 // Mean cross-entropy and accuracy of `model` over a whole dataset, without recording.
@@ -96,6 +213,21 @@ int run(const Config& c) {
   check(c.batch_size >= 1, "invalid batch size ", c.batch_size, " (must be >= 1)");
   check(c.epochs >= 1, "invalid number of epochs ", c.epochs, " (must be >= 1)");
   check(c.threads >= 1, "invalid number of threads ", c.threads, " (must be >= 1)");
+  check(c.cosine_epochs >= 0, "invalid --cosine-epochs ", c.cosine_epochs,
+        " (must be >= 1; 0 means --epochs)");
+  check(c.cosine_epochs == 0 || c.scheduler == "cosine",
+        "--cosine-epochs applies to --scheduler cosine only");
+  check(!c.momentum_set || (c.momentum >= 0 && std::isfinite(c.momentum)), "invalid momentum ",
+        c.momentum, " (must be >= 0)");
+  check(!c.weight_decay_set || (c.weight_decay >= 0 && std::isfinite(c.weight_decay)),
+        "invalid weight decay ", c.weight_decay, " (must be >= 0)");
+  check(c.clip_grad_norm >= 0 && std::isfinite(c.clip_grad_norm), "invalid --clip-grad-norm ",
+        c.clip_grad_norm, " (must be > 0; 0 turns clipping off)");
+  if (!c.save.empty()) {  // fail now rather than after the first epoch
+    const std::filesystem::path folder = std::filesystem::absolute(c.save).parent_path();
+    check(std::filesystem::is_directory(folder), "--save: the folder '", folder.string(), "' of '",
+          c.save, "' does not exist");
+  }
   set_num_threads(c.threads);
   // Adam's moments of dead units decay into subnormals, where each float op costs ~100 cycles.
   set_flush_denormal(true);
@@ -104,27 +236,53 @@ int run(const Config& c) {
   data::MnistDataset train(c.data, data::Split::train);
   data::MnistDataset test(c.data, data::Split::test);
   nn::MLP model({train.rows() * train.cols(), 256, 128, 10});
-  auto opt = make_optimizer(c, model.parameters());
+  const std::vector<Tensor> params = model.parameters();
+  auto opt = make_optimizer(c, params);
+  auto sched = make_scheduler(c, *opt);
   data::DataLoader loader(train, {.batch_size = c.batch_size, .shuffle = true, .seed = c.seed});
 
+  // Continue a run: everything --save wrote comes back, including the random generator.
+  std::int64_t step = 0;
+  if (!c.resume.empty()) {
+    const auto meta = check_resume_settings(c.resume, c, train.size());
+    io::load_checkpoint(c.resume, model, *opt, {.scheduler = sched.get(), .loader = &loader});
+    step = std::stoll(meta.at("train.step"));
+  }
+  const std::int64_t first_epoch = loader.state().epoch + 1;
+
   const bool tty = ::isatty(STDERR_FILENO) != 0;
+  std::ostringstream extras;
+  if (c.effective_momentum() != 0) extras << ", momentum " << c.effective_momentum();
+  if (c.nesterov) extras << ", nesterov";
+  if (c.weight_decay_set) extras << ", weight decay " << c.weight_decay;
+  if (sched) extras << ", scheduler " << c.scheduler;
+  if (c.clip_grad_norm > 0) extras << ", clip grad norm " << c.clip_grad_norm;
   std::cout << "xgrad-train: model " << c.model << ", optimizer " << c.optim << ", lr " << c.lr
-            << ", batch size " << c.batch_size << ", " << c.epochs << " epoch(s), seed " << c.seed
-            << ", " << c.threads << " thread(s)\n"
+            << extras.str() << ", batch size " << c.batch_size << ", " << c.epochs
+            << " epoch(s), seed " << c.seed << ", " << c.threads << " thread(s)\n"
             << "data: " << train.size() << " training and " << test.size() << " test images from "
             << c.data << std::endl;
+  if (!c.resume.empty())
+    std::cout << "resumed from " << c.resume << ": epoch " << first_epoch << ", batch "
+              << loader.state().batch << ", step " << step << std::endl;
 
   std::ostringstream log;
   log << "step,epoch,loss,lr\n";
-  std::int64_t step = 0;
+  const std::int64_t first_step = step;
   double train_seconds = 0;
   std::int64_t samples = 0;
-  bool stop = false;
+  bool stop = c.max_steps > 0 && step >= c.max_steps;
+  bool dot_written = false;
+  if (first_epoch > c.epochs || stop)
+    std::cout << "nothing to train: the checkpoint is at epoch " << first_epoch - 1 << ", step "
+              << step << " (--epochs and --max-steps count from the start of the run)" << std::endl;
   const auto t_start = Clock::now();
-  for (std::int64_t epoch = 1; epoch <= c.epochs && !stop; ++epoch) {
+  for (std::int64_t epoch = first_epoch; epoch <= c.epochs && !stop; ++epoch) {
     model.train();
     double loss_sum = 0;
-    std::int64_t loss_count = 0, batch_index = 0;
+    // A resumed run may start in the middle of an epoch.
+    const std::int64_t first_batch = loader.state().batch;
+    std::int64_t loss_count = 0, batch_index = first_batch;
     const auto t_epoch = Clock::now();
     auto t_report = t_epoch;
     for (auto& batch : loader) {
@@ -132,10 +290,13 @@ int run(const Config& c) {
       Tensor loss = cross_entropy(logits, batch.labels);
       if (step == 0 && !c.dot.empty()) {
         loss.set_name("loss");
-        viz::write_dot(c.dot, {loss}, {.title = "xgrad-train: one training step of the MLP"});
+        viz::write_graph(c.dot, {loss},
+                         {.title = "xgrad-train: one training step of the " + c.model});
+        dot_written = true;
       }
       opt->zero_grad();
       loss.backward();
+      if (c.clip_grad_norm > 0) nn::clip_grad_norm_(params, c.clip_grad_norm);
       opt->step();
       const double l = loss.item();
       loss_sum += l;
@@ -150,12 +311,13 @@ int run(const Config& c) {
       if (tty && (now - t_report > std::chrono::milliseconds(100) || last)) {
         t_report = now;
         const double secs = std::chrono::duration<double>(now - t_epoch).count();
-        std::fprintf(stderr, "\repoch %lld %s %lld/%lld  loss %.4f  %.0f samples/s ",
-                     static_cast<long long>(epoch),
-                     progress_bar(static_cast<double>(batch_index) / loader.size()).c_str(),
-                     static_cast<long long>(batch_index), static_cast<long long>(loader.size()),
-                     loss_sum / loss_count,
-                     static_cast<double>(batch_index * c.batch_size) / std::max(secs, 1e-9));
+        std::fprintf(
+            stderr, "\repoch %lld %s %lld/%lld  loss %.4f  %.0f samples/s ",
+            static_cast<long long>(epoch),
+            progress_bar(static_cast<double>(batch_index) / loader.size()).c_str(),
+            static_cast<long long>(batch_index), static_cast<long long>(loader.size()),
+            loss_sum / loss_count,
+            static_cast<double>((batch_index - first_batch) * c.batch_size) / std::max(secs, 1e-9));
       }
       if (c.max_steps > 0 && step >= c.max_steps) {
         stop = true;
@@ -170,15 +332,32 @@ int run(const Config& c) {
                 static_cast<long long>(epoch), loss_sum / std::max<std::int64_t>(loss_count, 1),
                 test_loss, test_acc);
     std::fflush(stdout);
+    // Schedules step once per completed epoch (not after a --max-steps stop mid-epoch, so that
+    // a run resumed from there steps at the epoch's real end).
+    if (sched && batch_index == loader.size()) {
+      if (auto* plateau = dynamic_cast<optim::ReduceLROnPlateau*>(sched.get()))
+        plateau->step(test_loss);
+      else
+        static_cast<optim::LRScheduler&>(*sched).step();
+    }
+    if (!c.save.empty()) {
+      auto meta = run_settings(c, train.size());
+      meta["train.step"] = std::to_string(step);
+      meta["train.epoch"] = std::to_string(epoch);
+      io::save_checkpoint(c.save, model, *opt,
+                          {.scheduler = sched.get(), .loader = &loader, .metadata = meta});
+    }
     if (!c.log.empty()) io::write_file_atomically(c.log, log.str());
   }
   const double wall = std::chrono::duration<double>(Clock::now() - t_start).count();
   std::printf(
       "done: %lld steps, wall time %.2f s, %.0f samples/s (training), peak memory %.1f MiB\n",
-      static_cast<long long>(step), wall,
+      static_cast<long long>(step - first_step), wall,
       static_cast<double>(samples) / std::max(train_seconds, 1e-9), peak_rss_mib());
   if (!c.log.empty()) std::printf("loss curve written to %s\n", c.log.c_str());
-  if (!c.dot.empty()) std::printf("graph of one training step written to %s\n", c.dot.c_str());
+  if (!c.save.empty() && step > first_step)
+    std::printf("checkpoint written to %s\n", c.save.c_str());
+  if (dot_written) std::printf("graph of one training step written to %s\n", c.dot.c_str());
   return 0;
 }
 
@@ -201,7 +380,27 @@ int main(int argc, char** argv) {
       "seed", po::value(&c.seed)->default_value(c.seed), "seed of initialisation and shuffling")(
       "threads", po::value(&c.threads)->default_value(c.threads), "BLAS threads")(
       "log", po::value(&c.log), "write step,epoch,loss,lr to this CSV file")(
-      "dot", po::value(&c.dot), "write the DOT graph of one training step to this file");
+      "dot", po::value(&c.dot), "write the DOT graph of one training step to this file")(
+      "momentum", po::value(&c.momentum),
+      "momentum of sgd (default 0; 0.9 for --optim momentum) and of rmsprop (default 0)")(
+      "nesterov", po::bool_switch(&c.nesterov), "Nesterov momentum (sgd and momentum)")(
+      "weight-decay", po::value(&c.weight_decay),
+      "weight decay (L2; decoupled for adamw). Default 0, and 0.01 for adamw")(
+      "scheduler", po::value(&c.scheduler)->default_value(c.scheduler),
+      "learning-rate schedule, stepped after each epoch: none | step (x0.7 every epoch) | "
+      "exponential (x0.9 every epoch) | cosine (down to 0 over --cosine-epochs) | linear "
+      "(warm-up from lr/3 to lr over 5 epochs) | plateau (x0.5 after 2 epochs in a row without "
+      "a lower test loss)")(
+      "cosine-epochs", po::value(&c.cosine_epochs)->default_value(c.cosine_epochs),
+      "length (T_max) of --scheduler cosine in epochs; 0: --epochs. Give it when a run is "
+      "split into parts with --save/--resume, so that every part plans the same schedule")(
+      "clip-grad-norm", po::value(&c.clip_grad_norm)->default_value(c.clip_grad_norm),
+      "clip the gradients' total L2 norm to this before each step (0: off)")(
+      "save", po::value(&c.save),
+      "write a checkpoint (safetensors) to this file after every epoch, atomically")(
+      "resume", po::value(&c.resume),
+      "continue the run that wrote this checkpoint (same settings; --epochs and --max-steps "
+      "count from that run's start)");
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -210,6 +409,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     po::notify(vm);
+    c.momentum_set = vm.count("momentum") > 0;
+    c.weight_decay_set = vm.count("weight-decay") > 0;
     return run(c);
   } catch (const po::error& e) {
     std::cerr << "xgrad-train: " << e.what() << " (see --help)\n";

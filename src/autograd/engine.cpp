@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "xgrad/autograd/anomaly.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/elementwise.hpp"
@@ -135,6 +136,9 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
     if (st.dependencies == 0 && !st.needed) st.dependencies = -1;
   }
 
+  // detect_anomaly (anomaly.hpp), read once per backward: when on, each node's gradients are
+  // checked for NaN/Inf and errors name where the op was called.
+  const bool anomaly = autograd::is_anomaly_enabled();
   no_grad guard;  // backward formulas are not recorded (create_graph is future work)
   while (!ready.empty()) {
     Node* node = ready.top();
@@ -158,7 +162,8 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
     tensor_list out;
     const bool run = any && st.needed && !(captures && node->leaf());
     if (run) {
-      out = node->apply(std::move(grads));
+      out = anomaly ? autograd::detail::apply_checked(*node, std::move(grads))
+                    : node->apply(std::move(grads));
       if (!out.empty() && out.size() != node->next_edges().size())
         fail(node->name(), ": backward returned ", out.size(), " gradients for ",
              node->next_edges().size(), " inputs");

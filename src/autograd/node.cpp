@@ -1,5 +1,9 @@
 #include "xgrad/autograd/node.hpp"
 
+#include <mutex>
+#include <set>
+#include <tuple>
+
 #include "xgrad/autograd/grad_mode.hpp"
 
 namespace xgrad::autograd {
@@ -31,9 +35,56 @@ void SavedVariable::reset() {
 
 namespace {
 thread_local std::uint64_t g_next_sequence_nr = 0;
+// Graph inspection (see node.hpp): the module scope new nodes get, and the inspection modes.
+// Plain thread-locals with constant initialisation: reading one is a single load.
+thread_local const ModuleScope* g_scope = nullptr;
+thread_local unsigned g_record_flags = 0;
+}  // namespace
+
+const ModuleScope* intern_scope(const std::string& path, const std::string& type,
+                                const ModuleScope* parent) {
+  struct Less {
+    bool operator()(const ModuleScope& a, const ModuleScope& b) const {
+      return std::tie(a.path, a.type, a.parent) < std::tie(b.path, b.type, b.parent);
+    }
+  };
+  static std::mutex mutex;
+  static std::set<ModuleScope, Less> scopes;  // never shrinks: nodes may outlive their modules
+  std::lock_guard<std::mutex> lock(mutex);
+  return &*scopes.insert(ModuleScope{path, type, parent}).first;
 }
 
-Node::Node() : sequence_nr_(g_next_sequence_nr++) {}
+const ModuleScope* current_scope() {
+  return g_scope;
+}
+
+ScopeGuard::ScopeGuard(const ModuleScope* scope) : prev_(g_scope) {
+  if (scope) g_scope = scope;
+}
+ScopeGuard::~ScopeGuard() {
+  g_scope = prev_;
+}
+
+namespace detail {
+unsigned record_flags() {
+  return g_record_flags;
+}
+void set_record_flags(unsigned flags) {
+  g_record_flags = flags;
+}
+}  // namespace detail
+
+// The scope costs one thread-local load per node; the debug info exists only when an
+// inspection mode is on (detect_anomaly captures the call stack here, at forward time).
+Node::Node() : sequence_nr_(g_next_sequence_nr++), scope_(g_scope) {
+  if (g_record_flags & detail::record_call_stack) [[unlikely]]
+    mutable_debug_info().call_stack = detail::capture_call_stack();
+}
+
+NodeDebugInfo& Node::mutable_debug_info() {
+  if (!debug_) debug_ = std::make_unique<NodeDebugInfo>();
+  return *debug_;
+}
 
 // Destroying the last reference to a long chain of nodes would recurse once per node through
 // next_edges_ and overflow the stack (an RNN unrolled over 100,000 steps). Nodes whose last
@@ -85,6 +136,10 @@ AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::mo
 
 void AccumulateGrad::run_pre_hooks(tensor_list& grads) {
   for (auto& hook : leaf_->hooks) run_hook(hook, grads[0], "a leaf");
+  // Then hooks on this graph's accumulator itself (viz::GradientRecorder observes a
+  // parameter's gradient here, after the leaf's own hooks, without attaching anything to the
+  // parameter that would outlive the graph).
+  Node::run_pre_hooks(grads);
 }
 
 tensor_list AccumulateGrad::apply(tensor_list&& grads) {
@@ -142,6 +197,13 @@ void set_history(const std::shared_ptr<Node>& node, Tensor& out, std::uint32_t n
   impl.grad_fn = node;
   impl.output_nr = nr;
 }
+
+// viz::record_data_inputs: remember the inputs that get no edge (data, labels), so that graph
+// dumps can draw them. Runs only when that mode is on.
+void note_data_input(Node& node, std::uint32_t slot, const Tensor& t) {
+  if (!t.defined() || node.next_edges()[slot].valid()) return;
+  node.mutable_debug_info().data_inputs.push_back({slot, t.shape(), t.dtype(), t.name(), t.impl()});
+}
 }  // namespace
 
 void record(const std::shared_ptr<Node>& node, std::initializer_list<const Tensor*> inputs,
@@ -149,6 +211,10 @@ void record(const std::shared_ptr<Node>& node, std::initializer_list<const Tenso
   auto& edges = node->mutable_next_edges();
   edges.reserve(inputs.size());
   for (const Tensor* t : inputs) edges.push_back(gradient_edge(*t));
+  if (g_record_flags & detail::record_data_inputs) [[unlikely]] {
+    std::uint32_t slot = 0;
+    for (const Tensor* t : inputs) note_data_input(*node, slot++, *t);
+  }
   std::uint32_t nr = 0;
   for (Tensor* out : outputs) set_history(node, *out, nr++);
 }
@@ -158,6 +224,10 @@ void record(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs
   auto& edges = node->mutable_next_edges();
   edges.reserve(inputs.size());
   for (const Tensor& t : inputs) edges.push_back(gradient_edge(t));
+  if (g_record_flags & detail::record_data_inputs) [[unlikely]] {
+    std::uint32_t slot = 0;
+    for (const Tensor& t : inputs) note_data_input(*node, slot++, t);
+  }
   std::uint32_t nr = 0;
   for (Tensor& out : outputs) set_history(node, out, nr++);
 }

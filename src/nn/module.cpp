@@ -3,7 +3,14 @@
 namespace xgrad::nn {
 
 Tensor Module::operator()(const Tensor& x) {
+  // Nodes recorded inside forward() get this module's path (one thread-local store and load
+  // per call; see autograd::ScopeGuard).
+  autograd::ScopeGuard scope(scope_);
   return forward(x);
+}
+
+std::string Module::path() const {
+  return prefix_.empty() ? prefix_ : prefix_.substr(0, prefix_.size() - 1);  // drop the '.'
 }
 
 std::vector<Tensor> Module::parameters() const {
@@ -50,14 +57,17 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> child) {
   check(child != nullptr, "register_module: child '", name, "' is null");
   for (auto& [n, c] : children_)
     check(n != name, "register_module: a child named '", name, "' already exists");
-  child->prefix_names(prefix_ + name + ".");
+  child->prefix_names(prefix_ + name + ".", scope_);
   children_.emplace_back(name, std::move(child));
 }
 
-void Module::prefix_names(const std::string& prefix) {
+void Module::prefix_names(const std::string& prefix, const autograd::ModuleScope* parent) {
   prefix_ = prefix + prefix_;
+  // Registered, hence fully constructed: type_name() is the subclass's. Children are renamed
+  // below with this new scope as their parent.
+  scope_ = autograd::intern_scope(path(), type_name(), parent);
   for (auto& [name, p] : params_) p.set_name(prefix + p.name());
-  for (auto& [name, c] : children_) c->prefix_names(prefix);
+  for (auto& [name, c] : children_) c->prefix_names(prefix, scope_);
 }
 
 }  // namespace xgrad::nn

@@ -243,4 +243,106 @@ Tensor log_softmax(const Tensor& a, std::int64_t axis) {
   return softmax_impl(a, axis, true);
 }
 
+// ---- gelu, softplus, elu -------------------------------------------------------------------
+
+namespace {
+
+Tensor gelu_backward(const Tensor& g, const Tensor& x) {
+  return binary(g, x, "gelu_backward", []<class T>(T) {
+    return [](T gv, T xv) {
+      const T cdf = T(0.5) * (T(1) + std::erf(xv * T(M_SQRT1_2)));
+      const T pdf = T(M_2_SQRTPI * M_SQRT1_2 * 0.5) * std::exp(T(-0.5) * xv * xv);
+      return gv * (cdf + xv * pdf);
+    };
+  });
+}
+
+Tensor softplus_backward(const Tensor& g, const Tensor& x, double beta, double threshold) {
+  return binary(g, x, "softplus_backward", [beta, threshold]<class T>(T) {
+    const T b = static_cast<T>(beta), th = static_cast<T>(threshold);
+    return [b, th](T gv, T xv) {
+      const T z = std::exp(xv * b);
+      return (xv * b) > th ? gv : gv * z / (z + T(1));
+    };
+  });
+}
+
+Tensor elu_backward(const Tensor& g, const Tensor& x, double alpha) {
+  return binary(g, x, "elu_backward", [alpha]<class T>(T) {
+    const T al = static_cast<T>(alpha);
+    return [al](T gv, T xv) { return xv <= T(0) ? gv * al * std::exp(xv) : gv; };
+  });
+}
+
+struct GeluBackward final : Node {
+  SavedVariable x;
+  std::string_view name() const override { return "gelu"; }
+  tensor_list apply(tensor_list&& g) override { return {gelu_backward(g[0], x.unpack(name()))}; }
+  void release_saved() override { x.reset(); }
+};
+
+struct SoftplusBackward final : Node {
+  SavedVariable x;
+  double beta = 1, threshold = 20;
+  std::string_view name() const override { return "softplus"; }
+  tensor_list apply(tensor_list&& g) override {
+    return {softplus_backward(g[0], x.unpack(name()), beta, threshold)};
+  }
+  void release_saved() override { x.reset(); }
+};
+
+struct EluBackward final : Node {
+  SavedVariable x;
+  double alpha = 1;
+  std::string_view name() const override { return "elu"; }
+  tensor_list apply(tensor_list&& g) override {
+    return {elu_backward(g[0], x.unpack(name()), alpha)};
+  }
+  void release_saved() override { x.reset(); }
+};
+
+}  // namespace
+
+Tensor gelu(const Tensor& a) {
+  Tensor out = unary(a, "gelu", []<class T>(T) {
+    return [](T x) { return x * T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2))); };
+  });
+  if (autograd::any_requires_grad({&a})) {
+    auto node = std::make_shared<GeluBackward>();
+    node->x = SavedVariable(a);
+    autograd::record(node, {&a}, {&out});
+  }
+  return out;
+}
+
+Tensor softplus(const Tensor& a, double beta, double threshold) {
+  check(beta != 0.0, "softplus: beta must be non-zero");
+  Tensor out = unary(a, "softplus", [beta, threshold]<class T>(T) {
+    const T b = static_cast<T>(beta), th = static_cast<T>(threshold);
+    return [b, th](T x) { return (x * b) > th ? x : std::log1p(std::exp(x * b)) / b; };
+  });
+  if (autograd::any_requires_grad({&a})) {
+    auto node = std::make_shared<SoftplusBackward>();
+    node->x = SavedVariable(a);
+    node->beta = beta;
+    node->threshold = threshold;
+    autograd::record(node, {&a}, {&out});
+  }
+  return out;
+}
+
+Tensor elu(const Tensor& a, double alpha) {
+  Tensor out = unary(a, "elu", [alpha]<class T>(T) {
+    const T al = static_cast<T>(alpha);
+    return [al](T x) { return x <= T(0) ? al * std::expm1(x) : x; };
+  });
+  if (autograd::any_requires_grad({&a})) {
+    auto node = std::make_shared<EluBackward>();
+    node->x = SavedVariable(a);
+    node->alpha = alpha;
+    autograd::record(node, {&a}, {&out});
+  }
+  return out;
+}
+
 }  // namespace xgrad

@@ -322,4 +322,74 @@ Tensor argmin(const Tensor& a, std::int64_t axis, bool keepdim) {
   return idx;
 }
 
+// ---- logsumexp -----------------------------------------------------------------------------
+
+namespace {
+
+// log Σ exp along one axis of a contiguous tensor, keeping the axis (size 1).
+template <class T>
+Tensor logsumexp_kernel(const Tensor& src, std::int64_t axis) {
+  std::int64_t outer, n, inner;
+  split_at(src.shape(), axis, outer, n, inner);
+  Shape oshape = src.shape();
+  oshape[static_cast<std::size_t>(axis)] = 1;
+  Tensor out = empty(oshape, dtype_of<T>);
+  const T* in = src.data_ptr<T>();
+  T* o = out.data_ptr<T>();
+  for (std::int64_t b = 0; b < outer; ++b) {
+    for (std::int64_t i = 0; i < inner; ++i) {
+      const T* p = in + b * n * inner + i;
+      T m = -std::numeric_limits<T>::infinity();
+      bool nan = false;
+      for (std::int64_t k = 0; k < n; ++k) {
+        const T x = p[k * inner];
+        if (std::isnan(x)) nan = true;
+        if (x > m) m = x;
+      }
+      if (std::isinf(m)) m = T(0);
+      acc_t<T> total = 0;
+      for (std::int64_t k = 0; k < n; ++k) total += std::exp(acc_t<T>(p[k * inner]) - m);
+      o[b * inner + i] =
+          nan ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(std::log(total) + acc_t<T>(m));
+    }
+  }
+  return out;
+}
+
+struct LogsumexpBackward final : Node {
+  SavedVariable a, result;
+  Shape keep_shape;
+  std::string_view name() const override { return "logsumexp"; }
+  tensor_list apply(tensor_list&& g) override {
+    Tensor r = result.unpack(name()).reshape(keep_shape);
+    return {mul(g[0].reshape(keep_shape), exp(sub(a.unpack(name()), r)))};
+  }
+  void release_saved() override {
+    a.reset();
+    result.reset();
+  }
+};
+
+}  // namespace
+
+Tensor logsumexp(const Tensor& a, std::int64_t axis_in, bool keepdim) {
+  const std::int64_t axis = detail::normalize_axis(axis_in, a.dim(), a.shape(), "logsumexp");
+  Tensor out = dispatch_floating(a.dtype(), "logsumexp", [&]<class T>() {
+    return logsumexp_kernel<T>(a.detach().contiguous(), axis);
+  });
+  Shape keep_shape = out.shape();
+  {
+    no_grad guard;
+    out = out.reshape(reduced_shape(a.shape(), {axis}, keepdim));
+  }
+  if (autograd::any_requires_grad({&a})) {
+    auto node = std::make_shared<LogsumexpBackward>();
+    node->a = SavedVariable(a);
+    node->result = SavedVariable(out);
+    node->keep_shape = keep_shape;
+    autograd::record(node, {&a}, {&out});
+  }
+  return out;
+}
+
 }  // namespace xgrad

@@ -1,18 +1,37 @@
 #include "xgrad/viz/dot.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <limits>
 #include <map>
-#include <set>
+#include <optional>
+#include <queue>
 #include <sstream>
+#include <tuple>
+#include <unordered_map>
 
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/io/atomic_file.hpp"
+#include "xgrad/viz/render.hpp"
 
 namespace xgrad::viz {
 
 namespace {
 
 using autograd::Node;
+
+// ---- styles (one per kind of node; the legend shows each) ---------------------------------
+
+constexpr const char* kOpColor = "#dbe7f5";
+constexpr const char* kParamColor = "#cfe8cf";
+constexpr const char* kInputColor = "#e8e8e8";
+constexpr const char* kOutputColor = "#f5d0a9";
+constexpr const char* kFoldColor = "#e4d7f5";
+constexpr const char* kNanColor = "#f28b82";
+constexpr const char* kVanishColor = "#ffd166";
+constexpr const char* kNoGradColor = "#f7f7f7";
 
 std::string escape(const std::string& s) {
   std::string out;
@@ -22,80 +41,782 @@ std::string escape(const std::string& s) {
       out += "\\n";
       continue;
     }
+    if (c == '\r') continue;
     out += c;
   }
   return out;
 }
 
+std::string num(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+std::string percent(double f) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f%%", 100.0 * f);
+  return buf;
+}
+
+std::string shape_dtype(const autograd::OutputMeta& m) {
+  return format_shape(m.shape) + " " + std::string(dtype_name(m.dtype));
+}
+
+// ---- the graph --------------------------------------------------------------------------
+
+enum class Kind { op, param, input };
+
+struct DataItem {  // an input without gradient, recorded under record_data_inputs
+  std::string label;
+  std::vector<std::pair<std::size_t, std::uint32_t>> consumers;  // (node index, slot)
+  Shape shape;
+};
+
+struct FoldGroup {
+  std::size_t start = 0, period = 0, count = 0;  // repeats [start + period*j, ...), j < count
+  std::size_t first_folded() const { return start + period; }
+  std::size_t end_folded() const { return start + period * (count - 1); }
+  std::size_t folded_repeats() const { return count - 2; }
+};
+
+struct Graph {
+  std::vector<const Node*> nodes;  // recording order
+  std::unordered_map<const Node*, std::size_t> index;
+  std::vector<std::vector<std::size_t>> producers;  // per node: indices of its valid edges' fns
+  std::vector<DataItem> data;
+  std::vector<int> group;  // per node: fold group or -1
+  std::vector<FoldGroup> folds;
+};
+
+Kind kind_of(const Node* n) {
+  if (const TensorImpl* leaf = n->leaf()) return leaf->name.empty() ? Kind::input : Kind::param;
+  return Kind::op;
+}
+
+Graph collect(const std::vector<Tensor>& outputs) {
+  Graph g;
+  std::vector<const Node*> stack;
+  auto visit = [&](const Node* n) {
+    if (g.index.emplace(n, 0).second) stack.push_back(n);
+  };
+  for (const auto& t : outputs) {
+    check(t.defined(), "to_dot: an output tensor is undefined");
+    if (t.grad_fn()) visit(t.grad_fn().get());
+  }
+  while (!stack.empty()) {  // explicit stack: graphs can be 100,000 nodes deep
+    const Node* n = stack.back();
+    stack.pop_back();
+    g.nodes.push_back(n);
+    for (const auto& e : n->next_edges())
+      if (e.valid()) visit(e.fn.get());
+  }
+  // Ids are positions in recording order within this graph, not raw sequence numbers: those
+  // keep growing across the process, so the same program dumped twice would differ.
+  std::sort(g.nodes.begin(), g.nodes.end(),
+            [](const Node* a, const Node* b) { return a->sequence_nr() < b->sequence_nr(); });
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) g.index[g.nodes[i]] = i;
+  g.producers.resize(g.nodes.size());
+  g.group.assign(g.nodes.size(), -1);
+
+  // Inputs without gradient, when they were recorded; one item per tensor still alive.
+  std::map<const TensorImpl*, std::size_t> data_of;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    for (const auto& e : g.nodes[i]->next_edges())
+      if (e.valid()) g.producers[i].push_back(g.index.at(e.fn.get()));
+    const autograd::NodeDebugInfo* d = g.nodes[i]->debug_info();
+    if (!d) continue;
+    for (const auto& in : d->data_inputs) {
+      auto alive = in.tensor.lock();
+      std::size_t k = g.data.size();
+      if (alive) {
+        auto [it, fresh] = data_of.emplace(alive.get(), k);
+        k = it->second;
+        if (!fresh) {
+          g.data[k].consumers.emplace_back(i, in.slot);
+          continue;
+        }
+      }
+      g.data.push_back({(in.name.empty() ? std::string("input") : in.name) + "\n" +
+                            format_shape(in.shape) + " " + std::string(dtype_name(in.dtype)),
+                        {{i, in.slot}},
+                        in.shape});
+    }
+  }
+  return g;
+}
+
+// ---- folding repeated structure ---------------------------------------------------------
+
+constexpr std::size_t kMaxPeriod = 512;
+
+std::vector<int> signatures(const Graph& g) {
+  std::map<std::string, int> ids;
+  std::vector<int> sig(g.nodes.size());
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node* n = g.nodes[i];
+    std::string s = n->leaf() ? "leaf" : std::string(n->name());
+    for (const auto& m : n->outputs()) {
+      s += '|';
+      s += shape_dtype(m);
+    }
+    sig[i] = ids.emplace(s, static_cast<int>(ids.size())).first->second;
+  }
+  return sig;
+}
+
+// How badly cutting the region [s, s + len) into blocks of `period` starting at s + phase
+// splits the structure, over the first few blocks: first the number of edges between blocks
+// (the natural cut — between RNN steps, between layers — has the fewest), then how far those
+// edges are from going "last node of a block -> first node of the next" (a step's output
+// feeding the next step's start).
+std::size_t cut_score(const Graph& g, std::size_t s, std::size_t len, std::size_t period,
+                      std::size_t phase) {
+  const std::size_t begin = s + phase, end = std::min(s + len, begin + 3 * period);
+  std::size_t crossing = 0, distance = 0;
+  for (std::size_t c = begin; c < end; ++c)
+    for (std::size_t q : g.producers[c])
+      if (q >= begin && (q - begin) / period != (c - begin) / period) {
+        ++crossing;
+        distance += (c - begin) % period + (period - 1 - (q - begin) % period);
+      }
+  return crossing * 2 * period + distance;  // distance < 2 * period per edge
+}
+
+// The run of consecutive repeats whose folding removes the most nodes (at least 3 repeats:
+// the first and last stay visible), among nodes not folded yet.
+std::optional<FoldGroup> best_fold(const Graph& g, const std::vector<int>& sig) {
+  const std::size_t n = sig.size();
+  std::optional<FoldGroup> best;
+  std::size_t best_saving = 0;
+  for (std::size_t p = 1; p <= std::min(kMaxPeriod, n / 3); ++p) {
+    std::size_t run = 0;
+    for (std::size_t i = 0; i + p <= n; ++i) {
+      const bool match = i + p < n && g.group[i] < 0 && g.group[i + p] < 0 && sig[i] == sig[i + p];
+      if (match) {
+        ++run;
+        continue;
+      }
+      if (run >= 2 * p) {
+        // Positions [i - run, i) match p later: a periodic region of run + p nodes.
+        const std::size_t s = i - run, len = run + p;
+        // Ties (an RNN step cut before its hidden projection or before its tanh is the same
+        // cut to the graph): prefer blocks flush with the end of the run — its start often
+        // includes the tail of a first step that differs, its end is where the steps stop.
+        std::size_t best_phase = 0, best_score = std::numeric_limits<std::size_t>::max();
+        for (std::size_t d = 0; d < p; ++d) {
+          if ((len - d) / p < 3) break;
+          const std::size_t score = 2 * cut_score(g, s, len, p, d) + (d == len % p ? 0 : 1);
+          if (score < best_score) {
+            best_score = score;
+            best_phase = d;
+          }
+        }
+        const std::size_t k = (len - best_phase) / p;
+        const std::size_t saving = p * (k - 2);
+        if (saving > best_saving) {
+          best_saving = saving;
+          best = FoldGroup{s + best_phase, p, k};
+        }
+      }
+      run = 0;
+    }
+  }
+  return best;
+}
+
+std::size_t visible_count(const Graph& g, std::size_t outputs) {
+  std::size_t n = outputs + g.folds.size();
+  for (int grp : g.group) n += grp < 0;
+  for (const auto& d : g.data) {
+    bool shown = false;
+    for (auto& [c, slot] : d.consumers) shown = shown || g.group[c] < 0;
+    n += shown;
+  }
+  return n;
+}
+
+void fold(Graph& g, std::size_t outputs, std::size_t max_nodes) {
+  if (max_nodes == 0 || visible_count(g, outputs) <= max_nodes) return;
+  const std::vector<int> sig = signatures(g);
+  while (visible_count(g, outputs) > max_nodes) {
+    auto f = best_fold(g, sig);
+    if (!f) break;
+    const int id = static_cast<int>(g.folds.size());
+    for (std::size_t i = f->first_folded(); i < f->end_folded(); ++i) g.group[i] = id;
+    g.folds.push_back(*f);
+  }
+}
+
+// ---- the engine's order (backward graph) ----------------------------------------------------
+
+// The order in which the engine runs the nodes: dependency counts, then a max-heap on the
+// sequence number (engine.cpp). Position per node index, from 1.
+std::vector<std::size_t> engine_order(const Graph& g, const std::vector<Tensor>& outputs) {
+  std::vector<int> deps(g.nodes.size(), 0);
+  for (const auto& prods : g.producers)
+    for (std::size_t q : prods) ++deps[q];
+  // Indices are in recording order, so the largest index is the latest node.
+  std::priority_queue<std::size_t> ready;
+  std::vector<bool> queued(g.nodes.size(), false);
+  for (const auto& t : outputs) {
+    if (!t.grad_fn()) continue;
+    const std::size_t r = g.index.at(t.grad_fn().get());
+    if (deps[r] == 0 && !queued[r]) {
+      queued[r] = true;
+      ready.push(r);
+    }
+  }
+  std::vector<std::size_t> order(g.nodes.size(), 0);
+  std::size_t next = 1;
+  while (!ready.empty()) {
+    const std::size_t n = ready.top();
+    ready.pop();
+    order[n] = next++;
+    for (std::size_t q : g.producers[n])
+      if (--deps[q] == 0 && !queued[q]) {
+        queued[q] = true;
+        ready.push(q);
+      }
+  }
+  return order;
+}
+
+// ---- writing ----------------------------------------------------------------------------
+
+struct Item {
+  std::string id, attrs, cluster;
+};
+
+struct GradLook {
+  std::string lines;           // label lines to append
+  const char* fill = nullptr;  // replaces the kind's colour when set
+  bool red = false, dashed = false;
+};
+
+enum class State { ok, vanishing, nonfinite, none };
+
+State state_of(const GradientStats* s, double threshold) {
+  if (!s) return State::none;
+  if (!s->finite()) return State::nonfinite;
+  if (s->norm < threshold) return State::vanishing;
+  return State::ok;
+}
+
+std::string stats_lines(const GradientStats& s) {
+  std::string out = "\n‖g‖ " + num(s.norm);
+  if (!s.finite()) {
+    out += " (" + std::to_string(s.nan_count) + " NaN, " + std::to_string(s.inf_count) + " Inf)";
+    if (s.nan_count == s.numel) return out;
+  }
+  out += "\n[" + num(s.min) + ", " + num(s.max) + "]";
+  return out;
+}
+
+GradLook look(State st) {
+  GradLook l;
+  if (st == State::nonfinite) {
+    l.fill = kNanColor;
+    l.red = true;
+  } else if (st == State::vanishing) {
+    l.fill = kVanishColor;
+  } else if (st == State::none) {
+    l.fill = kNoGradColor;
+    l.dashed = true;
+  }
+  return l;
+}
+
+std::string node_attrs(const char* shape, const char* style, const char* fill,
+                       const std::string& label, const GradLook* g = nullptr) {
+  std::string st = style;
+  const char* color = fill;
+  if (g && g->fill) color = g->fill;
+  if (g && g->dashed) st += ",dashed";
+  // Quoted only when it lists several styles (the attribute text stays as it always was).
+  const std::string style_attr = st.find(',') == std::string::npos ? st : "\"" + st + "\"";
+  std::string a = std::string("shape=") + shape + ", style=" + style_attr + ", fillcolor=\"" +
+                  color + "\", label=\"" + escape(label) + "\"";
+  if (g && g->red) a += ", color=\"#c5221f\", penwidth=2";
+  return a;
+}
+
+struct Writer {
+  const Graph& g;
+  const std::vector<Tensor>& outputs;
+  const DotOptions& opt;
+  bool with_grads = false;
+  bool backward = false;
+  std::vector<std::size_t> order;  // backward: engine order per node
+  std::map<std::string, std::string> scope_types;
+
+  std::string id(std::size_t i) const {
+    if (g.group[i] >= 0) return "fold" + std::to_string(g.group[i]);
+    return (g.nodes[i]->leaf() ? "leaf" : "op") + std::to_string(i);
+  }
+
+  const GradientStats* stats(std::size_t i, std::uint32_t slot = 0) const {
+    return with_grads ? opt.gradients->find(g.nodes[i], slot) : nullptr;
+  }
+
+  // Worst state over the output slots of node i.
+  State node_state(std::size_t i) const {
+    State worst = State::none;
+    auto rank = [](State s) {
+      return s == State::nonfinite ? 3 : s == State::vanishing ? 2 : s == State::ok ? 1 : 0;
+    };
+    const std::size_t slots = std::max<std::size_t>(1, g.nodes[i]->outputs().size());
+    for (std::uint32_t s = 0; s < slots; ++s) {
+      State st = state_of(stats(i, s), opt.vanishing_threshold);
+      if (rank(st) > rank(worst)) worst = st;
+    }
+    return worst;
+  }
+
+  // After a ReLU: the gradient it passes back (at its input's producer, when that producer
+  // feeds nothing else) shows the dead units.
+  std::string relu_lines(std::size_t i, const std::vector<int>& consumers) const {
+    const Node* n = g.nodes[i];
+    if (n->name() != "relu" || n->next_edges().empty() || !n->next_edges()[0].valid()) return "";
+    const auto& e = n->next_edges()[0];
+    const std::size_t q = g.index.at(e.fn.get());
+    if (consumers[q] != 1) return "";
+    const GradientStats* s = stats(q, e.input_nr);
+    if (!s) return "";
+    std::string out = "\ndead " + std::to_string(s->dead_units) + "/" + std::to_string(s->units);
+    if (s->units > 0)
+      out += " units (" + percent(static_cast<double>(s->dead_units) / s->units) + ")";
+    out += "\nzero grads " + percent(s->zero_fraction);
+    return out;
+  }
+
+  Item node_item(std::size_t i, const std::vector<int>& consumers) const {
+    const Node* n = g.nodes[i];
+    Item it{id(i), "", std::string(n->scope())};
+    std::string prefix = backward ? std::to_string(order[i]) + ". " : "";
+    GradLook gl;
+    const GradLook* glp = nullptr;
+    std::string grad_text;
+    if (with_grads) {
+      const State st = node_state(i);
+      gl = look(st);
+      glp = &gl;
+      const std::size_t slots = std::max<std::size_t>(1, n->outputs().size());
+      for (std::uint32_t s = 0; s < slots; ++s) {
+        const GradientStats* gs = stats(i, s);
+        if (slots > 1) grad_text += "\noutput " + std::to_string(s) + ":";
+        grad_text += gs ? stats_lines(*gs) : "\nno gradient";
+      }
+      grad_text += relu_lines(i, consumers);
+    }
+    if (const TensorImpl* leaf = n->leaf()) {
+      const Kind k = kind_of(n);
+      std::string label = prefix + (backward ? "accumulate_grad\n" : "");
+      if (k == Kind::param) {
+        label += leaf->name + "\n" + format_shape(leaf->shape);
+      } else {
+        label += "input\n" + format_shape(leaf->shape) + " " + std::string(dtype_name(leaf->dtype));
+      }
+      it.attrs = k == Kind::param
+                     ? node_attrs("ellipse", "filled", kParamColor, label + grad_text, glp)
+                     : node_attrs("parallelogram", "filled", kInputColor, label + grad_text, glp);
+    } else {
+      const auto& meta = n->outputs();
+      std::string label = prefix + std::string(n->name()) + (backward ? " backward" : "");
+      if (!meta.empty()) label += "\n" + shape_dtype(meta[0]);
+      it.attrs = node_attrs("box", "rounded,filled", kOpColor, label + grad_text, glp);
+    }
+    return it;
+  }
+
+  Item fold_item(std::size_t f) const {
+    const FoldGroup& fg = g.folds[f];
+    std::string label = "×" + std::to_string(fg.folded_repeats()) + " repeats of a block of " +
+                        std::to_string(fg.period) + " node" + (fg.period == 1 ? "" : "s") +
+                        " (folded)";
+    constexpr std::size_t kShown = 8;
+    for (std::size_t j = 0; j < fg.period && j < kShown; ++j) {
+      const Node* n = g.nodes[fg.first_folded() + j];
+      if (const TensorImpl* leaf = n->leaf()) {
+        label += "\n" + std::string(leaf->name.empty() ? "input" : "parameter") + " " +
+                 format_shape(leaf->shape);
+      } else {
+        label += "\n" + std::string(n->name());
+        if (!n->outputs().empty()) label += " " + shape_dtype(n->outputs()[0]);
+      }
+    }
+    if (fg.period > kShown) label += "\n… " + std::to_string(fg.period - kShown) + " more";
+    // Scopes spanned, and the innermost module containing them all (the summary's cluster).
+    auto components = [](std::string_view p) {
+      std::vector<std::string> out;
+      while (!p.empty()) {
+        const auto dot = p.find('.');
+        out.emplace_back(p.substr(0, dot));
+        p = dot == std::string_view::npos ? std::string_view() : p.substr(dot + 1);
+      }
+      return out;
+    };
+    std::vector<std::string> common = components(g.nodes[fg.first_folded()]->scope());
+    for (std::size_t i = fg.first_folded(); i < fg.end_folded() && !common.empty(); ++i) {
+      const auto c = components(g.nodes[i]->scope());
+      std::size_t k = 0;
+      while (k < common.size() && k < c.size() && common[k] == c[k]) ++k;
+      common.resize(k);
+    }
+    std::string cluster;
+    for (const auto& c : common) cluster += (cluster.empty() ? "" : ".") + c;
+    // The modules one repeat runs in ("hidden, input"), and how they change along the run
+    // (a stack of identical layers: "layers.1 … layers.98").
+    auto scopes_of = [&](std::size_t from) {
+      std::vector<std::string> out;
+      for (std::size_t i = from; i < from + fg.period; ++i) {
+        std::string sc(g.nodes[i]->scope());
+        if (!sc.empty() && std::find(out.begin(), out.end(), sc) == out.end()) out.push_back(sc);
+      }
+      std::string joined;
+      for (std::size_t k = 0; k < out.size() && k < 3; ++k) joined += (k ? ", " : "") + out[k];
+      if (out.size() > 3) joined += ", …";
+      return joined;
+    };
+    const std::string first_scopes = scopes_of(fg.first_folded());
+    const std::string last_scopes = scopes_of(fg.end_folded() - fg.period);
+    if (first_scopes == last_scopes && !first_scopes.empty()) {
+      label += "\nin " + first_scopes;
+    } else if (first_scopes != last_scopes) {
+      label += "\nin " + first_scopes + " … " + last_scopes;
+    }
+    GradLook gl;
+    const GradLook* glp = nullptr;
+    if (with_grads) {
+      double lo = std::numeric_limits<double>::infinity(), hi = 0;
+      bool nonfinite = false, any = false;
+      for (std::size_t i = fg.first_folded(); i < fg.end_folded(); ++i) {
+        for (std::uint32_t s = 0; s < std::max<std::size_t>(1, g.nodes[i]->outputs().size()); ++s) {
+          const GradientStats* gs = stats(i, s);
+          if (!gs) continue;
+          any = true;
+          nonfinite = nonfinite || !gs->finite();
+          if (gs->finite()) {
+            lo = std::min(lo, gs->norm);
+            hi = std::max(hi, gs->norm);
+          }
+        }
+      }
+      if (any) label += "\n‖g‖ " + num(lo) + " … " + num(hi);
+      gl = look(!any                           ? State::none
+                : nonfinite                    ? State::nonfinite
+                : lo < opt.vanishing_threshold ? State::vanishing
+                                               : State::ok);
+      glp = &gl;
+    }
+    return {"fold" + std::to_string(f), node_attrs("box3d", "filled", kFoldColor, label, glp),
+            cluster};
+  }
+
+  std::string graph_label(const std::vector<int>& consumers) const {
+    std::string label = opt.title;
+    if (backward)
+      label += "\nbackward graph: the nodes the engine runs, numbered in the order it runs them";
+    if (with_grads) {
+      label +=
+          "\ngradients of one backward pass: ‖g‖ is the L2 norm of d(output)/d(tensor); red: "
+          "NaN/Inf, amber: ‖g‖ < " +
+          num(opt.vanishing_threshold);
+      // Where the first non-finite gradient appeared (in backward order).
+      std::optional<std::pair<std::size_t, std::uint32_t>> first;
+      std::uint64_t first_order = std::numeric_limits<std::uint64_t>::max();
+      for (std::size_t i = 0; i < g.nodes.size(); ++i)
+        for (std::uint32_t s = 0; s < std::max<std::size_t>(1, g.nodes[i]->outputs().size()); ++s) {
+          const GradientStats* gs = stats(i, s);
+          if (gs && !gs->finite() && gs->order < first_order) {
+            first_order = gs->order;
+            first = {i, s};
+          }
+        }
+      if (first) {
+        const auto [q, slot] = *first;
+        std::string by;
+        for (std::size_t c = 0; c < g.nodes.size(); ++c)
+          for (const auto& e : g.nodes[c]->next_edges())
+            if (e.valid() && e.fn.get() == g.nodes[q] && e.input_nr == slot)
+              by += (by.empty() ? "'" : ", '") + std::string(g.nodes[c]->name()) + "' (" + id(c) +
+                    ")";
+        label += "\nfirst NaN/Inf gradient: at " + id(q) + " (" +
+                 std::string(g.nodes[q]->leaf() ? "a leaf" : g.nodes[q]->name()) + "), " +
+                 (by.empty() ? std::string("from the output's seed")
+                             : "produced by the backward of " + by);
+      }
+      (void)consumers;
+    }
+    if (!g.folds.empty()) {
+      std::size_t folded = 0;
+      for (const auto& f : g.folds) folded += f.period * f.folded_repeats();
+      label += "\nfolded for readability (" + std::to_string(g.nodes.size()) + " nodes, " +
+               std::to_string(folded) + " of them folded):";
+      for (std::size_t f = 0; f < g.folds.size() && f < 4; ++f) {
+        const FoldGroup& fg = g.folds[f];
+        label += "\n  fold" + std::to_string(f) + ": ×" + std::to_string(fg.folded_repeats()) +
+                 " repeats of a " + std::to_string(fg.period) + "-node block (" +
+                 std::to_string(fg.count) + " in a row; the first and last are shown)";
+      }
+      if (g.folds.size() > 4)
+        label += "\n  … and " + std::to_string(g.folds.size() - 4) + " more folds";
+    }
+    return label;
+  }
+
+  void legend(std::ostream& os) const {
+    os << "  subgraph cluster_legend {\n"
+       << "    label=\"legend\"; style=\"rounded,dashed\"; color=\"#999999\"; fontsize=10;\n";
+    os << "    legend_input [" << node_attrs("parallelogram", "filled", kInputColor, "input")
+       << "];\n";
+    os << "    legend_param [" << node_attrs("ellipse", "filled", kParamColor, "parameter")
+       << "];\n";
+    os << "    legend_op [" << node_attrs("box", "rounded,filled", kOpColor, "op") << "];\n";
+    os << "    legend_output ["
+       << node_attrs("doubleoctagon", "filled", kOutputColor, "output (loss)") << "];\n";
+    if (!g.folds.empty())
+      os << "    legend_fold [" << node_attrs("box3d", "filled", kFoldColor, "folded repeats ×N")
+         << "];\n";
+    if (with_grads) {
+      GradLook red = look(State::nonfinite), amber = look(State::vanishing),
+               none = look(State::none);
+      os << "    legend_nan ["
+         << node_attrs("box", "rounded,filled", kOpColor, "NaN/Inf gradient", &red) << "];\n";
+      os << "    legend_vanishing ["
+         << node_attrs("box", "rounded,filled", kOpColor,
+                       "vanishing gradient\n‖g‖ < " + num(opt.vanishing_threshold), &amber)
+         << "];\n";
+      os << "    legend_nograd ["
+         << node_attrs("box", "rounded,filled", kOpColor, "no gradient", &none) << "];\n";
+    }
+    os << "  }\n";
+  }
+
+  std::string write() {
+    with_grads = opt.gradients != nullptr &&
+                 (opt.kind == GraphKind::gradients || opt.kind == GraphKind::backward);
+    backward = opt.kind == GraphKind::backward;
+    if (backward) order = engine_order(g, outputs);
+
+    // Consumers per node (for dead-unit attribution).
+    std::vector<int> consumers(g.nodes.size(), 0);
+    for (const auto& prods : g.producers)
+      for (std::size_t q : prods) ++consumers[q];
+
+    // Items in recording order: folds at the position of their first folded node.
+    std::vector<Item> items;
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+      if (g.group[i] < 0) {
+        items.push_back(node_item(i, consumers));
+      } else if (i == g.folds[static_cast<std::size_t>(g.group[i])].first_folded()) {
+        items.push_back(fold_item(static_cast<std::size_t>(g.group[i])));
+      }
+    }
+    if (!opt.clusters)
+      for (auto& it : items) it.cluster.clear();
+    // Types of every module on the way up (a Sequential that records nothing itself still
+    // labels its cluster).
+    for (const Node* n : g.nodes)
+      for (const autograd::ModuleScope* s = n->module_scope(); s; s = s->parent)
+        scope_types.emplace(s->path, s->type);
+
+    std::ostringstream os;
+    os << "digraph xgrad {\n";
+    os << "  graph [label=\"" << escape(graph_label(consumers))
+       << "\", labelloc=t, fontname=Helvetica, compound=true];\n";
+    os << "  node [fontname=Helvetica, fontsize=10];\n  edge [fontname=Helvetica, fontsize=9];\n";
+    if (opt.legend) legend(os);
+
+    // Inputs without gradient and outputs: top level.
+    std::vector<bool> data_shown(g.data.size(), false);
+    if (!backward) {
+      for (std::size_t k = 0; k < g.data.size(); ++k) {
+        for (auto& [c, slot] : g.data[k].consumers) data_shown[k] = data_shown[k] || g.group[c] < 0;
+        if (data_shown[k])
+          os << "  in" << k << " ["
+             << node_attrs("parallelogram", "filled", kInputColor, g.data[k].label) << "];\n";
+      }
+    }
+    write_clusters(os, items);
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+      const Tensor& t = outputs[i];
+      std::string label = (t.name().empty() ? "output" : t.name()) + "\n" + format_shape(t.shape());
+      if (backward) label += "\nseed";
+      os << "  out" << i << " [" << node_attrs("doubleoctagon", "filled", kOutputColor, label)
+         << "];\n";
+    }
+
+    // Edges, in node order then input order. Edges touching a fold are merged (×count).
+    struct Edge {
+      std::string from, to, label;
+      std::size_t count = 1;
+    };
+    std::vector<Edge> edges;
+    std::map<std::tuple<std::string, std::string, std::string>, std::size_t> merged;
+    auto add_edge = [&](std::string from, std::string to, std::string label, bool merge) {
+      if (merge) {
+        auto key = std::make_tuple(from, to, label);
+        auto it = merged.find(key);
+        if (it != merged.end()) {
+          ++edges[it->second].count;
+          return;
+        }
+        merged.emplace(key, edges.size());
+      }
+      edges.push_back({std::move(from), std::move(to), std::move(label)});
+    };
+    for (std::size_t c = 0; c < g.nodes.size(); ++c) {
+      for (const auto& e : g.nodes[c]->next_edges()) {
+        if (!e.valid()) continue;
+        const std::size_t q = g.index.at(e.fn.get());
+        if (g.group[q] >= 0 && g.group[q] == g.group[c]) continue;  // inside one fold
+        const auto& meta = e.fn->outputs();
+        std::string label = e.input_nr < meta.size() ? format_shape(meta[e.input_nr].shape) : "";
+        const bool merge = g.group[q] >= 0 || g.group[c] >= 0;
+        if (backward) {
+          add_edge(id(c), id(q), label, merge);
+        } else {
+          add_edge(id(q), id(c), label, merge);
+        }
+      }
+      if (backward) continue;
+      for (std::size_t k = 0; k < g.data.size(); ++k)
+        if (data_shown[k])
+          for (auto& [cc, slot] : g.data[k].consumers)
+            if (cc == c)
+              add_edge("in" + std::to_string(k), id(c), format_shape(g.data[k].shape),
+                       g.group[c] >= 0);
+    }
+    for (const auto& e : edges) {
+      std::string label = e.label;
+      if (e.count > 1) label += " ×" + std::to_string(e.count);
+      os << "  " << e.from << " -> " << e.to << " [label=\"" << escape(label) << "\"];\n";
+    }
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+      const Tensor& t = outputs[i];
+      if (!t.grad_fn()) continue;
+      const std::string target = id(g.index.at(t.grad_fn().get()));
+      if (backward) {
+        os << "  out" << i << " -> " << target << " [label=\"" << format_shape(t.shape())
+           << "\"];\n";
+      } else {
+        os << "  " << target << " -> out" << i << ";\n";
+      }
+    }
+    os << "}\n";
+    return os.str();
+  }
+
+  // Items grouped into nested clusters by module path ("encoder" contains "encoder.conv2").
+  void write_clusters(std::ostream& os, const std::vector<Item>& items) const {
+    // Each cluster's parent; clusters in order of first appearance.
+    std::vector<std::string> paths;
+    std::map<std::string, std::string> parent;
+    for (const auto& it : items) {
+      std::string p = it.cluster;
+      while (!p.empty() && !parent.count(p)) {
+        const auto dot = p.rfind('.');
+        const std::string up = dot == std::string::npos ? "" : p.substr(0, dot);
+        parent.emplace(p, up);
+        paths.push_back(p);
+        p = up;
+      }
+    }
+    std::map<std::string, std::vector<std::string>> children;
+    // Sort children by first appearance: `paths` holds a child before its parent when both
+    // were first seen together, so order by the first item inside each.
+    std::map<std::string, std::size_t> first_item;
+    for (std::size_t k = 0; k < items.size(); ++k) {
+      std::string p = items[k].cluster;
+      while (!p.empty()) {
+        first_item.emplace(p, k);
+        p = parent.at(p);
+      }
+    }
+    std::vector<std::string> sorted = paths;
+    std::stable_sort(sorted.begin(), sorted.end(), [&](const std::string& a, const std::string& b) {
+      return first_item.at(a) < first_item.at(b);
+    });
+    for (const auto& p : sorted) children[parent.at(p)].push_back(p);
+    std::map<std::string, std::vector<std::size_t>> members;
+    for (std::size_t k = 0; k < items.size(); ++k) members[items[k].cluster].push_back(k);
+
+    // Depth-first with an explicit stack (module trees are shallow, but stay iterative).
+    struct Frame {
+      std::string path;
+      std::size_t next_child = 0;
+      bool opened = false;
+    };
+    std::vector<Frame> stack{{"", 0, false}};
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      const std::string indent(2 * stack.size(), ' ');
+      if (!f.opened) {
+        f.opened = true;
+        if (!f.path.empty()) {
+          std::string label = f.path;
+          auto t = scope_types.find(f.path);
+          if (t != scope_types.end() && !t->second.empty()) label += " (" + t->second + ")";
+          os << std::string(2 * (stack.size() - 1), ' ') << "subgraph \"cluster_" << escape(f.path)
+             << "\" {\n"
+             << indent << "label=\"" << escape(label)
+             << "\"; style=\"rounded,dashed\"; color=\"#7f8c8d\"; fontsize=10;\n";
+        }
+        for (std::size_t k : members[f.path])
+          os << indent << items[k].id << " [" << items[k].attrs << "];\n";
+      }
+      auto& kids = children[f.path];
+      if (f.next_child < kids.size()) {
+        stack.push_back({kids[f.next_child++], 0, false});
+        continue;
+      }
+      if (!f.path.empty()) os << std::string(2 * (stack.size() - 1), ' ') << "}\n";
+      stack.pop_back();
+    }
+  }
+};
+
 }  // namespace
 
 std::string to_dot(const std::vector<Tensor>& outputs, const DotOptions& options) {
-  // Collect every node reachable from the outputs (explicit stack, no recursion).
-  std::vector<const Node*> nodes;
-  std::set<const Node*> seen;
-  std::vector<const Node*> stack;
-  for (const auto& t : outputs) {
-    check(t.defined(), "to_dot: an output tensor is undefined");
-    if (t.grad_fn() && seen.insert(t.grad_fn().get()).second) stack.push_back(t.grad_fn().get());
-  }
-  while (!stack.empty()) {
-    const Node* n = stack.back();
-    stack.pop_back();
-    nodes.push_back(n);
-    for (const auto& e : n->next_edges())
-      if (e.valid() && seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
-  }
-  std::sort(nodes.begin(), nodes.end(),
-            [](const Node* a, const Node* b) { return a->sequence_nr() < b->sequence_nr(); });
-  // Ids are positions in recording order within this graph, not raw sequence numbers: those
-  // keep growing across the process, so the same program dumped twice would differ.
-  std::map<const Node*, std::size_t> index;
-  for (const Node* n : nodes) index.emplace(n, index.size());
-  auto id_of = [&index](const Node* n) {
-    return (n->leaf() ? "leaf" : "op") + std::to_string(index.at(n));
-  };
-
-  std::ostringstream os;
-  os << "digraph xgrad {\n";
-  os << "  graph [label=\"" << escape(options.title) << "\", labelloc=t, fontname=Helvetica];\n";
-  os << "  node [fontname=Helvetica, fontsize=10];\n  edge [fontname=Helvetica, fontsize=9];\n";
-  for (const Node* n : nodes) {
-    if (const TensorImpl* leaf = n->leaf()) {
-      std::string name = leaf->name.empty() ? "leaf" : leaf->name;
-      os << "  " << id_of(n) << " [shape=ellipse, style=filled, fillcolor=\"#cfe8cf\", label=\""
-         << escape(name + "\n" + format_shape(leaf->shape)) << "\"];\n";
-    } else {
-      const auto& meta = n->outputs();
-      std::string shape =
-          meta.empty() ? ""
-                       : format_shape(meta[0].shape) + " " + std::string(dtype_name(meta[0].dtype));
-      os << "  " << id_of(n) << " [shape=box, style=\"rounded,filled\", fillcolor=\"#dbe7f5\", "
-         << "label=\"" << escape(std::string(n->name()) + "\n" + shape) << "\"];\n";
-    }
-  }
-  for (const Node* n : nodes) {
-    for (const auto& e : n->next_edges()) {
-      if (!e.valid()) continue;
-      const auto& meta = e.fn->outputs();
-      std::string label = e.input_nr < meta.size() ? format_shape(meta[e.input_nr].shape) : "";
-      os << "  " << id_of(e.fn.get()) << " -> " << id_of(n) << " [label=\"" << escape(label)
-         << "\"];\n";
-    }
-  }
-  for (std::size_t i = 0; i < outputs.size(); ++i) {
-    const Tensor& t = outputs[i];
-    os << "  out" << i << " [shape=doubleoctagon, style=filled, fillcolor=\"#f5d0a9\", label=\""
-       << escape((t.name().empty() ? "output" : t.name()) + "\n" + format_shape(t.shape()))
-       << "\"];\n";
-    if (t.grad_fn()) os << "  " << id_of(t.grad_fn().get()) << " -> out" << i << ";\n";
-  }
-  os << "}\n";
-  return os.str();
+  check(options.kind != GraphKind::gradients || options.gradients != nullptr,
+        "to_dot: GraphKind::gradients needs the GradientRecorder that was attached before "
+        "backward (DotOptions::gradients)");
+  Graph g = collect(outputs);
+  fold(g, outputs.size(), options.max_nodes);
+  Writer w{g, outputs, options, false, false, {}, {}};
+  return w.write();
 }
 
 void write_dot(const std::string& path, const std::vector<Tensor>& outputs,
                const DotOptions& options) {
   io::write_file_atomically(path, to_dot(outputs, options));
+}
+
+void write_graph(const std::string& path, const std::vector<Tensor>& outputs,
+                 const DotOptions& options) {
+  const auto dot = path.rfind('.');
+  std::string ext = dot == std::string::npos ? "" : path.substr(dot + 1);
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == "svg" || ext == "png" || ext == "pdf") {
+    render(to_dot(outputs, options), path, ext);
+  } else {
+    write_dot(path, outputs, options);
+  }
+}
+
+record_data_inputs::record_data_inputs()
+    : prev_((autograd::detail::record_flags() & autograd::detail::record_data_inputs) != 0) {
+  autograd::detail::set_record_flags(autograd::detail::record_flags() |
+                                     autograd::detail::record_data_inputs);
+}
+
+record_data_inputs::~record_data_inputs() {
+  const unsigned f = autograd::detail::record_flags() & ~autograd::detail::record_data_inputs;
+  autograd::detail::set_record_flags(prev_ ? (f | autograd::detail::record_data_inputs) : f);
 }
 
 }  // namespace xgrad::viz

@@ -120,10 +120,12 @@ BOOST_AUTO_TEST_CASE(one_node_per_op_and_per_parameter) {
   BOOST_TEST(g.op_names["linear"] == 3);
   BOOST_TEST(g.op_names["relu"] == 2);
   BOOST_TEST(g.op_names["cross_entropy"] == 1);
-  // One box per op, one ellipse per parameter, one double octagon per output.
-  BOOST_TEST(count(s.dot, "shape=box") == g.ops);
-  BOOST_TEST(count(s.dot, "shape=ellipse") == g.leaves);
-  BOOST_TEST(count(s.dot, "shape=doubleoctagon") == 1u);
+  // One box per op, one ellipse per parameter, one double octagon per output, plus one of
+  // each in the legend.
+  BOOST_TEST(count(s.dot, "shape=box") == g.ops + 1);
+  BOOST_TEST(count(s.dot, "shape=ellipse") == g.leaves + 1);
+  BOOST_TEST(count(s.dot, "shape=doubleoctagon") == 1u + 1u);
+  BOOST_TEST(count(s.dot, "legend_") == 4u);
   // One arrow per valid edge, plus the one into the output.
   BOOST_TEST(count(s.dot, " -> ") == g.edges + 1);
   BOOST_TEST(g.edges == 11u);  // linear: 3+2+2 (x needs no grad), relu 1+1, loss 1 (labels none)
@@ -227,13 +229,13 @@ BOOST_AUTO_TEST_CASE(several_outputs_and_errors) {
   Tensor b = (a * a).set_name("sq");
   Tensor c = a.sum();
   const std::string d = viz::to_dot({b, c});
-  BOOST_TEST(count(d, "shape=doubleoctagon") == 2u);
+  BOOST_TEST(count(d, "shape=doubleoctagon") == 2u + 1u);  // + the legend's
   BOOST_TEST(count(d, "\"sq\\n[2]\"") == 1u);
   BOOST_TEST(count(d, "\"output\\n[]\"") == 1u);
   // The shared leaf appears once; mul uses it twice (two edges).
-  BOOST_TEST(count(d, "shape=ellipse") == 1u);
+  BOOST_TEST(count(d, "shape=ellipse") == 1u + 1u);
   BOOST_TEST(count(d, "\"a\\n[2]\"") == 1u);
-  BOOST_TEST(count(d, "shape=box") == 2u);
+  BOOST_TEST(count(d, "shape=box") == 2u + 1u);
   BOOST_TEST(count(d, " -> ") == 2u + 1u + 2u);
   expect_error([] { viz::to_dot({Tensor()}); }, {"to_dot", "undefined"});
 }

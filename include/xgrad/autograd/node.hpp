@@ -29,6 +29,68 @@ struct OutputMeta {
   Dtype dtype;
 };
 
+/// The module a node was recorded in (graph inspection, viz/dot.hpp): its path in the model
+/// ("fc1", "encoder.conv2"), its type name ("Linear") and the scope of the module it is
+/// registered in (null for a child of a root). Interned by intern_scope(): one object per
+/// distinct triple for the life of the process, so a node refers to it with a plain pointer —
+/// recording copies nothing.
+struct ModuleScope {
+  std::string path;
+  std::string type;
+  const ModuleScope* parent = nullptr;
+};
+
+/// The interned scope for (path, type, parent). Thread-safe; modules call it when they are
+/// registered, never per op.
+const ModuleScope* intern_scope(const std::string& path, const std::string& type,
+                                const ModuleScope* parent = nullptr);
+/// The scope nodes recorded on this thread get now (null outside every module).
+const ModuleScope* current_scope();
+
+/// RAII: nodes recorded on this thread while it lives get `scope` (Module::operator() makes
+/// one around forward()). A null scope keeps the enclosing one. Restores it on destruction.
+class ScopeGuard {
+ public:
+  explicit ScopeGuard(const ModuleScope* scope);
+  ~ScopeGuard();
+  ScopeGuard(const ScopeGuard&) = delete;
+  ScopeGuard& operator=(const ScopeGuard&) = delete;
+
+ private:
+  const ModuleScope* prev_;
+};
+
+/// What graph inspection and anomaly detection keep about a node beyond what backward needs.
+/// Allocated only when one of those modes was on while the node was recorded.
+struct NodeDebugInfo {
+  /// detect_anomaly (anomaly.hpp): return addresses of the forward call stack at record time.
+  std::vector<void*> call_stack;
+  /// viz::record_data_inputs (viz/dot.hpp): the inputs that need no gradient (data, labels),
+  /// which have no edge, by input slot.
+  struct DataInput {
+    std::uint32_t slot = 0;
+    Shape shape;
+    Dtype dtype = Dtype::float32;
+    std::string name;
+    std::weak_ptr<TensorImpl> tensor;  // identity only: one input used twice is drawn once
+  };
+  std::vector<DataInput> data_inputs;
+};
+
+namespace detail {
+/// Per-thread switches of the inspection features. All off by default: then recording a node
+/// costs one thread-local load more than without them.
+enum RecordFlag : unsigned {
+  record_call_stack = 1u,   // Node() captures the call stack (detect_anomaly)
+  check_gradients = 2u,     // backward checks every gradient for NaN/Inf (detect_anomaly)
+  record_data_inputs = 4u,  // record() notes inputs without gradient (viz::record_data_inputs)
+};
+unsigned record_flags();
+void set_record_flags(unsigned flags);
+/// The calling thread's stack as return addresses (defined in anomaly.cpp).
+std::vector<void*> capture_call_stack();
+}  // namespace detail
+
 /// A saved tensor, as PyTorch's SavedVariable: the data plus the version it had when saved.
 /// It never owns the saved tensor's grad_fn, so a node that saves its own output (tanh, exp,
 /// sigmoid, softmax) does not keep itself alive. unpack() throws when the graph was freed by
@@ -85,11 +147,22 @@ class Node {
   /// to run the leaf's own hooks.
   virtual void run_pre_hooks(tensor_list& grads);
 
+  /// The path of the module this node was recorded in ("fc1", "encoder.conv2"; "" outside
+  /// any module), taken from the thread's ScopeGuard when the node was made.
+  std::string_view scope() const { return scope_ ? std::string_view(scope_->path) : ""; }
+  const ModuleScope* module_scope() const { return scope_; }
+  /// Call stack / data inputs, when recorded under detect_anomaly or viz::record_data_inputs;
+  /// else null.
+  const NodeDebugInfo* debug_info() const { return debug_.get(); }
+  NodeDebugInfo& mutable_debug_info();
+
  private:
   std::uint64_t sequence_nr_;
   std::vector<Edge> next_edges_;
   std::vector<OutputMeta> outputs_;
   std::vector<std::pair<std::uint32_t, Hook>> pre_hooks_;
+  const ModuleScope* scope_;              // interned, never owned
+  std::unique_ptr<NodeDebugInfo> debug_;  // null unless an inspection mode was on
 };
 
 /// The sink node of a leaf that requires grad: sums incoming gradients into leaf.grad().

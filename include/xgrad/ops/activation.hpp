@@ -18,4 +18,16 @@ Tensor softmax(const Tensor& a, std::int64_t axis = -1);
 /// a - max - log Σ exp(a - max) along `axis`: finite for logits such as [1000, -1000, 0].
 Tensor log_softmax(const Tensor& a, std::int64_t axis = -1);
 
+/// GELU, exact (erf) form — torch's default (approximate='none'):
+/// x·Φ(x) = x/2·(1 + erf(x/√2)). Gradient Φ(x) + x·φ(x), φ(x) = e^(-x²/2)/√(2π).
+/// Hendrycks & Gimpel 2016, "Gaussian Error Linear Units".
+Tensor gelu(const Tensor& a);
+/// Softplus (torch.nn.functional.softplus): log(1 + e^(beta·x))/beta, and x itself where
+/// beta·x > threshold (there the two differ by less than e^(-threshold)/beta). Gradient
+/// sigmoid(beta·x), exactly 1 above the threshold. Throws when beta is 0.
+Tensor softplus(const Tensor& a, double beta = 1.0, double threshold = 20.0);
+/// ELU (Clevert et al. 2015): x where x > 0, alpha·(e^x − 1) elsewhere. Gradient 1 where
+/// x > 0, alpha·e^x where x <= 0 (so alpha at x = 0, torch's convention).
+Tensor elu(const Tensor& a, double alpha = 1.0);
+
 }  // namespace xgrad

@@ -30,4 +30,12 @@ Tensor min(const Tensor& a, std::int64_t axis, bool keepdim = false);
 Tensor argmax(const Tensor& a, std::int64_t axis, bool keepdim = false);
 Tensor argmin(const Tensor& a, std::int64_t axis, bool keepdim = false);
 
+/// log Σ exp(a) along `axis` (torch.logsumexp), computed stably as m + log Σ exp(a − m) with m
+/// the slice's maximum (taken as 0 when it is ±inf, as torch does): finite for [1000, 1000]
+/// (1000 + log 2); +inf when the slice holds +inf; -inf for an all -inf or empty slice.
+/// Float32 sums accumulate in float64. Gradient: grad·exp(a − result) = grad·softmax(a).
+/// Shapes: a [...] float32/float64 -> a's shape without `axis` (size 1 when keepdim). Throws for
+/// an axis out of range ("logsumexp: axis 2 is out of range for a tensor of shape [2,3]").
+Tensor logsumexp(const Tensor& a, std::int64_t axis, bool keepdim = false);
+
 }  // namespace xgrad

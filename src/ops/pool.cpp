@@ -1,0 +1,560 @@
+// max_pool2d, avg_pool2d and adaptive_avg_pool2d on NCHW tensors. Every kernel works on one
+// contiguous H×W plane at a time, with each window's row and column range clipped to the
+// input once (no per-element bounds tests); the N·C planes are split across threads by
+// detail::parallel_for (defined in conv.cpp). The 2×2 stride-2 max pool of the CNN has its
+// own loop over pairs of input rows.
+#include "xgrad/ops/pool.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "xgrad/autograd/grad_mode.hpp"
+#include "xgrad/autograd/node.hpp"
+
+namespace xgrad {
+
+namespace detail {
+// Defined in src/ops/conv.cpp: f(begin, end, chunk) over chunks of [0, n), at least
+// min_chunk long, on the batch thread pool.
+void parallel_for(std::int64_t n, std::int64_t min_chunk,
+                  const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& f);
+}  // namespace detail
+
+using autograd::Node;
+using autograd::tensor_list;
+
+namespace {
+
+struct PoolGeom {
+  std::int64_t N = 0, C = 0, H = 0, W = 0;
+  std::int64_t kH = 1, kW = 1, sH = 1, sW = 1, pH = 0, pW = 0;
+  std::int64_t OH = 0, OW = 0;
+  std::int64_t planes() const { return N * C; }
+  std::int64_t in_plane() const { return H * W; }
+  std::int64_t out_plane() const { return OH * OW; }
+};
+
+std::string pair_str(Size2 s) {
+  return std::to_string(s.h) + "x" + std::to_string(s.w);
+}
+
+PoolGeom pool_geometry(const char* op, const Tensor& input, Size2 kernel, Size2 stride,
+                       Size2 padding) {
+  check(input.defined(), op, ": input is undefined");
+  if (input.dim() != 4) fail(op, ": expected a 4-D input [N,C,H,W], got ", input.shape());
+  check(kernel.h >= 1 && kernel.w >= 1, op, ": kernel size must be at least 1, got ",
+        pair_str(kernel), " (input ", input.shape(), ")");
+  check(stride.h >= 1 && stride.w >= 1, op, ": stride must be at least 1, got ", pair_str(stride),
+        " (input ", input.shape(), ")");
+  check(padding.h >= 0 && padding.w >= 0, op, ": padding must be non-negative, got ",
+        pair_str(padding), " (input ", input.shape(), ")");
+  check(padding.h <= kernel.h / 2 && padding.w <= kernel.w / 2, op, ": padding ", pair_str(padding),
+        " must be at most half of the kernel ", pair_str(kernel), " (input ", input.shape(), ")");
+  PoolGeom g;
+  g.N = input.shape()[0];
+  g.C = input.shape()[1];
+  g.H = input.shape()[2];
+  g.W = input.shape()[3];
+  g.kH = kernel.h;
+  g.kW = kernel.w;
+  g.sH = stride.h;
+  g.sW = stride.w;
+  g.pH = padding.h;
+  g.pW = padding.w;
+  const std::int64_t padH = g.H + 2 * g.pH, padW = g.W + 2 * g.pW;
+  check(g.kH <= padH && g.kW <= padW, op, ": kernel ", pair_str(kernel),
+        " is larger than the padded input ", padH, "x", padW, " (input ", input.shape(),
+        ", padding ", pair_str(padding), ")");
+  g.OH = (padH - g.kH) / g.sH + 1;
+  g.OW = (padW - g.kW) / g.sW + 1;
+  return g;
+}
+
+// Planes per parallel chunk: enough that a chunk is worth a thread (~64 K elements read).
+std::int64_t min_planes(std::int64_t plane_elems) {
+  return std::max<std::int64_t>(1, 65536 / std::max<std::int64_t>(1, plane_elems));
+}
+
+// ---- max pool ------------------------------------------------------------------------------
+
+// torch's CPU rule (aten/src/ATen/native/cpu/MaxPoolKernel.cpp): scanning from a running
+// maximum of -inf, replace the choice when the element is greater or NaN.
+template <class T>
+inline void take_max(T v, std::int32_t i, T& m, std::int32_t& mi) {
+  if (v > m || std::isnan(v)) {
+    m = v;
+    mi = i;
+  }
+}
+
+// The 2x2, stride-2, unpadded pool of one output row from input rows r0 and r1, written with
+// selects so that GCC vectorises it: the same choices as take_max in the same order (the
+// first element always becomes the choice: it is either > -inf, NaN, or -inf itself).
+template <class T, bool kIdx>
+void max_pool_row_2x2(const T* __restrict r0, const T* __restrict r1, T* __restrict y,
+                      std::int32_t* __restrict idx, std::int64_t OW, std::int32_t base,
+                      std::int32_t W) {
+  for (std::int64_t ow = 0; ow < OW; ++ow) {
+    const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+    T m = a;
+    std::int32_t k = 0;
+    bool t = (b > m) | (b != b);
+    m = t ? b : m;
+    k = t ? 1 : k;
+    t = (c > m) | (c != c);
+    m = t ? c : m;
+    k = t ? W : k;
+    t = (d > m) | (d != d);
+    m = t ? d : m;
+    k = t ? W + 1 : k;
+    y[ow] = m;
+    if constexpr (kIdx) idx[ow] = base + 2 * static_cast<std::int32_t>(ow) + k;
+  }
+}
+
+#if defined(__AVX2__)
+// Lanes [0, n) of a mask for the AVX2 masked loads and stores, n in [0, 8].
+inline __m256i lane_mask(std::int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Elements 0, 2, .., 14 and 1, 3, .., 15 of the 16 floats lo:hi.
+inline void deinterleave(__m256 lo, __m256 hi, __m256& even, __m256& odd) {
+  const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // lo0 lo2 hi0 hi2 | ..
+  const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// take_max on 8 windows at once: replace (m, k) by (v, kv) where v > m or v is NaN.
+inline void take_max8(__m256 v, __m256i kv, __m256& m, __m256i& k) {
+  const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  m = _mm256_blendv_ps(m, v, t);
+  k = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(k), _mm256_castsi256_ps(kv), t));
+}
+
+// max_pool_row_2x2 for float, 8 outputs per step; the row's last partial step uses masked
+// loads and stores (rows of the CNN are 14 and 7 outputs long).
+template <bool kIdx>
+void max_pool_row_2x2_avx2(const float* r0, const float* r1, float* y, std::int32_t* idx,
+                           std::int64_t OW, std::int32_t base, std::int32_t W) {
+  const __m256i k1 = _mm256_set1_epi32(1), kW = _mm256_set1_epi32(W),
+                kW1 = _mm256_set1_epi32(W + 1);
+  const __m256i iota2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+  for (std::int64_t ow = 0; ow < OW; ow += 8) {
+    const std::int64_t n = std::min<std::int64_t>(8, OW - ow);
+    const float* p0 = r0 + 2 * ow;
+    const float* p1 = r1 + 2 * ow;
+    __m256 lo0, hi0, lo1, hi1;
+    if (n == 8) {
+      lo0 = _mm256_loadu_ps(p0);
+      hi0 = _mm256_loadu_ps(p0 + 8);
+      lo1 = _mm256_loadu_ps(p1);
+      hi1 = _mm256_loadu_ps(p1 + 8);
+    } else {
+      const __m256i mlo = lane_mask(std::min<std::int64_t>(8, 2 * n));
+      const __m256i mhi = lane_mask(std::max<std::int64_t>(0, 2 * n - 8));
+      lo0 = _mm256_maskload_ps(p0, mlo);
+      hi0 = _mm256_maskload_ps(p0 + 8, mhi);
+      lo1 = _mm256_maskload_ps(p1, mlo);
+      hi1 = _mm256_maskload_ps(p1 + 8, mhi);
+    }
+    __m256 a, b, c, d;
+    deinterleave(lo0, hi0, a, b);
+    deinterleave(lo1, hi1, c, d);
+    __m256 m = a;
+    __m256i k = _mm256_setzero_si256();
+    take_max8(b, k1, m, k);
+    take_max8(c, kW, m, k);
+    take_max8(d, kW1, m, k);
+    __m256i id;
+    if constexpr (kIdx) {
+      id = _mm256_add_epi32(
+          _mm256_add_epi32(_mm256_set1_epi32(base + 2 * static_cast<std::int32_t>(ow)), iota2), k);
+    }
+    if (n == 8) {
+      _mm256_storeu_ps(y + ow, m);
+      if constexpr (kIdx) _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + ow), id);
+    } else {
+      const __m256i mask = lane_mask(n);
+      _mm256_maskstore_ps(y + ow, mask, m);
+      if constexpr (kIdx) _mm256_maskstore_epi32(idx + ow, mask, id);
+    }
+  }
+}
+
+// The adjoint of max_pool_row_2x2_avx2: writes both input rows (2·OW elements each) in full,
+// the gradient where the index points and zeros elsewhere.
+void max_pool_row_2x2_backward_avx2(const float* gy, const std::int32_t* idx, float* r0, float* r1,
+                                    std::int64_t OW, std::int32_t base, std::int32_t W) {
+  const __m256i k1 = _mm256_set1_epi32(1), kW = _mm256_set1_epi32(W),
+                kW1 = _mm256_set1_epi32(W + 1);
+  const __m256i iota2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+  for (std::int64_t ow = 0; ow < OW; ow += 8) {
+    const std::int64_t n = std::min<std::int64_t>(8, OW - ow);
+    const __m256i mask = lane_mask(n);
+    const __m256 g = n == 8 ? _mm256_loadu_ps(gy + ow) : _mm256_maskload_ps(gy + ow, mask);
+    const __m256i id = n == 8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + ow))
+                              : _mm256_maskload_epi32(idx + ow, mask);
+    const __m256i k = _mm256_sub_epi32(
+        id, _mm256_add_epi32(_mm256_set1_epi32(base + 2 * static_cast<std::int32_t>(ow)), iota2));
+    const auto pick = [&](__m256i kv) {
+      return _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, kv)));
+    };
+    const __m256 ga = pick(_mm256_setzero_si256()), gb = pick(k1), gc = pick(kW), gd = pick(kW1);
+    // Interleave (ga, gb) into row 0 and (gc, gd) into row 1.
+    const auto store = [&](float* row, __m256 e, __m256 o) {
+      const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+      const __m256 v0 = _mm256_permute2f128_ps(lo, hi, 0x20);
+      const __m256 v1 = _mm256_permute2f128_ps(lo, hi, 0x31);
+      float* p = row + 2 * ow;
+      if (n == 8) {
+        _mm256_storeu_ps(p, v0);
+        _mm256_storeu_ps(p + 8, v1);
+      } else {
+        _mm256_maskstore_ps(p, lane_mask(std::min<std::int64_t>(8, 2 * n)), v0);
+        _mm256_maskstore_ps(p + 8, lane_mask(std::max<std::int64_t>(0, 2 * n - 8)), v1);
+      }
+    };
+    store(r0, ga, gb);
+    store(r1, gc, gd);
+  }
+}
+#endif
+
+// Backward of one plane of max pooling: gx = 0, then each output's gradient added at its
+// index. The 2x2 stride-2 pool of an even-sized plane, whose windows tile it, instead writes
+// every input element once.
+template <class T>
+void max_pool_plane_backward(const T* __restrict gy, const std::int32_t* __restrict idx,
+                             T* __restrict gx, const PoolGeom& g) {
+  const std::int64_t W = g.W, OW = g.OW;
+  const bool tiles = g.kH == 2 && g.kW == 2 && g.sH == 2 && g.sW == 2 && g.pH == 0 && g.pW == 0 &&
+                     g.H % 2 == 0 && W % 2 == 0;
+  if (tiles) {
+    for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+      T* r0 = gx + 2 * oh * W;
+      T* r1 = r0 + W;
+      const auto base = static_cast<std::int32_t>(2 * oh * W);
+#if defined(__AVX2__)
+      if constexpr (std::is_same_v<T, float>) {
+        max_pool_row_2x2_backward_avx2(gy + oh * OW, idx + oh * OW, r0, r1, OW, base,
+                                       static_cast<std::int32_t>(W));
+        continue;
+      }
+#endif
+      for (std::int64_t ow = 0; ow < OW; ++ow) {
+        const std::int32_t k = idx[oh * OW + ow] - base - 2 * static_cast<std::int32_t>(ow);
+        const T v = gy[oh * OW + ow];
+        r0[2 * ow] = k == 0 ? v : T(0);
+        r0[2 * ow + 1] = k == 1 ? v : T(0);
+        r1[2 * ow] = k == W ? v : T(0);
+        r1[2 * ow + 1] = k == W + 1 ? v : T(0);
+      }
+    }
+    return;
+  }
+  std::fill(gx, gx + g.in_plane(), T(0));
+  const std::int64_t op = g.out_plane();
+  for (std::int64_t k = 0; k < op; ++k) gx[idx[k]] += gy[k];
+}
+
+// One plane. idx (flat indices into the plane, as torch's return_indices) may be null.
+template <class T>
+void max_pool_plane(const T* __restrict x, T* __restrict y, std::int32_t* __restrict idx,
+                    const PoolGeom& g) {
+  const std::int64_t H = g.H, W = g.W, OW = g.OW;
+  if (g.kH == 2 && g.kW == 2 && g.sH == 2 && g.sW == 2 && g.pH == 0 && g.pW == 0) {
+    for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+      const T* r0 = x + 2 * oh * W;
+      const auto base = static_cast<std::int32_t>(2 * oh * W);
+#if defined(__AVX2__)
+      if constexpr (std::is_same_v<T, float>) {
+        if (idx != nullptr) {
+          max_pool_row_2x2_avx2<true>(r0, r0 + W, y + oh * OW, idx + oh * OW, OW, base,
+                                      static_cast<std::int32_t>(W));
+        } else {
+          max_pool_row_2x2_avx2<false>(r0, r0 + W, y + oh * OW, nullptr, OW, base,
+                                       static_cast<std::int32_t>(W));
+        }
+        continue;
+      }
+#endif
+      if (idx != nullptr) {
+        max_pool_row_2x2<T, true>(r0, r0 + W, y + oh * OW, idx + oh * OW, OW, base,
+                                  static_cast<std::int32_t>(W));
+      } else {
+        max_pool_row_2x2<T, false>(r0, r0 + W, y + oh * OW, nullptr, OW, base,
+                                   static_cast<std::int32_t>(W));
+      }
+    }
+    return;
+  }
+  for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+    const std::int64_t h0 = oh * g.sH - g.pH;
+    const std::int64_t hs = std::max<std::int64_t>(h0, 0), he = std::min(h0 + g.kH, H);
+    for (std::int64_t ow = 0; ow < OW; ++ow) {
+      const std::int64_t w0 = ow * g.sW - g.pW;
+      const std::int64_t ws = std::max<std::int64_t>(w0, 0), we = std::min(w0 + g.kW, W);
+      T m = -std::numeric_limits<T>::infinity();
+      auto mi = static_cast<std::int32_t>(hs * W + ws);
+      for (std::int64_t ih = hs; ih < he; ++ih) {
+        const T* r = x + ih * W;
+        for (std::int64_t iw = ws; iw < we; ++iw)
+          take_max(r[iw], static_cast<std::int32_t>(ih * W + iw), m, mi);
+      }
+      y[oh * OW + ow] = m;
+      if (idx != nullptr) idx[oh * OW + ow] = mi;
+    }
+  }
+}
+
+struct MaxPool2dBackward final : Node {
+  // Flat index into its input plane (H·W) of each output's chosen element, [N, C, OH, OW].
+  std::vector<std::int32_t> indices;
+  PoolGeom geom;
+  bool released = false;
+  std::string_view name() const override { return "max_pool2d"; }
+  tensor_list apply(tensor_list&& grads) override {
+    check(!released, name(),
+          ": trying to backward through the graph a second time (its saved tensors were freed "
+          "by the first backward); pass retain_graph=true to the first backward if you need a "
+          "second");
+    Tensor gy = grads[0].contiguous();
+    const PoolGeom g = geom;
+    Tensor gx = empty({g.N, g.C, g.H, g.W}, gy.dtype());
+    const std::int32_t* id = indices.data();
+    dispatch_floating(gy.dtype(), "max_pool2d_backward", [&]<class T>() {
+      const T* pg = gy.data_ptr<T>();
+      T* px = gx.data_ptr<T>();
+      const std::int64_t ip = g.in_plane(), op = g.out_plane();
+      detail::parallel_for(g.planes(), min_planes(ip),
+                           [&](std::int64_t p0, std::int64_t p1, std::int64_t) {
+                             for (std::int64_t p = p0; p < p1; ++p)
+                               max_pool_plane_backward(pg + p * op, id + p * op, px + p * ip, g);
+                           });
+    });
+    return {gx};
+  }
+  void release_saved() override {
+    indices = {};
+    released = true;
+  }
+};
+
+// ---- average pools ---------------------------------------------------------------------------
+
+template <class T>
+void avg_pool_plane(const T* __restrict x, T* __restrict y, const PoolGeom& g) {
+  const T divisor = static_cast<T>(g.kH * g.kW);
+  for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+    const std::int64_t h0 = oh * g.sH - g.pH;
+    const std::int64_t hs = std::max<std::int64_t>(h0, 0), he = std::min(h0 + g.kH, g.H);
+    for (std::int64_t ow = 0; ow < g.OW; ++ow) {
+      const std::int64_t w0 = ow * g.sW - g.pW;
+      const std::int64_t ws = std::max<std::int64_t>(w0, 0), we = std::min(w0 + g.kW, g.W);
+      T s = T(0);
+      for (std::int64_t ih = hs; ih < he; ++ih) {
+        const T* r = x + ih * g.W;
+        for (std::int64_t iw = ws; iw < we; ++iw) s += r[iw];
+      }
+      y[oh * g.OW + ow] = s / divisor;
+    }
+  }
+}
+
+template <class T>
+void avg_pool_plane_backward(const T* __restrict gy, T* __restrict gx, const PoolGeom& g) {
+  const T divisor = static_cast<T>(g.kH * g.kW);
+  std::fill(gx, gx + g.in_plane(), T(0));
+  for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+    const std::int64_t h0 = oh * g.sH - g.pH;
+    const std::int64_t hs = std::max<std::int64_t>(h0, 0), he = std::min(h0 + g.kH, g.H);
+    for (std::int64_t ow = 0; ow < g.OW; ++ow) {
+      const std::int64_t w0 = ow * g.sW - g.pW;
+      const std::int64_t ws = std::max<std::int64_t>(w0, 0), we = std::min(w0 + g.kW, g.W);
+      const T v = gy[oh * g.OW + ow] / divisor;
+      for (std::int64_t ih = hs; ih < he; ++ih) {
+        T* r = gx + ih * g.W;
+        for (std::int64_t iw = ws; iw < we; ++iw) r[iw] += v;
+      }
+    }
+  }
+}
+
+// Adaptive windows: [⌊o·in/out⌋, ⌈(o+1)·in/out⌉).
+std::int64_t adaptive_start(std::int64_t o, std::int64_t out, std::int64_t in) {
+  return (o * in) / out;
+}
+std::int64_t adaptive_end(std::int64_t o, std::int64_t out, std::int64_t in) {
+  return ((o + 1) * in + out - 1) / out;
+}
+
+template <class T>
+void adaptive_plane(const T* __restrict x, T* __restrict y, const PoolGeom& g) {
+  for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+    const std::int64_t hs = adaptive_start(oh, g.OH, g.H), he = adaptive_end(oh, g.OH, g.H);
+    for (std::int64_t ow = 0; ow < g.OW; ++ow) {
+      const std::int64_t ws = adaptive_start(ow, g.OW, g.W), we = adaptive_end(ow, g.OW, g.W);
+      T s = T(0);
+      for (std::int64_t ih = hs; ih < he; ++ih) {
+        const T* r = x + ih * g.W;
+        for (std::int64_t iw = ws; iw < we; ++iw) s += r[iw];
+      }
+      y[oh * g.OW + ow] = s / static_cast<T>((he - hs) * (we - ws));
+    }
+  }
+}
+
+template <class T>
+void adaptive_plane_backward(const T* __restrict gy, T* __restrict gx, const PoolGeom& g) {
+  std::fill(gx, gx + g.in_plane(), T(0));
+  for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+    const std::int64_t hs = adaptive_start(oh, g.OH, g.H), he = adaptive_end(oh, g.OH, g.H);
+    for (std::int64_t ow = 0; ow < g.OW; ++ow) {
+      const std::int64_t ws = adaptive_start(ow, g.OW, g.W), we = adaptive_end(ow, g.OW, g.W);
+      const T v = gy[oh * g.OW + ow] / static_cast<T>((he - hs) * (we - ws));
+      for (std::int64_t ih = hs; ih < he; ++ih) {
+        T* r = gx + ih * g.W;
+        for (std::int64_t iw = ws; iw < we; ++iw) r[iw] += v;
+      }
+    }
+  }
+}
+
+// Runs plane_fn(in_plane_ptr, out_plane_ptr, geom) over all planes of a contiguous input.
+template <class F>
+Tensor map_planes(const char* op, const Tensor& input, const PoolGeom& g, F plane_fn) {
+  Tensor x = input.detach().contiguous();
+  Tensor y = empty({g.N, g.C, g.OH, g.OW}, input.dtype());
+  dispatch_floating(input.dtype(), op, [&]<class T>() {
+    const T* px = x.data_ptr<T>();
+    T* py = y.data_ptr<T>();
+    const std::int64_t ip = g.in_plane(), op_ = g.out_plane();
+    detail::parallel_for(g.planes(), min_planes(ip),
+                         [&](std::int64_t p0, std::int64_t p1, std::int64_t) {
+                           for (std::int64_t p = p0; p < p1; ++p)
+                             plane_fn(px + p * ip, py + p * op_, T{});
+                         });
+  });
+  return y;
+}
+
+struct AvgPoolBackward final : Node {
+  PoolGeom geom;
+  bool adaptive = false;
+  std::string_view name() const override { return adaptive ? "adaptive_avg_pool2d" : "avg_pool2d"; }
+  tensor_list apply(tensor_list&& grads) override {
+    Tensor gy = grads[0].contiguous();
+    const PoolGeom g = geom;
+    Tensor gx = empty({g.N, g.C, g.H, g.W}, gy.dtype());
+    dispatch_floating(gy.dtype(), "avg_pool2d_backward", [&]<class T>() {
+      const T* pg = gy.data_ptr<T>();
+      T* px = gx.data_ptr<T>();
+      const std::int64_t ip = g.in_plane(), op = g.out_plane();
+      const bool adapt = adaptive;
+      detail::parallel_for(g.planes(), min_planes(ip),
+                           [&](std::int64_t p0, std::int64_t p1, std::int64_t) {
+                             for (std::int64_t p = p0; p < p1; ++p) {
+                               if (adapt) {
+                                 adaptive_plane_backward(pg + p * op, px + p * ip, g);
+                               } else {
+                                 avg_pool_plane_backward(pg + p * op, px + p * ip, g);
+                               }
+                             }
+                           });
+    });
+    return {gx};
+  }
+};
+
+Tensor avg_pool_impl(const Tensor& input, const PoolGeom& g, bool adaptive) {
+  const char* op = adaptive ? "adaptive_avg_pool2d" : "avg_pool2d";
+  Tensor out = map_planes(op, input, g, [&g, adaptive]<class T>(const T* x, T* y, T) {
+    if (adaptive) {
+      adaptive_plane(x, y, g);
+    } else {
+      avg_pool_plane(x, y, g);
+    }
+  });
+  if (autograd::any_requires_grad({&input})) {
+    auto node = std::make_shared<AvgPoolBackward>();
+    node->geom = g;
+    node->adaptive = adaptive;
+    autograd::record(node, {&input}, {&out});
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& input, Size2 kernel) {
+  return max_pool2d(input, kernel, kernel, 0);
+}
+
+Tensor max_pool2d(const Tensor& input, Size2 kernel, Size2 stride, Size2 padding) {
+  const PoolGeom g = pool_geometry("max_pool2d", input, kernel, stride, padding);
+  check(g.in_plane() <= std::numeric_limits<std::int32_t>::max(), "max_pool2d: input ",
+        input.shape(), " has planes of more than 2^31 elements");
+  Tensor x = input.detach().contiguous();
+  Tensor y = empty({g.N, g.C, g.OH, g.OW}, input.dtype());
+  const bool record = autograd::any_requires_grad({&input});
+  std::vector<std::int32_t> indices(record ? static_cast<std::size_t>(y.numel()) : 0);
+  dispatch_floating(input.dtype(), "max_pool2d", [&]<class T>() {
+    const T* px = x.data_ptr<T>();
+    T* py = y.data_ptr<T>();
+    std::int32_t* pi = record ? indices.data() : nullptr;
+    const std::int64_t ip = g.in_plane(), op = g.out_plane();
+    detail::parallel_for(
+        g.planes(), min_planes(ip), [&](std::int64_t p0, std::int64_t p1, std::int64_t) {
+          for (std::int64_t p = p0; p < p1; ++p)
+            max_pool_plane(px + p * ip, py + p * op, pi != nullptr ? pi + p * op : nullptr, g);
+        });
+  });
+  if (record) {
+    auto node = std::make_shared<MaxPool2dBackward>();
+    node->indices = std::move(indices);
+    node->geom = g;
+    autograd::record(node, {&input}, {&y});
+  }
+  return y;
+}
+
+Tensor avg_pool2d(const Tensor& input, Size2 kernel) {
+  return avg_pool2d(input, kernel, kernel, 0);
+}
+
+Tensor avg_pool2d(const Tensor& input, Size2 kernel, Size2 stride, Size2 padding) {
+  const PoolGeom g = pool_geometry("avg_pool2d", input, kernel, stride, padding);
+  return avg_pool_impl(input, g, false);
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size) {
+  const char* op = "adaptive_avg_pool2d";
+  check(input.defined(), op, ": input is undefined");
+  if (input.dim() != 4) fail(op, ": expected a 4-D input [N,C,H,W], got ", input.shape());
+  check(input.shape()[2] >= 1 && input.shape()[3] >= 1, op,
+        ": expected an input with non-empty H and W, got ", input.shape());
+  check(output_size.h >= 0 && output_size.w >= 0, op, ": output size must be non-negative, got ",
+        pair_str(output_size), " (input ", input.shape(), ")");
+  PoolGeom g;
+  g.N = input.shape()[0];
+  g.C = input.shape()[1];
+  g.H = input.shape()[2];
+  g.W = input.shape()[3];
+  g.OH = output_size.h;
+  g.OW = output_size.w;
+  return avg_pool_impl(input, g, true);
+}
+
+}  // namespace xgrad

@@ -1,0 +1,321 @@
+// conv2d: values and gradients against torch (tests/data/conv_golden/conv2d.txt, written by
+// tools/make_conv_golden.py) in float64 (1e-10) and float32 (relative 1e-4), gradcheck in
+// float64 across stride/padding/dilation/groups combinations, hand-computed values, the
+// multi-threaded path against the single-threaded one, and the errors of bad input.
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_util.hpp"
+#include "xgrad/ops/conv.hpp"
+
+using namespace xgrad;
+using xgrad::testing::expect_error;
+using xgrad::testing::expect_gradcheck;
+using xgrad::testing::expect_values;
+using xgrad::testing::leaf;
+
+namespace {
+
+// ---- the golden files -------------------------------------------------------------------
+
+struct GoldenCase {
+  std::string name;
+  std::map<std::string, std::vector<std::int64_t>> params;
+  std::map<std::string, Tensor> tensors;  // float64
+  Size2 pair(const std::string& k) const {
+    const auto& v = params.at(k);
+    return {v.at(0), v.at(1)};
+  }
+};
+
+std::vector<GoldenCase> read_golden(const std::string& file) {
+  const std::string path = std::string(XGRAD_TEST_DATA_DIR) + "/conv_golden/" + file;
+  std::ifstream f(path);
+  BOOST_REQUIRE_MESSAGE(f, "cannot open " << path);
+  std::vector<GoldenCase> cases;
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream in(line);
+    std::string word;
+    in >> word;
+    if (word == "case") {
+      cases.emplace_back();
+      in >> cases.back().name;
+    } else if (word == "param") {
+      std::string key;
+      in >> key;
+      std::vector<std::int64_t> v;
+      for (std::int64_t x; in >> x;) v.push_back(x);
+      cases.back().params[key] = v;
+    } else if (word == "tensor") {
+      std::string key;
+      std::int64_t nd = 0;
+      in >> key >> nd;
+      Shape shape(static_cast<std::size_t>(nd));
+      for (auto& d : shape) in >> d;
+      std::string values;
+      BOOST_REQUIRE(std::getline(f, values));
+      std::istringstream vin(values);
+      // Inputs are float32 numbers written with 9 digits: parsing them as float gives them
+      // back exactly (as double, the nearest double to the 9-digit decimal would differ).
+      const bool is_f32 =
+          key == "input" || key == "weight" || key == "bias" || key == "grad_output";
+      std::vector<double> data;
+      for (std::string tok; vin >> tok;)
+        data.push_back(is_f32 ? static_cast<double>(std::strtof(tok.c_str(), nullptr))
+                              : std::strtod(tok.c_str(), nullptr));
+      BOOST_REQUIRE_EQUAL(static_cast<std::int64_t>(data.size()), shape_numel(shape));
+      cases.back().tensors[key] = from_data<double>(data.data(), shape);
+    } else {
+      BOOST_REQUIRE_MESSAGE(word == "end", "bad line in " << path << ": " << line);
+    }
+  }
+  BOOST_REQUIRE(!cases.empty());
+  return cases;
+}
+
+std::vector<double> values_of(const Tensor& t) {
+  Tensor c = t.detach().to(float64).contiguous();
+  const double* p = c.data_ptr<double>();
+  return std::vector<double>(p, p + c.numel());
+}
+
+// Asserts `actual` matches the float64 reference within tol·max(1, |ref|).
+void expect_matches(const Tensor& actual, const Tensor& ref, double tol) {
+  expect_values(actual, ref.shape(), values_of(ref), tol);
+}
+
+double tol(Dtype d) {
+  return d == float64 ? 1e-10 : 1e-4;
+}
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// conv2d with fixed hyper-parameters, over (input, weight[, bias]).
+Fn conv_fn(Size2 stride, Size2 padding, Size2 dilation, std::int64_t groups) {
+  return [=](const std::vector<Tensor>& in) {
+    return conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), stride, padding, dilation,
+                  groups);
+  };
+}
+
+// Restores the thread count on scope exit.
+struct ThreadsGuard {
+  int saved = get_num_threads();
+  ~ThreadsGuard() { set_num_threads(saved); }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(conv)
+
+BOOST_AUTO_TEST_CASE(matches_torch_float64_and_float32) {
+  const auto cases = read_golden("conv2d.txt");
+  BOOST_TEST(cases.size() >= 10u);
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT("case " << c.name) {
+      const bool has_bias = c.params.at("bias").at(0) == 1;
+      for (Dtype d : {float64, float32}) {
+        BOOST_TEST_CONTEXT("dtype " << dtype_name(d)) {
+          Tensor x = c.tensors.at("input").to(d).detach().requires_grad_();
+          Tensor w = c.tensors.at("weight").to(d).detach().requires_grad_();
+          Tensor b = has_bias ? c.tensors.at("bias").to(d).detach().requires_grad_() : Tensor();
+          Tensor y = conv2d(x, w, b, c.pair("stride"), c.pair("padding"), c.pair("dilation"),
+                            c.params.at("groups").at(0));
+          BOOST_TEST((y.dtype() == d));
+          expect_matches(y, c.tensors.at("output"), tol(d));
+          y.backward(c.tensors.at("grad_output").to(d));
+          expect_matches(x.grad(), c.tensors.at("grad_input"), tol(d));
+          expect_matches(w.grad(), c.tensors.at("grad_weight"), tol(d));
+          if (has_bias) expect_matches(b.grad(), c.tensors.at("grad_bias"), tol(d));
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(hand_computed_values) {
+  for (Dtype d : {float64, float32}) {
+    // 0..8 as a 3x3 image, a 2x2 kernel of ones: each output sums a 2x2 window.
+    Tensor x = arange(9.0, d).reshape({1, 1, 3, 3});
+    Tensor w = ones({1, 1, 2, 2}, d);
+    expect_values(conv2d(x, w), {1, 1, 2, 2}, {8, 12, 20, 24});
+    // Bias, and two output channels (the second kernel picks the top-left element).
+    Tensor w2 = tensor({{{{1.0, 1.0}, {1.0, 1.0}}}, {{{1.0, 0.0}, {0.0, 0.0}}}}, d);
+    expect_values(conv2d(x, w2, tensor({0.5, -1.0}, d)), {1, 2, 2, 2},
+                  {8.5, 12.5, 20.5, 24.5, -1, 0, 2, 3});
+    // Zero padding 1 with the same kernel: the corners see one element.
+    expect_values(conv2d(x, w, Tensor(), 1, 1), {1, 1, 4, 4},
+                  {0, 1, 3, 2, 3, 8, 12, 7, 9, 20, 24, 13, 6, 13, 15, 8});
+    // Stride 2 and dilation 2 on a 5x5 image 0..24: the kernel's taps are 2 apart.
+    Tensor x5 = arange(25.0, d).reshape({1, 1, 5, 5});
+    expect_values(conv2d(x5, w, Tensor(), 2, 0, 2), {1, 1, 2, 2},
+                  {0 + 2 + 10 + 12, 2 + 4 + 12 + 14, 10 + 12 + 20 + 22, 12 + 14 + 22 + 24});
+    // Groups: each half of the channels has its own kernel.
+    Tensor xg = concat({x, x * 2.0}, 1);   // [1,2,3,3]
+    Tensor wg = concat({w, w * -1.0}, 0);  // [2,1,2,2]
+    expect_values(conv2d(xg, wg, Tensor(), 1, 0, 1, 2), {1, 2, 2, 2},
+                  {8, 12, 20, 24, -16, -24, -40, -48});
+  }
+  // By value: d sum(conv) / d weight sums the windows; / d input counts the covering windows.
+  Tensor x = arange(9.0, float64).reshape({1, 1, 3, 3}).requires_grad_();
+  Tensor w = ones({1, 1, 2, 2}, float64).requires_grad_();
+  Tensor b = zeros({1}, float64).requires_grad_();
+  conv2d(x, w, b).sum().backward();
+  expect_values(w.grad(), {1, 1, 2, 2},
+                {0 + 1 + 3 + 4, 1 + 2 + 4 + 5, 3 + 4 + 6 + 7, 4 + 5 + 7 + 8});
+  expect_values(x.grad(), {1, 1, 3, 3}, {1, 2, 1, 2, 4, 2, 1, 2, 1});
+  expect_values(b.grad(), {1}, {4});
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_stride_padding_dilation_groups) {
+  struct Combo {
+    Shape x, w;
+    Size2 stride, padding, dilation;
+    std::int64_t groups;
+    bool bias;
+  };
+  const std::vector<Combo> combos = {
+      {{1, 2, 5, 5}, {3, 2, 3, 3}, 1, 0, 1, 1, true},
+      {{2, 2, 4, 4}, {2, 2, 3, 3}, 1, 1, 1, 1, true},   // "same" padding, batch of 2
+      {{1, 2, 6, 5}, {2, 2, 3, 3}, 2, 1, 1, 1, true},   // stride 2
+      {{1, 1, 7, 7}, {2, 1, 3, 3}, 1, 2, 2, 1, false},  // dilation 2, same width
+      {{1, 2, 7, 6}, {2, 2, 2, 3}, {2, 1}, {1, 0}, {1, 2}, 1, true},
+      {{1, 4, 4, 4}, {4, 2, 3, 3}, 1, 1, 1, 2, true},   // groups 2
+      {{1, 3, 5, 5}, {3, 1, 3, 3}, 2, 1, 1, 3, true},   // depthwise, stride 2
+      {{1, 2, 5, 4}, {4, 1, 2, 2}, 1, 0, 2, 2, false},  // groups 2, 2 outputs per group
+      {{2, 3, 3, 3}, {2, 3, 1, 1}, 1, 0, 1, 1, true},   // pointwise 1x1
+      {{1, 2, 4, 5}, {2, 2, 1, 1}, 2, 1, 1, 1, true},   // 1x1 with stride and padding
+      {{1, 1, 3, 4}, {2, 1, 5, 6}, 1, 1, 1, 1, true},   // kernel = padded input
+      {{1, 1, 8, 7}, {1, 1, 2, 2}, 3, 0, 1, 1, true},   // stride > kernel
+  };
+  std::uint64_t seed = 1;
+  for (const auto& c : combos) {
+    BOOST_TEST_CONTEXT("input " << format_shape(c.x) << " weight " << format_shape(c.w)
+                                << " groups " << c.groups) {
+      const Fn f = conv_fn(c.stride, c.padding, c.dilation, c.groups);
+      std::vector<Tensor> in = {leaf(c.x, -1, 1, seed), leaf(c.w, -1, 1, seed + 1)};
+      if (c.bias) in.push_back(leaf({c.w[0]}, -1, 1, seed + 2));
+      seed += 3;
+      expect_gradcheck(f, in);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_subsets_of_inputs) {
+  const Fn f = conv_fn(2, 1, 1, 1);
+  Tensor x = leaf({2, 2, 5, 4}, -1, 1, 11);
+  Tensor w = leaf({3, 2, 3, 3}, -1, 1, 12);
+  Tensor b = leaf({3}, -1, 1, 13);
+  expect_gradcheck(f, {x, w.detach(), b.detach()});
+  expect_gradcheck(f, {x.detach(), w, b.detach()});
+  expect_gradcheck(f, {x.detach(), w.detach(), b});
+  expect_gradcheck(f, {x, w.detach()});
+  // Only the needed gradients are computed: x.grad stays undefined when x needs none.
+  Tensor xd = x.detach();
+  Tensor wl = w.detach().requires_grad_();
+  conv2d(xd, wl, Tensor(), 1, 1).sum().backward();
+  BOOST_TEST(wl.grad().defined());
+  BOOST_TEST(!xd.grad().defined());
+}
+
+BOOST_AUTO_TEST_CASE(threads_split_the_batch_with_the_same_results) {
+  ThreadsGuard guard;
+  const Shape xs = {6, 8, 12, 12}, ws = {16, 4, 3, 3};
+  std::vector<std::vector<double>> results[2];
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (Dtype d : {float64, float32}) {
+      manual_seed(5);
+      Tensor x = uniform(xs, -1, 1, d).requires_grad_();
+      Tensor w = uniform(ws, -1, 1, d).requires_grad_();
+      Tensor b = uniform({16}, -1, 1, d).requires_grad_();
+      Tensor y = conv2d(x, w, b, 1, 1, 1, 2);
+      (y * y).sum().backward();
+      results[threads - 1].push_back(values_of(y));
+      results[threads - 1].push_back(values_of(x.grad()));
+      results[threads - 1].push_back(values_of(w.grad()));
+      results[threads - 1].push_back(values_of(b.grad()));
+    }
+    // conv2d hands BLAS back its thread count.
+    BOOST_TEST(get_num_threads() == threads);
+  }
+  // The batch is split into the same chunks whatever the thread count, and the weight and
+  // bias gradients are added up in chunk order: the results are bitwise equal.
+  for (std::size_t i = 0; i < results[0].size(); ++i) BOOST_TEST(results[0][i] == results[1][i]);
+}
+
+BOOST_AUTO_TEST_CASE(empty_batch_and_non_contiguous_input) {
+  Tensor w = leaf({3, 2, 3, 3}, -1, 1, 2);
+  Tensor y = conv2d(zeros({0, 2, 5, 5}, float64), w, Tensor(), 1, 1);
+  BOOST_TEST(y.shape() == (Shape{0, 3, 5, 5}));
+  // A transposed (non-contiguous) input gives the values of its contiguous copy.
+  Tensor x = leaf({1, 2, 5, 4}, -1, 1, 3);
+  Tensor xt = transpose(x, 2, 3);  // [1,2,4,5]
+  BOOST_TEST(!xt.is_contiguous());
+  expect_matches(conv2d(xt, w, Tensor(), 1, 1), conv2d(xt.contiguous(), w, Tensor(), 1, 1), 1e-15);
+  expect_gradcheck(
+      [&](const std::vector<Tensor>& in) {
+        return conv2d(transpose(in[0], 2, 3), in[1], Tensor(), 1, 1);
+      },
+      {x, w});
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_throws) {
+  Tensor x = zeros({1, 3, 5, 5});
+  Tensor w = zeros({4, 3, 3, 3});
+  expect_error([&] { conv2d(zeros({3, 5, 5}), w); }, {"conv2d", "4-D input", "[3,5,5]"});
+  expect_error([&] { conv2d(x, zeros({4, 3, 3})); }, {"conv2d", "4-D weight", "[4,3,3]"});
+  expect_error(
+      [&] {
+        conv2d(x, zeros({4, 2, 3, 3}));
+      },
+      {"conv2d", "channel mismatch", "[1,3,5,5]", "[4,2,3,3]"});
+  expect_error(
+      [&] {
+        conv2d(x, zeros({4, 1, 3, 3}), Tensor(), 1, 0, 1, 2);
+      },
+      {"conv2d", "groups 2 does not divide the 3 input channels", "[1,3,5,5]"});
+  expect_error(
+      [&] {
+        conv2d(zeros({1, 4, 5, 5}), zeros({3, 2, 3, 3}), Tensor(), 1, 0, 1, 2);
+      },
+      {"conv2d", "groups 2 does not divide the 3 output channels", "[3,2,3,3]"});
+  expect_error([&] { conv2d(x, w, Tensor(), 1, 0, 1, 0); }, {"conv2d", "groups", "at least 1"});
+  expect_error(
+      [&] {
+        conv2d(zeros({1, 1, 2, 2}), zeros({1, 1, 3, 3}));
+      },
+      {"conv2d", "larger than the padded input 2x2", "[1,1,2,2]", "[1,1,3,3]"});
+  expect_error(
+      [&] {
+        conv2d(zeros({1, 1, 4, 4}), zeros({1, 1, 3, 3}), Tensor(), 1, 0, 2);
+      },
+      {"conv2d", "dilated 5x5", "larger than the padded input 4x4"});
+  expect_error(
+      [&] {
+        conv2d(x, w, Tensor(), 1, {0, -1});
+      },
+      {"conv2d", "padding must be non-negative", "0x-1", "[1,3,5,5]"});
+  expect_error([&] { conv2d(x, w, Tensor(), {0, 1}); }, {"conv2d", "stride", "0x1"});
+  expect_error([&] { conv2d(x, w, Tensor(), 1, 0, -1); }, {"conv2d", "dilation", "-1x-1"});
+  expect_error([&] { conv2d(x, zeros({4, 3, 0, 3})); }, {"conv2d", "[4,3,0,3]"});
+  expect_error([&] { conv2d(x, w, zeros({3})); }, {"conv2d", "bias", "[4]", "[3]"});
+  expect_error(
+      [&] {
+        conv2d(x, zeros({4, 3, 3, 3}, float64));
+      },
+      {"conv2d", "float32 [1,3,5,5]", "float64 [4,3,3,3]"});
+  expect_error(
+      [&] {
+        conv2d(zeros({1, 3, 5, 5}, int64), zeros({4, 3, 3, 3}, int64));
+      },
+      {"conv2d", "int64"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,258 @@
+// gelu (exact erf form), softplus, elu and logsumexp: values and gradients against torch 1.13
+// (numbers printed by python3-torch, float64), both float dtypes, gradcheck in float64 away from
+// the kinks, the conventions at the kinks, stability for extreme inputs, and that argmax/argmin
+// record nothing.
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "test_util.hpp"
+#include "xgrad/ops/indexing.hpp"
+
+using namespace xgrad;
+using xgrad::testing::expect_error;
+using xgrad::testing::expect_gradcheck;
+using xgrad::testing::expect_values;
+using xgrad::testing::leaf;
+
+namespace {
+
+const Dtype kFloatDtypes[] = {float64, float32};
+
+double tol(Dtype d) {
+  return d == float64 ? 1e-12 : 1e-6;
+}
+
+const double kInf = std::numeric_limits<double>::infinity();
+
+// The points torch evaluated: x = [-3, -1, -0.25, 0, 0.5, 2, 25].
+Tensor points(Dtype d) {
+  return tensor({-3.0, -1.0, -0.25, 0.0, 0.5, 2.0, 25.0}, d);
+}
+
+// d sum(f(x)) / dx in x's dtype.
+Tensor grad_of_sum(const std::function<Tensor(const Tensor&)>& f, Dtype d) {
+  Tensor x = points(d).requires_grad_();
+  f(x).sum().backward();
+  return x.grad();
+}
+
+// [2,3,4] float64 leaf with |x| >= 0.1 (away from the kinks at 0).
+Tensor away_from_zero() {
+  Tensor x = leaf({2, 3, 4}, 0.1, 2.0, 7);
+  Tensor sign = tensor({1.0, -1.0, -1.0, 1.0}, float64);
+  no_grad guard;
+  return (x * sign).detach().requires_grad_();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(more_activation)
+
+// ---- gelu ---------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(gelu_values_and_gradient_match_torch) {
+  // torch.nn.functional.gelu(x) (approximate='none') and its gradient, float64.
+  const std::vector<double> y = {-0.00404969409489031,
+                                 -0.15865525393145702,
+                                 -0.10032341857926907,
+                                 0.0,
+                                 0.34573123063700656,
+                                 1.9544997361036416,
+                                 25.0};
+  const std::vector<double> g = {-0.01194564720418392,
+                                 -0.08331547058768635,
+                                 0.304626645116364,
+                                 0.5,
+                                 0.8674951246561629,
+                                 1.085231801078197,
+                                 1.0};
+  for (Dtype d : kFloatDtypes) {
+    BOOST_TEST_CONTEXT(dtype_name(d)) {
+      Tensor out = gelu(points(d));
+      BOOST_TEST((out.dtype() == d));
+      expect_values(out, {7}, y, tol(d));
+      Tensor gx = grad_of_sum([](const Tensor& x) { return gelu(x); }, d);
+      BOOST_TEST((gx.dtype() == d));
+      expect_values(gx, {7}, g, tol(d));
+    }
+  }
+  // torch gives NaN at -inf too (-inf · 0): kept, not special-cased.
+  expect_values(gelu(tensor({-kInf, kInf}, float64)), {2}, {std::nan(""), kInf});
+  BOOST_TEST(gelu(points(float64).requires_grad_()).grad_fn()->name() == "gelu");
+}
+
+BOOST_AUTO_TEST_CASE(gelu_gradcheck) {
+  expect_gradcheck([](const std::vector<Tensor>& in) { return gelu(in[0]); },
+                   {leaf({2, 3, 4}, -3, 3)});
+  // A non-contiguous input.
+  expect_gradcheck([](const std::vector<Tensor>& in) { return gelu(in[0].t()); },
+                   {leaf({3, 4}, -3, 3, 5)});
+}
+
+// ---- softplus -----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(softplus_values_and_gradient_match_torch) {
+  // torch.nn.functional.softplus(x) with beta 1, threshold 20 (25 > 20: returned as is).
+  const std::vector<double> y = {0.04858735157374206,
+                                 0.31326168751822286,
+                                 0.5759394198788436,
+                                 0.6931471805599453,
+                                 0.9740769841801067,
+                                 2.1269280110429727,
+                                 25.0};
+  const std::vector<double> g = {0.04742587317756679,
+                                 0.2689414213699951,
+                                 0.4378234991142019,
+                                 0.5,
+                                 0.6224593312018546,
+                                 0.8807970779778824,
+                                 1.0};
+  // beta 2, threshold 5 (2·2 = 4 is below it, 2·25 above).
+  const std::vector<double> y2 = {0.0012378425688652247,
+                                  0.06346400552148625,
+                                  0.23703849209005334,
+                                  0.34657359027997264,
+                                  0.6566308437591114,
+                                  2.0090749639589047,
+                                  25.0};
+  const std::vector<double> g2 = {0.0024726231566347748,
+                                  0.11920292202211755,
+                                  0.37754066879814546,
+                                  0.5,
+                                  0.7310585786300049,
+                                  0.9820137900379085,
+                                  1.0};
+  for (Dtype d : kFloatDtypes) {
+    BOOST_TEST_CONTEXT(dtype_name(d)) {
+      expect_values(softplus(points(d)), {7}, y, tol(d));
+      expect_values(grad_of_sum([](const Tensor& x) { return softplus(x); }, d), {7}, g, tol(d));
+      expect_values(softplus(points(d), 2.0, 5.0), {7}, y2, tol(d));
+      expect_values(grad_of_sum([](const Tensor& x) { return softplus(x, 2.0, 5.0); }, d), {7}, g2,
+                    tol(d));
+    }
+  }
+  // No overflow: e^800 would be inf, but 800 is past the threshold; far negative gives 0.
+  expect_values(softplus(tensor({800.0, -800.0}, float64)), {2}, {800.0, 0.0});
+  expect_values(softplus(tensor({800.0, -800.0}, float32)), {2}, {800.0, 0.0});
+  expect_error([] { softplus(points(float64), 0.0); }, {"softplus", "beta"});
+}
+
+BOOST_AUTO_TEST_CASE(softplus_gradcheck) {
+  expect_gradcheck([](const std::vector<Tensor>& in) { return softplus(in[0]); },
+                   {leaf({2, 3, 4}, -4, 4)});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return softplus(in[0], 0.5, 10.0); },
+                   {leaf({2, 3, 4}, -4, 4, 3)});
+  // Above the threshold the gradient is exactly 1 (x·beta = 6..8 > 5 with beta 2).
+  expect_gradcheck([](const std::vector<Tensor>& in) { return softplus(in[0], 2.0, 5.0); },
+                   {leaf({5}, 3, 4)});
+}
+
+// ---- elu ----------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(elu_values_and_gradient_match_torch) {
+  const std::vector<double> y = {
+      -0.950212931632136, -0.6321205588285577, -0.22119921692859512, 0.0, 0.5, 2.0, 25.0};
+  // At x = 0 torch's gradient is alpha·e^0 = alpha (the x <= 0 branch).
+  const std::vector<double> g = {
+      0.049787068367863944, 0.36787944117144233, 0.7788007830714049, 1.0, 1.0, 1.0, 1.0};
+  const std::vector<double> y05 = {
+      -0.475106465816068, -0.31606027941427883, -0.11059960846429756, 0.0, 0.5, 2.0, 25.0};
+  const std::vector<double> g05 = {
+      0.024893534183931972, 0.18393972058572117, 0.38940039153570244, 0.5, 1.0, 1.0, 1.0};
+  for (Dtype d : kFloatDtypes) {
+    BOOST_TEST_CONTEXT(dtype_name(d)) {
+      expect_values(elu(points(d)), {7}, y, tol(d));
+      expect_values(grad_of_sum([](const Tensor& x) { return elu(x); }, d), {7}, g, tol(d));
+      expect_values(elu(points(d), 0.5), {7}, y05, tol(d));
+      expect_values(grad_of_sum([](const Tensor& x) { return elu(x, 0.5); }, d), {7}, g05, tol(d));
+    }
+  }
+  expect_values(elu(tensor({-kInf}, float64), 2.0), {1}, {-2.0});
+}
+
+BOOST_AUTO_TEST_CASE(elu_gradcheck) {
+  expect_gradcheck([](const std::vector<Tensor>& in) { return elu(in[0]); }, {away_from_zero()});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return elu(in[0], 0.3); },
+                   {away_from_zero()});
+}
+
+BOOST_AUTO_TEST_CASE(new_activations_reject_non_float) {
+  Tensor i = tensor({1.0, 2.0}, int64);
+  expect_error([&] { gelu(i); }, {"gelu", "int64"});
+  expect_error([&] { softplus(i); }, {"softplus", "int64"});
+  expect_error([&] { elu(i); }, {"elu", "int64"});
+}
+
+// ---- logsumexp ----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(logsumexp_values_match_torch) {
+  for (Dtype d : kFloatDtypes) {
+    BOOST_TEST_CONTEXT(dtype_name(d)) {
+      // Row [1000, 1000, -1000] would overflow exp: the stable form gives 1000 + log 2.
+      Tensor a = tensor({{1.0, 2.0, 3.0}, {1000.0, 1000.0, -1000.0}}, d);
+      expect_values(logsumexp(a, 1), {2}, {3.4076059644443806, 1000.6931471805599}, tol(d));
+      expect_values(logsumexp(a, -1, true), {2, 1}, {3.4076059644443806, 1000.6931471805599},
+                    tol(d));
+      expect_values(logsumexp(a, 0), {3}, {1000.0, 1000.0, 3.0}, tol(d));
+      expect_values(logsumexp(a.t(), 0), {2}, {3.4076059644443806, 1000.6931471805599}, tol(d));
+      // torch: +inf in a slice gives +inf; an all -inf slice gives -inf.
+      expect_values(logsumexp(tensor({{kInf, 1.0}, {-kInf, -kInf}}, d), 1), {2}, {kInf, -kInf});
+    }
+  }
+  // Middle axis of a 3-D tensor against the naive formula.
+  Tensor x = leaf({2, 3, 4}, -2, 2).detach();
+  xt::xarray<double> naive = log(sum(exp(x), 1)).to_xarray<double>();
+  expect_values(logsumexp(x, 1), {2, 4}, std::vector<double>(naive.begin(), naive.end()), 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(logsumexp_gradient_is_softmax) {
+  // torch: d sum(w ⊙ logsumexp(a, 1)) / da with w = [0.5, -2].
+  Tensor a = tensor({{1.0, 2.0, 3.0}, {1000.0, 1000.0, -1000.0}}, float64).requires_grad_();
+  (logsumexp(a, 1) * tensor({0.5, -2.0}, float64)).sum().backward();
+  expect_values(a.grad(), {2, 3},
+                {0.04501528658519022, 0.12236423552739879, 0.33262047788741084, -1.000000000000055,
+                 -1.000000000000055, -0.0},
+                1e-12);
+  BOOST_TEST(logsumexp(a, 0).grad_fn()->name() == "logsumexp");
+  for (std::int64_t axis : {0, 1, 2, -1}) {
+    BOOST_TEST_CONTEXT("axis " << axis) {
+      expect_gradcheck([axis](const std::vector<Tensor>& in) { return logsumexp(in[0], axis); },
+                       {leaf({2, 3, 4}, -2, 2)});
+      expect_gradcheck(
+          [axis](const std::vector<Tensor>& in) { return logsumexp(in[0], axis, true); },
+          {leaf({2, 3, 4}, -2, 2, 9)});
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(logsumexp_errors) {
+  expect_error(
+      [] {
+        logsumexp(zeros({2, 3}, float64), 2);
+      },
+      {"logsumexp", "axis 2", "out of range", "[2,3]"});
+  expect_error([] { logsumexp(tensor({1.0}, int64), 0); }, {"logsumexp", "int64"});
+}
+
+// ---- argmax / argmin are not differentiable -----------------------------------------------
+
+BOOST_AUTO_TEST_CASE(argmax_argmin_record_nothing) {
+  Tensor x = leaf({3, 4});
+  for (const Tensor& i : {argmax(x, 1), argmin(x, 1), argmax(x, 0, true), argmin(x, -1, true)}) {
+    BOOST_TEST((i.dtype() == int64));
+    BOOST_TEST(!i.requires_grad());
+    BOOST_TEST(!i.grad_fn());
+  }
+  // Picking the row minima through argmin's indices: the gradient flows through gather only,
+  // one 1 per row at the minimum.
+  Tensor idx = argmin(x, 1, true);
+  gather(x, 1, idx).sum().backward();
+  xt::xarray<double> g = x.grad().to_xarray<double>();
+  xt::xarray<std::int64_t> at = idx.to_xarray<std::int64_t>();
+  for (std::size_t r = 0; r < 3; ++r)
+    for (std::size_t c = 0; c < 4; ++c)
+      BOOST_TEST(g(r, c) == (static_cast<std::int64_t>(c) == at(r, 0) ? 1.0 : 0.0));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

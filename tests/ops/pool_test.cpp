@@ -1,0 +1,329 @@
+// max_pool2d, avg_pool2d, adaptive_avg_pool2d: values and gradients against torch
+// (tests/data/conv_golden/*.txt, written by tools/make_conv_golden.py) in float64 (1e-10)
+// and float32 (relative 1e-4), gradcheck in float64, max-pool ties / NaN / -inf by value (the
+// element torch's CPU kernel picks), and the errors of bad input.
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_util.hpp"
+#include "xgrad/ops/pool.hpp"
+
+using namespace xgrad;
+using xgrad::testing::expect_error;
+using xgrad::testing::expect_gradcheck;
+using xgrad::testing::expect_values;
+using xgrad::testing::leaf;
+
+namespace {
+
+// ---- the golden files (same format as in conv_test.cpp) -----------------------------------
+
+struct GoldenCase {
+  std::string name;
+  std::map<std::string, std::vector<std::int64_t>> params;
+  std::map<std::string, Tensor> tensors;  // float64
+  Size2 pair(const std::string& k) const {
+    const auto& v = params.at(k);
+    return {v.at(0), v.at(1)};
+  }
+};
+
+std::vector<GoldenCase> read_golden(const std::string& file) {
+  const std::string path = std::string(XGRAD_TEST_DATA_DIR) + "/conv_golden/" + file;
+  std::ifstream f(path);
+  BOOST_REQUIRE_MESSAGE(f, "cannot open " << path);
+  std::vector<GoldenCase> cases;
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream in(line);
+    std::string word;
+    in >> word;
+    if (word == "case") {
+      cases.emplace_back();
+      in >> cases.back().name;
+    } else if (word == "param") {
+      std::string key;
+      in >> key;
+      std::vector<std::int64_t> v;
+      for (std::int64_t x; in >> x;) v.push_back(x);
+      cases.back().params[key] = v;
+    } else if (word == "tensor") {
+      std::string key;
+      std::int64_t nd = 0;
+      in >> key >> nd;
+      Shape shape(static_cast<std::size_t>(nd));
+      for (auto& d : shape) in >> d;
+      std::string values;
+      BOOST_REQUIRE(std::getline(f, values));
+      std::istringstream vin(values);
+      // Inputs are float32 numbers written with 9 digits: parsing them as float gives them
+      // back exactly (as double, the nearest double to the 9-digit decimal would differ).
+      const bool is_f32 =
+          key == "input" || key == "weight" || key == "bias" || key == "grad_output";
+      std::vector<double> data;
+      for (std::string tok; vin >> tok;)
+        data.push_back(is_f32 ? static_cast<double>(std::strtof(tok.c_str(), nullptr))
+                              : std::strtod(tok.c_str(), nullptr));
+      BOOST_REQUIRE_EQUAL(static_cast<std::int64_t>(data.size()), shape_numel(shape));
+      cases.back().tensors[key] = from_data<double>(data.data(), shape);
+    } else {
+      BOOST_REQUIRE_MESSAGE(word == "end", "bad line in " << path << ": " << line);
+    }
+  }
+  BOOST_REQUIRE(!cases.empty());
+  return cases;
+}
+
+std::vector<double> values_of(const Tensor& t) {
+  Tensor c = t.detach().to(float64).contiguous();
+  const double* p = c.data_ptr<double>();
+  return std::vector<double>(p, p + c.numel());
+}
+
+void expect_matches(const Tensor& actual, const Tensor& ref, double tol) {
+  expect_values(actual, ref.shape(), values_of(ref), tol);
+}
+
+double tol(Dtype d) {
+  return d == float64 ? 1e-10 : 1e-4;
+}
+
+// Runs every case of `file` through op(input, case) in both dtypes, forward and backward.
+void check_golden(const std::string& file,
+                  const std::function<Tensor(const Tensor&, const GoldenCase&)>& op) {
+  const auto cases = read_golden(file);
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT("case " << c.name) {
+      for (Dtype d : {float64, float32}) {
+        BOOST_TEST_CONTEXT("dtype " << dtype_name(d)) {
+          Tensor x = c.tensors.at("input").to(d).detach().requires_grad_();
+          Tensor y = op(x, c);
+          BOOST_TEST((y.dtype() == d));
+          expect_matches(y, c.tensors.at("output"), tol(d));
+          y.backward(c.tensors.at("grad_output").to(d));
+          expect_matches(x.grad(), c.tensors.at("grad_input"), tol(d));
+        }
+      }
+    }
+  }
+}
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+const double kInf = std::numeric_limits<double>::infinity();
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(pool)
+
+BOOST_AUTO_TEST_CASE(max_pool_matches_torch) {
+  check_golden("max_pool2d.txt", [](const Tensor& x, const GoldenCase& c) {
+    return max_pool2d(x, c.pair("kernel"), c.pair("stride"), c.pair("padding"));
+  });
+}
+
+BOOST_AUTO_TEST_CASE(avg_pool_matches_torch) {
+  check_golden("avg_pool2d.txt", [](const Tensor& x, const GoldenCase& c) {
+    return avg_pool2d(x, c.pair("kernel"), c.pair("stride"), c.pair("padding"));
+  });
+}
+
+BOOST_AUTO_TEST_CASE(adaptive_avg_pool_matches_torch) {
+  check_golden("adaptive_avg_pool2d.txt", [](const Tensor& x, const GoldenCase& c) {
+    return adaptive_avg_pool2d(x, c.pair("output_size"));
+  });
+}
+
+BOOST_AUTO_TEST_CASE(max_pool_ties_go_to_the_first_maximum) {
+  for (Dtype d : {float64, float32}) {
+    // Every 2x2 window is a tie; torch sends each gradient to the window's top-left element.
+    Tensor x = tensor({{{{1.0, 1.0, 2.0, 2.0},
+                         {1.0, 1.0, 2.0, 2.0},
+                         {3.0, 0.0, 0.0, 0.0},
+                         {3.0, 3.0, 0.0, 0.0}}}},
+                      d)
+                   .requires_grad_();
+    Tensor y = max_pool2d(x, 2);
+    expect_values(y, {1, 1, 2, 2}, {1, 2, 3, 0});
+    y.sum().backward();
+    expect_values(x.grad(), {1, 1, 4, 4}, {1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0});
+    // A tie between the second row's first element and a later one: row-major order wins.
+    Tensor x2 = tensor({{{{0.0, 1.0}, {5.0, 5.0}}}}, d).requires_grad_();
+    max_pool2d(x2, 2).sum().backward();
+    expect_values(x2.grad(), {1, 1, 2, 2}, {0, 0, 1, 0});
+    // Overlapping, padded windows over a constant image: each window's first in-bounds
+    // element (top-left of the clipped window) collects the gradients.
+    Tensor c = full({1, 1, 3, 3}, 0.5, d).requires_grad_();
+    Tensor yc = max_pool2d(c, 3, 1, 1);
+    expect_values(yc, {1, 1, 3, 3}, std::vector<double>(9, 0.5));
+    yc.sum().backward();
+    expect_values(c.grad(), {1, 1, 3, 3}, {4, 2, 0, 2, 1, 0, 0, 0, 0});
+  }
+}
+
+BOOST_AUTO_TEST_CASE(max_pool_nan_and_infinity) {
+  // NaN wins over numbers, and the last NaN of a window wins; an all -inf window picks its first
+  // element (torch's `val > max || isnan(val)` scan from -inf).
+  for (Dtype d : {float64, float32}) {
+    Tensor x = tensor({{{{kNaN, 1.0, kNaN, 2.0},
+                         {5.0, kNaN, 2.0, 2.0},
+                         {-kInf, -kInf, 0.0, 0.0},
+                         {-kInf, -kInf, 0.0, 0.0}}}},
+                      d)
+                   .requires_grad_();
+    Tensor y = max_pool2d(x, 2);
+    expect_values(y, {1, 1, 2, 2}, {kNaN, kNaN, -kInf, 0});
+    y.backward(tensor({{{{1.0, 2.0}, {3.0, 4.0}}}}, d));
+    expect_values(x.grad(), {1, 1, 4, 4}, {0, 0, 2, 0, 0, 1, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0});
+    // The same through the general path (3x3 window, padding 1, stride 2).
+    Tensor x3 =
+        tensor({{{{1.0, kNaN, 3.0}, {kNaN, 2.0, 2.0}, {-kInf, 0.0, 9.0}}}}, d).requires_grad_();
+    Tensor y3 = max_pool2d(x3, 3, 2, 1);
+    expect_values(y3, {1, 1, 2, 2}, {kNaN, kNaN, kNaN, 9});
+    y3.backward(tensor({{{{1.0, 2.0}, {3.0, 4.0}}}}, d));
+    // Windows: (0,0) rows 0-1 cols 0-1 -> last NaN at 3; (0,1) rows 0-1 cols 1-2 -> NaN at 1;
+    // (1,0) rows 1-2 cols 0-1 -> NaN at 3; (1,1) rows 1-2 cols 1-2 -> 9 at 8.
+    expect_values(x3.grad(), {1, 1, 3, 3}, {0, 2, 0, 1 + 3, 0, 0, 0, 0, 4});
+  }
+}
+
+BOOST_AUTO_TEST_CASE(max_pool_2x2_rows_of_any_length) {
+  // The 2x2 stride-2 pool of float32 has a vectorised path (8 outputs per step, a masked
+  // tail); float64 takes the scalar one. Both must pick the same elements, ties included
+  // (integer values), for rows of 1 to 19 outputs, odd widths and heights included (whose last
+  // column or row no window covers).
+  for (std::int64_t w = 2; w <= 39; ++w) {
+    BOOST_TEST_CONTEXT("width " << w) {
+      manual_seed(static_cast<std::uint64_t>(w));
+      Tensor x = uniform({2, 3, 5 + w % 2, w}, -3, 3, float64);
+      {
+        double* p = x.data_ptr<double>();
+        for (std::int64_t i = 0; i < x.numel(); ++i) p[i] = std::round(p[i]);
+      }
+      Tensor a = x.to(float32).requires_grad_();
+      Tensor b = x.detach().requires_grad_();
+      Tensor ya = max_pool2d(a, 2), yb = max_pool2d(b, 2);
+      expect_values(ya, yb.shape(), values_of(yb), 0);
+      Tensor seed = uniform(yb.shape(), -1, 1, float64);
+      ya.backward(seed.to(float32));
+      yb.backward(seed);
+      expect_values(a.grad(), b.grad().shape(), values_of(b.grad()), 1e-7);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(default_stride_is_the_kernel) {
+  Tensor x = leaf({2, 3, 7, 6}, -1, 1, 4);
+  expect_values(max_pool2d(x, 3), {2, 3, 2, 2}, values_of(max_pool2d(x, 3, 3, 0)), 0);
+  expect_values(max_pool2d(x, {3, 2}), {2, 3, 2, 3}, values_of(max_pool2d(x, {3, 2}, {3, 2})), 0);
+  expect_values(avg_pool2d(x, 2), {2, 3, 3, 3}, values_of(avg_pool2d(x, 2, 2, 0)), 0);
+  // count_include_pad: a corner window of a padded 2x2 average counts the padding.
+  expect_values(avg_pool2d(ones({1, 1, 3, 3}, float64), 2, 2, 1), {1, 1, 2, 2},
+                {0.25, 0.5, 0.5, 1});
+  // Adaptive pooling to the input size is the identity; to 1x1 it is the mean.
+  expect_values(adaptive_avg_pool2d(x, {7, 6}), x.shape(), values_of(x), 0);
+  expect_values(adaptive_avg_pool2d(x, 1).reshape({6}), {6}, values_of(mean(x.reshape({6, 42}), 1)),
+                1e-15);
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_pools) {
+  struct Combo {
+    Shape x;
+    Size2 kernel, stride, padding;
+  };
+  const std::vector<Combo> combos = {
+      {{2, 2, 4, 4}, 2, 2, 0},
+      {{1, 2, 5, 5}, 2, 2, 0},
+      {{1, 2, 5, 6}, 3, 2, 1},
+      {{1, 1, 5, 5}, 3, 1, 1},
+      {{1, 2, 6, 5}, {2, 3}, {1, 2}, {1, 1}},
+      {{1, 1, 4, 3}, {4, 3}, 1, 0},
+  };
+  std::uint64_t seed = 1;
+  for (const auto& c : combos) {
+    BOOST_TEST_CONTEXT("input " << format_shape(c.x) << " kernel " << c.kernel.h << "x"
+                                << c.kernel.w) {
+      // Distinct random values: no ties, so max pooling is differentiable at the point.
+      Tensor x = leaf(c.x, -1, 1, seed++);
+      expect_gradcheck(
+          [&](const std::vector<Tensor>& in) {
+            return max_pool2d(in[0], c.kernel, c.stride, c.padding);
+          },
+          {x});
+      expect_gradcheck(
+          [&](const std::vector<Tensor>& in) {
+            return avg_pool2d(in[0], c.kernel, c.stride, c.padding);
+          },
+          {x});
+    }
+  }
+  const std::vector<std::pair<Shape, Size2>> adaptive = {
+      {{1, 2, 7, 5}, {3, 2}}, {{2, 1, 4, 4}, 1}, {{1, 1, 3, 3}, 4}, {{1, 2, 6, 4}, {4, 3}}};
+  for (const auto& [shape, out] : adaptive) {
+    expect_gradcheck(
+        [out = out](const std::vector<Tensor>& in) { return adaptive_avg_pool2d(in[0], out); },
+        {leaf(shape, -1, 1, seed++)});
+  }
+}
+
+BOOST_AUTO_TEST_CASE(threads_split_the_planes_with_the_same_results) {
+  const int saved = get_num_threads();
+  std::vector<std::vector<double>> results[2];
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    manual_seed(9);
+    Tensor x = uniform({8, 16, 28, 28}, -1, 1, float32).requires_grad_();
+    Tensor y = max_pool2d(x, 2).sum() + avg_pool2d(x, 3, 2, 1).sum() * 2.0 +
+               adaptive_avg_pool2d(x, 5).sum() * 3.0;
+    y.backward();
+    results[threads - 1] = {values_of(max_pool2d(x, 2)), values_of(x.grad())};
+  }
+  set_num_threads(saved);
+  BOOST_TEST(results[0][0] == results[1][0]);  // planes are independent: bitwise equal
+  BOOST_TEST(results[0][1] == results[1][1]);
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_throws) {
+  Tensor x = zeros({1, 2, 5, 5});
+  for (const char* op : {"max_pool2d", "avg_pool2d"}) {
+    const auto f = [op](const Tensor& in, Size2 k, Size2 s, Size2 p) {
+      return std::string(op) == "max_pool2d" ? max_pool2d(in, k, s, p) : avg_pool2d(in, k, s, p);
+    };
+    expect_error([&] { f(zeros({2, 5, 5}), 2, 2, 0); }, {op, "4-D input", "[2,5,5]"});
+    expect_error([&] { f(x, 0, 1, 0); }, {op, "kernel size must be at least 1", "[1,2,5,5]"});
+    expect_error([&] { f(x, 2, {1, 0}, 0); }, {op, "stride must be at least 1", "1x0"});
+    expect_error([&] { f(x, 2, 2, -1); }, {op, "padding must be non-negative", "[1,2,5,5]"});
+    expect_error([&] { f(x, 3, 1, 2); }, {op, "padding 2x2 must be at most half", "3x3"});
+    expect_error(
+        [&] {
+          f(x, {6, 2}, 1, 0);
+        },
+        {op, "kernel 6x2 is larger than the padded input 5x5", "[1,2,5,5]"});
+    expect_error([&] { f(zeros({1, 2, 5, 5}, int64), 2, 2, 0); }, {op, "int64"});
+  }
+  expect_error(
+      [&] {
+        adaptive_avg_pool2d(zeros({5, 5}), 2);
+      },
+      {"adaptive_avg_pool2d", "4-D input", "[5,5]"});
+  expect_error(
+      [&] {
+        adaptive_avg_pool2d(zeros({1, 1, 0, 5}), 2);
+      },
+      {"adaptive_avg_pool2d", "non-empty", "[1,1,0,5]"});
+  expect_error(
+      [&] {
+        adaptive_avg_pool2d(x, {2, -1});
+      },
+      {"adaptive_avg_pool2d", "output size", "2x-1", "[1,2,5,5]"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
