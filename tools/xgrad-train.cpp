@@ -35,6 +35,7 @@
 #include "xgrad/io/checkpoint.hpp"
 #include "xgrad/io/safetensors.hpp"
 #include "xgrad/nn/clip_grad.hpp"
+#include "xgrad/nn/cnn.hpp"
 #include "xgrad/nn/mlp.hpp"
 #include "xgrad/optim/adam.hpp"
 #include "xgrad/optim/adamw.hpp"
@@ -208,7 +209,8 @@ std::string progress_bar(double frac, int width = 30) {
 }
 
 int run(const Config& c) {
-  check(c.model == "mlp", "unknown model '", c.model, "' (choose mlp)");
+  check(c.model == "mlp" || c.model == "cnn", "unknown model '", c.model,
+        "' (choose mlp or cnn)");
   check(c.lr >= 0 && std::isfinite(c.lr), "invalid learning rate ", c.lr, " (must be >= 0)");
   check(c.batch_size >= 1, "invalid batch size ", c.batch_size, " (must be >= 1)");
   check(c.epochs >= 1, "invalid number of epochs ", c.epochs, " (must be >= 1)");
@@ -235,7 +237,16 @@ int run(const Config& c) {
 
   data::MnistDataset train(c.data, data::Split::train);
   data::MnistDataset test(c.data, data::Split::test);
-  nn::MLP model({train.rows() * train.cols(), 256, 128, 10});
+  std::unique_ptr<nn::Module> model_ptr;
+  if (c.model == "cnn") {
+    check(train.rows() == 28 && train.cols() == 28, "the cnn model needs 28x28 images, got ",
+          train.rows(), "x", train.cols());
+    model_ptr = std::make_unique<nn::CNN>();
+  } else {
+    model_ptr = std::make_unique<nn::MLP>(
+        std::vector<std::int64_t>{train.rows() * train.cols(), 256, 128, 10});
+  }
+  nn::Module& model = *model_ptr;
   const std::vector<Tensor> params = model.parameters();
   auto opt = make_optimizer(c, params);
   auto sched = make_scheduler(c, *opt);
@@ -367,7 +378,7 @@ int main(int argc, char** argv) {
   Config c;
   po::options_description desc("xgrad-train options");
   desc.add_options()("help,h", "show this help")(
-      "model", po::value(&c.model)->default_value(c.model), "model: mlp (784-256-128-10, ReLU)")(
+      "model", po::value(&c.model)->default_value(c.model), "model: mlp (784-256-128-10, ReLU) | cnn (conv 1→16, pool, conv 16→32, pool, linear 1568→10)")(
       "data", po::value(&c.data)->default_value(c.data), "folder with the IDX files")(
       "optim", po::value(&c.optim)->default_value(c.optim),
       "optimizer: sgd | momentum (SGD, momentum 0.9) | rmsprop | adam | adamw")(
