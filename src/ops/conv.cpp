@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <exception>
 #include <functional>
@@ -239,7 +240,8 @@ void parallel_for(std::int64_t n, std::int64_t min_chunk,
   if (chunks == 0) return;
   const std::int64_t size = (n + chunks - 1) / chunks;
   const auto run_chunk = [&](std::int64_t c) { f(c * size, std::min(n, (c + 1) * size), c); };
-  const int threads = static_cast<int>(std::min<std::int64_t>({get_num_threads(), chunks, 64}));
+  static const int env_threads = std::getenv("XGRAD_POOL_THREADS") ? std::atoi(std::getenv("XGRAD_POOL_THREADS")) : 0;  // TEMP experiment
+  const int threads = static_cast<int>(std::min<std::int64_t>({env_threads > 0 ? env_threads : get_num_threads(), chunks, 64}));
   if (threads > 1) {
     BlasSingleThreaded blas_guard;
     const std::function<void(std::int64_t)> job = run_chunk;

@@ -26,9 +26,11 @@ std::string find_program(const std::string& program) {
   while (start <= dirs.size()) {
     std::size_t end = dirs.find(':', start);
     if (end == std::string::npos) end = dirs.size();
-    std::string dir = dirs.substr(start, end - start);
-    if (dir.empty()) dir = ".";
-    const std::string full = dir + "/" + program;
+    // An empty entry means the current folder. (Built by appending: GCC 12 warns falsely,
+    // -Wrestrict, on dir + "/" + program and on assigning "." to a string.)
+    std::string full = end > start ? dirs.substr(start, end - start) : std::string(1, '.');
+    full += '/';
+    full += program;
     struct stat st {};
     if (::stat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(full.c_str(), X_OK) == 0)
       return full;

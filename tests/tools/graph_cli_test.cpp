@@ -37,7 +37,8 @@ std::string tool(const std::string& name) {
 // choose the format by it.
 fs::path temp(const std::string& name) {
   const auto dot = name.rfind('.');
-  const std::string pid = "_" + std::to_string(::getpid());
+  std::string pid = "_";
+  pid += std::to_string(::getpid());
   return fs::temp_directory_path() /
          (dot == std::string::npos ? name + pid : name.substr(0, dot) + pid + name.substr(dot));
 }
