@@ -225,6 +225,15 @@ int run(const Config& c) {
         "invalid weight decay ", c.weight_decay, " (must be >= 0)");
   check(c.clip_grad_norm >= 0 && std::isfinite(c.clip_grad_norm), "invalid --clip-grad-norm ",
         c.clip_grad_norm, " (must be > 0; 0 turns clipping off)");
+  check(c.max_steps == -1 || c.max_steps >= 1, "invalid --max-steps ", c.max_steps,
+        " (must be >= 1, or -1 for no limit)");
+  for (const auto& [flag, path] : {std::pair<const char*, const std::string&>{"--log", c.log},
+                                   {"--dot", c.dot}}) {
+    if (path.empty()) continue;  // fail now rather than after training
+    const std::filesystem::path folder = std::filesystem::absolute(path).parent_path();
+    check(std::filesystem::is_directory(folder), flag, ": the folder '", folder.string(),
+          "' of '", path, "' does not exist");
+  }
   if (!c.save.empty()) {  // fail now rather than after the first epoch
     const std::filesystem::path folder = std::filesystem::absolute(c.save).parent_path();
     check(std::filesystem::is_directory(folder), "--save: the folder '", folder.string(), "' of '",
@@ -414,7 +423,12 @@ int main(int argc, char** argv) {
       "count from that run's start)");
   try {
     po::variables_map vm;
-    po::store(po::parse_command_line(argc, argv, desc), vm);
+    // No positional arguments: a stray word is an error, not silently ignored.
+    po::store(po::command_line_parser(argc, argv)
+                  .options(desc)
+                  .positional(po::positional_options_description())
+                  .run(),
+              vm);
     if (vm.count("help")) {
       std::cout << desc << "\n";
       return 0;

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "process_util.hpp"
 #include "test_util.hpp"
 
 // The CMake build passes the example's path (tests/CMakeLists.txt); the fallback is a local
@@ -22,33 +23,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using xgrad::testing::Run;
+using xgrad::testing::slurp;
 
 // Per-process file names: ctest may run the cases of this suite in parallel.
 Run run_example(const std::string& args) {
-  const std::string id = std::to_string(::getpid());
-  const fs::path out = fs::temp_directory_path() / ("xgrad_lstm_sine_out_" + id);
-  const fs::path err = fs::temp_directory_path() / ("xgrad_lstm_sine_err_" + id);
-  const std::string cmd =
-      std::string(XGRAD_LSTM_SINE_BIN) + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  fs::remove(out);
-  fs::remove(err);
-  return r;
+  return xgrad::testing::run_command(std::string(XGRAD_LSTM_SINE_BIN) + " " + args);
 }
 
 std::string last_line(const std::string& s) {

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <vector>
 
+#include "process_util.hpp"
 #include "test_util.hpp"
 #include "xgrad/data/idx.hpp"
 
@@ -41,17 +42,8 @@ fs::path case_dir() {
   return dir;
 }
 
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using xgrad::testing::Run;
+using xgrad::testing::slurp;
 
 std::vector<std::string> lines(const std::string& s) {
   std::vector<std::string> out;
@@ -60,15 +52,8 @@ std::vector<std::string> lines(const std::string& s) {
   return out;
 }
 
-Run run_train(const fs::path& dir, const std::string& args) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = train_bin() + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+Run run_train(const fs::path&, const std::string& args) {
+  return xgrad::testing::run_command(train_bin() + " " + args);
 }
 
 // Class k images are bright in row band k, plus a per-sample speckle so that the classes are

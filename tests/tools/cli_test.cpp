@@ -1,13 +1,9 @@
 // xgrad-train as a user runs it: bad input gives one clear line on stderr and exit code 2;
 // a short run on a small synthetic Fashion-MNIST-format dataset trains and writes its files.
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
+#include "process_util.hpp"
 #include "test_util.hpp"
 #include "xgrad/data/idx.hpp"
 
@@ -15,42 +11,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Per-process names: ctest runs the cases of this suite in parallel processes.
+using xgrad::testing::count_lines;
+using xgrad::testing::Run;
+using xgrad::testing::slurp;
+
 fs::path temp(const std::string& name) {
-  return fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
-}
-
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
+  return xgrad::testing::temp_path(name);
 }
 
 // Runs xgrad-train with `args`, capturing stdout, stderr and the exit code.
 Run run_train(const std::string& args) {
-  const fs::path out = temp("xgrad_cli_out.txt"), err = temp("xgrad_cli_err.txt");
-  const std::string cmd =
-      std::string(XGRAD_TRAIN_BIN) + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  fs::remove(out);
-  fs::remove(err);
-  return r;
-}
-
-int count_lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
+  return xgrad::testing::run_command(std::string(XGRAD_TRAIN_BIN) + " " + args);
 }
 
 // A tiny dataset in the IDX layout: class k images are bright in row band k.
@@ -101,6 +72,21 @@ BOOST_AUTO_TEST_CASE(negative_learning_rate_is_a_usage_error) {
 
 BOOST_AUTO_TEST_CASE(batch_size_zero_is_a_usage_error) {
   expect_usage_error("--batch-size 0 --data " + make_dataset(20, 10).string(), "batch size");
+}
+
+BOOST_AUTO_TEST_CASE(stray_word_is_a_usage_error) {
+  expect_usage_error("sgd", "positional");
+}
+
+BOOST_AUTO_TEST_CASE(max_steps_zero_is_a_usage_error) {
+  expect_usage_error("--max-steps 0 --data " + make_dataset(20, 10).string(), "--max-steps");
+}
+
+BOOST_AUTO_TEST_CASE(log_into_missing_folder_fails_before_training) {
+  Run r = run_train("--log /nonexistent/folder/loss.csv --data " + make_dataset(20, 10).string());
+  BOOST_TEST(r.code == 2);
+  BOOST_TEST(r.err.find("--log") != std::string::npos);
+  BOOST_TEST(r.out.find("epoch 1") == std::string::npos);  // no training happened
 }
 
 BOOST_AUTO_TEST_CASE(missing_data_is_a_usage_error) {

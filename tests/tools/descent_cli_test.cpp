@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "process_util.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -32,33 +33,15 @@ fs::path temp(const std::string& name) {
   return fs::temp_directory_path() / ("xgrad_descent_" + std::to_string(::getpid()) + "_" + name);
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
+using xgrad::testing::Run;
+using xgrad::testing::slurp;
 
 // Runs xgrad-descent with `args` (a shell word list), capturing stdout, stderr, exit code.
 Run run_descent(const std::string& args) {
   BOOST_REQUIRE_MESSAGE(!kBinary.empty(),
                         "XGRAD_DESCENT_BIN is not defined: tests/CMakeLists.txt must set it to "
                         "$<TARGET_FILE:xgrad-descent> for descent_cli_test");
-  const fs::path out = temp("out.txt"), err = temp("err.txt");
-  const std::string cmd = kBinary + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  fs::remove(out);
-  fs::remove(err);
-  return r;
+  return xgrad::testing::run_command(kBinary + " " + args);
 }
 
 std::string read_gzip(const std::string& path) {

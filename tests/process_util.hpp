@@ -1,0 +1,56 @@
+// Helpers for tests that run the project's programs (xgrad-train, xgrad-descent, examples).
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace xgrad::testing {
+
+/// What a program run gave: its exit code (-1 when it did not exit normally) and output.
+struct Run {
+  int code = -1;
+  std::string out, err;
+};
+
+/// The whole content of a file ("" when it cannot be read).
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+/// A path in the temp folder unique to this process: ctest runs the cases of one suite in
+/// parallel processes, so fixed names would collide.
+inline std::filesystem::path temp_path(const std::string& name) {
+  return std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
+}
+
+/// Runs a shell command line, capturing stdout and stderr.
+inline Run run_command(const std::string& command) {
+  const auto out = temp_path("xgrad_run_out"), err = temp_path("xgrad_run_err");
+  const std::string cmd = command + " >" + out.string() + " 2>" + err.string();
+  const int status = std::system(cmd.c_str());
+  Run r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  return r;
+}
+
+/// Number of '\n'-terminated lines.
+inline int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+}  // namespace xgrad::testing
