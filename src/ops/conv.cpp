@@ -1,5 +1,5 @@
 // conv2d through im2col + GEMM (Chellapilla, Puri & Simard 2006), and the small thread pool
-// that splits a batch's images across get_num_threads() threads (also used by pool.cpp).
+// that splits a batch's images across get_num_batch_threads() threads (also used by pool.cpp).
 //
 // Kernel design (see docs/cnn.md): every loop walks contiguous memory. im2col and col2im
 // work one kernel tap (c, i, j) at a time; for the common stride-1 "same width" case a tap is
@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <condition_variable>
 #include <exception>
 #include <functional>
@@ -216,6 +215,24 @@ class BlasSingleThreaded {
 
 }  // namespace
 
+namespace {
+std::atomic<int> g_batch_threads{0};  // 0: follow get_num_threads()
+}  // namespace
+
+}  // namespace detail
+
+void set_num_batch_threads(int n) {
+  check(n >= 0, "set_num_batch_threads: need n >= 1 (or 0 to follow get_num_threads()), got ", n);
+  detail::g_batch_threads.store(n, std::memory_order_relaxed);
+}
+
+int get_num_batch_threads() {
+  const int n = detail::g_batch_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : get_num_threads();
+}
+
+namespace detail {
+
 // Declared in pool.cpp as well (internal, not installed).
 std::int64_t parallel_chunks(std::int64_t n, std::int64_t min_chunk);
 void parallel_for(std::int64_t n, std::int64_t min_chunk,
@@ -230,7 +247,7 @@ std::int64_t parallel_chunks(std::int64_t n, std::int64_t min_chunk) {
 }
 
 /// Runs f(begin, end, chunk) over the parallel_chunks(n, min_chunk) contiguous chunks of
-/// [0, n), on up to get_num_threads() threads (the caller included), each chunk exactly once.
+/// [0, n), each exactly once, on up to get_num_batch_threads() threads (the caller included).
 /// The chunks do not depend on the thread count, so per-chunk partial results added up in
 /// chunk order give the same numbers with any number of threads. BLAS calls inside f run
 /// single-threaded. On nested or concurrent use the chunks run serially on the caller.
@@ -240,8 +257,8 @@ void parallel_for(std::int64_t n, std::int64_t min_chunk,
   if (chunks == 0) return;
   const std::int64_t size = (n + chunks - 1) / chunks;
   const auto run_chunk = [&](std::int64_t c) { f(c * size, std::min(n, (c + 1) * size), c); };
-  static const int env_threads = std::getenv("XGRAD_POOL_THREADS") ? std::atoi(std::getenv("XGRAD_POOL_THREADS")) : 0;  // TEMP experiment
-  const int threads = static_cast<int>(std::min<std::int64_t>({env_threads > 0 ? env_threads : get_num_threads(), chunks, 64}));
+  const int threads =
+      static_cast<int>(std::min<std::int64_t>({get_num_batch_threads(), chunks, 64}));
   if (threads > 1) {
     BlasSingleThreaded blas_guard;
     const std::function<void(std::int64_t)> job = run_chunk;

@@ -104,10 +104,13 @@ Fn conv_fn(Size2 stride, Size2 padding, Size2 dilation, std::int64_t groups) {
   };
 }
 
-// Restores the thread count on scope exit.
+// Restores the thread counts on scope exit.
 struct ThreadsGuard {
   int saved = get_num_threads();
-  ~ThreadsGuard() { set_num_threads(saved); }
+  ~ThreadsGuard() {
+    set_num_threads(saved);
+    set_num_batch_threads(0);
+  }
 };
 
 }  // namespace
@@ -227,9 +230,14 @@ BOOST_AUTO_TEST_CASE(gradcheck_subsets_of_inputs) {
 BOOST_AUTO_TEST_CASE(threads_split_the_batch_with_the_same_results) {
   ThreadsGuard guard;
   const Shape xs = {6, 8, 12, 12}, ws = {16, 4, 3, 3};
-  std::vector<std::vector<double>> results[2];
-  for (int threads : {1, 2}) {
-    set_num_threads(threads);
+  // (BLAS threads, batch threads): the batch pool follows the BLAS count unless set.
+  const std::vector<std::pair<int, int>> configs = {{1, 0}, {2, 0}, {1, 2}, {1, 3}};
+  std::vector<std::vector<std::vector<double>>> results;
+  for (const auto& [blas, batch] : configs) {
+    set_num_threads(blas);
+    set_num_batch_threads(batch);
+    BOOST_TEST(get_num_batch_threads() == (batch > 0 ? batch : blas));
+    results.emplace_back();
     for (Dtype d : {float64, float32}) {
       manual_seed(5);
       Tensor x = uniform(xs, -1, 1, d).requires_grad_();
@@ -237,17 +245,18 @@ BOOST_AUTO_TEST_CASE(threads_split_the_batch_with_the_same_results) {
       Tensor b = uniform({16}, -1, 1, d).requires_grad_();
       Tensor y = conv2d(x, w, b, 1, 1, 1, 2);
       (y * y).sum().backward();
-      results[threads - 1].push_back(values_of(y));
-      results[threads - 1].push_back(values_of(x.grad()));
-      results[threads - 1].push_back(values_of(w.grad()));
-      results[threads - 1].push_back(values_of(b.grad()));
+      for (const Tensor& t : {y, x.grad(), w.grad(), b.grad()})
+        results.back().push_back(values_of(t));
     }
     // conv2d hands BLAS back its thread count.
-    BOOST_TEST(get_num_threads() == threads);
+    BOOST_TEST(get_num_threads() == blas);
   }
+  set_num_batch_threads(0);
   // The batch is split into the same chunks whatever the thread count, and the weight and
   // bias gradients are added up in chunk order: the results are bitwise equal.
-  for (std::size_t i = 0; i < results[0].size(); ++i) BOOST_TEST(results[0][i] == results[1][i]);
+  for (std::size_t c = 1; c < results.size(); ++c)
+    for (std::size_t i = 0; i < results[0].size(); ++i) BOOST_TEST(results[0][i] == results[c][i]);
+  expect_error([] { set_num_batch_threads(-1); }, {"set_num_batch_threads", "-1"});
 }
 
 BOOST_AUTO_TEST_CASE(empty_batch_and_non_contiguous_input) {

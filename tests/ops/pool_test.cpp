@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "test_util.hpp"
+#include "xgrad/ops/conv.hpp"
 #include "xgrad/ops/pool.hpp"
 
 using namespace xgrad;
@@ -278,7 +279,7 @@ BOOST_AUTO_TEST_CASE(threads_split_the_planes_with_the_same_results) {
   const int saved = get_num_threads();
   std::vector<std::vector<double>> results[2];
   for (int threads : {1, 2}) {
-    set_num_threads(threads);
+    set_num_batch_threads(threads);
     manual_seed(9);
     Tensor x = uniform({8, 16, 28, 28}, -1, 1, float32).requires_grad_();
     Tensor y = max_pool2d(x, 2).sum() + avg_pool2d(x, 3, 2, 1).sum() * 2.0 +
@@ -286,7 +287,8 @@ BOOST_AUTO_TEST_CASE(threads_split_the_planes_with_the_same_results) {
     y.backward();
     results[threads - 1] = {values_of(max_pool2d(x, 2)), values_of(x.grad())};
   }
-  set_num_threads(saved);
+  set_num_batch_threads(0);
+  BOOST_TEST(get_num_threads() == saved);
   BOOST_TEST(results[0][0] == results[1][0]);  // planes are independent: bitwise equal
   BOOST_TEST(results[0][1] == results[1][1]);
 }

@@ -1,7 +1,7 @@
 // 2-D convolution on NCHW tensors, through im2col and one BLAS GEMM per image and group
 // (Chellapilla, Puri & Simard 2006, "High Performance Convolutional Neural Networks for
 // Document Processing"), as torch's CPU "slow_conv2d" does. Images of a batch are split
-// across get_num_threads() threads, each with its own reusable im2col buffer and a
+// across get_num_batch_threads() threads, each with its own reusable im2col buffer and a
 // single-threaded GEMM. See docs/cnn.md.
 #pragma once
 
@@ -38,5 +38,14 @@ struct Size2 {
 /// dtypes, and a (dilated) kernel larger than the padded input.
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
               Size2 stride = 1, Size2 padding = 0, Size2 dilation = 1, std::int64_t groups = 1);
+
+/// The number of threads conv2d and the pooling ops (ops/pool.hpp) split a batch across:
+/// chunks of images (or of N·C planes) go to a small pool of worker threads and the caller,
+/// each running single-threaded BLAS. n ≥ 1 sets it; 0 (the default) makes it follow
+/// get_num_threads(), the BLAS thread count. Results do not depend on it (the chunks and the
+/// order in which partial sums are added are fixed). Throws xgrad::Error for n < 0.
+void set_num_batch_threads(int n);
+/// The current batch thread count (get_num_threads() unless set_num_batch_threads(n ≥ 1)).
+int get_num_batch_threads();
 
 }  // namespace xgrad
