@@ -27,9 +27,13 @@ inline std::string slurp(const std::filesystem::path& p) {
 }
 
 /// A path in the temp folder unique to this process: ctest runs the cases of one suite in
-/// parallel processes, so fixed names would collide.
+/// parallel processes, so fixed names would collide. The process id goes before the
+/// extension ("graph.svg" -> "graph_123.svg"): the tools choose a format by it.
 inline std::filesystem::path temp_path(const std::string& name) {
-  return std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
+  const auto dot = name.rfind('.');
+  const std::string pid = "_" + std::to_string(::getpid());
+  return std::filesystem::temp_directory_path() /
+         (dot == std::string::npos ? name + pid : name.substr(0, dot) + pid + name.substr(dot));
 }
 
 /// Runs a shell command line, capturing stdout and stderr.

@@ -2,7 +2,8 @@
 // contiguous H×W plane at a time, with each window's row and column range clipped to the
 // input once (no per-element bounds tests); the N·C planes are split across threads by
 // detail::parallel_for (defined in conv.cpp). The 2×2 stride-2 max pool of the CNN has its
-// own loop over pairs of input rows.
+// own loops over pairs of input rows: AVX2 (8 outputs per step) for float32 when compiled
+// with AVX2 (-DXGRAD_NATIVE=ON), scalar otherwise.
 #include "xgrad/ops/pool.hpp"
 
 #include <algorithm>
@@ -13,8 +14,12 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__AVX2__)
+// The AVX2 kernels are compiled for AVX2 whatever the build's -march (function target
+// attribute) and chosen at run time when the CPU has it.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+#define XGRAD_POOL_AVX2 1
+#define XGRAD_AVX2_FN __attribute__((target("avx2")))
 #endif
 
 #include "xgrad/autograd/grad_mode.hpp"
@@ -121,15 +126,20 @@ void max_pool_row_2x2(const T* __restrict r0, const T* __restrict r1, T* __restr
   }
 }
 
-#if defined(__AVX2__)
+#if defined(XGRAD_POOL_AVX2)
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+}
+
 // Lanes [0, n) of a mask for the AVX2 masked loads and stores, n in [0, 8].
-inline __m256i lane_mask(std::int64_t n) {
+XGRAD_AVX2_FN inline __m256i lane_mask(std::int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 // Elements 0, 2, .., 14 and 1, 3, .., 15 of the 16 floats lo:hi.
-inline void deinterleave(__m256 lo, __m256 hi, __m256& even, __m256& odd) {
+XGRAD_AVX2_FN inline void deinterleave(__m256 lo, __m256 hi, __m256& even, __m256& odd) {
   const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // lo0 lo2 hi0 hi2 | ..
   const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
   even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
@@ -137,7 +147,7 @@ inline void deinterleave(__m256 lo, __m256 hi, __m256& even, __m256& odd) {
 }
 
 // take_max on 8 windows at once: replace (m, k) by (v, kv) where v > m or v is NaN.
-inline void take_max8(__m256 v, __m256i kv, __m256& m, __m256i& k) {
+XGRAD_AVX2_FN inline void take_max8(__m256 v, __m256i kv, __m256& m, __m256i& k) {
   const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
   m = _mm256_blendv_ps(m, v, t);
   k = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(k), _mm256_castsi256_ps(kv), t));
@@ -146,8 +156,9 @@ inline void take_max8(__m256 v, __m256i kv, __m256& m, __m256i& k) {
 // max_pool_row_2x2 for float, 8 outputs per step; the row's last partial step uses masked
 // loads and stores (rows of the CNN are 14 and 7 outputs long).
 template <bool kIdx>
-void max_pool_row_2x2_avx2(const float* r0, const float* r1, float* y, std::int32_t* idx,
-                           std::int64_t OW, std::int32_t base, std::int32_t W) {
+XGRAD_AVX2_FN void max_pool_row_2x2_avx2(const float* r0, const float* r1, float* y,
+                                         std::int32_t* idx, std::int64_t OW, std::int32_t base,
+                                         std::int32_t W) {
   const __m256i k1 = _mm256_set1_epi32(1), kW = _mm256_set1_epi32(W),
                 kW1 = _mm256_set1_epi32(W + 1);
   const __m256i iota2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
@@ -193,10 +204,30 @@ void max_pool_row_2x2_avx2(const float* r0, const float* r1, float* y, std::int3
   }
 }
 
+// g where k == kv, else 0.
+XGRAD_AVX2_FN inline __m256 pick8(__m256 g, __m256i k, __m256i kv) {
+  return _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, kv)));
+}
+
+// Interleaves e and o into p[0, 2n): e0 o0 e1 o1 ...
+XGRAD_AVX2_FN inline void store_interleaved(float* p, __m256 e, __m256 o, std::int64_t n) {
+  const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+  const __m256 v0 = _mm256_permute2f128_ps(lo, hi, 0x20);
+  const __m256 v1 = _mm256_permute2f128_ps(lo, hi, 0x31);
+  if (n == 8) {
+    _mm256_storeu_ps(p, v0);
+    _mm256_storeu_ps(p + 8, v1);
+  } else {
+    _mm256_maskstore_ps(p, lane_mask(std::min<std::int64_t>(8, 2 * n)), v0);
+    _mm256_maskstore_ps(p + 8, lane_mask(std::max<std::int64_t>(0, 2 * n - 8)), v1);
+  }
+}
+
 // The adjoint of max_pool_row_2x2_avx2: writes both input rows (2·OW elements each) in full,
 // the gradient where the index points and zeros elsewhere.
-void max_pool_row_2x2_backward_avx2(const float* gy, const std::int32_t* idx, float* r0, float* r1,
-                                    std::int64_t OW, std::int32_t base, std::int32_t W) {
+XGRAD_AVX2_FN void max_pool_row_2x2_backward_avx2(const float* gy, const std::int32_t* idx,
+                                                  float* r0, float* r1, std::int64_t OW,
+                                                  std::int32_t base, std::int32_t W) {
   const __m256i k1 = _mm256_set1_epi32(1), kW = _mm256_set1_epi32(W),
                 kW1 = _mm256_set1_epi32(W + 1);
   const __m256i iota2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
@@ -208,26 +239,8 @@ void max_pool_row_2x2_backward_avx2(const float* gy, const std::int32_t* idx, fl
                               : _mm256_maskload_epi32(idx + ow, mask);
     const __m256i k = _mm256_sub_epi32(
         id, _mm256_add_epi32(_mm256_set1_epi32(base + 2 * static_cast<std::int32_t>(ow)), iota2));
-    const auto pick = [&](__m256i kv) {
-      return _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, kv)));
-    };
-    const __m256 ga = pick(_mm256_setzero_si256()), gb = pick(k1), gc = pick(kW), gd = pick(kW1);
-    // Interleave (ga, gb) into row 0 and (gc, gd) into row 1.
-    const auto store = [&](float* row, __m256 e, __m256 o) {
-      const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
-      const __m256 v0 = _mm256_permute2f128_ps(lo, hi, 0x20);
-      const __m256 v1 = _mm256_permute2f128_ps(lo, hi, 0x31);
-      float* p = row + 2 * ow;
-      if (n == 8) {
-        _mm256_storeu_ps(p, v0);
-        _mm256_storeu_ps(p + 8, v1);
-      } else {
-        _mm256_maskstore_ps(p, lane_mask(std::min<std::int64_t>(8, 2 * n)), v0);
-        _mm256_maskstore_ps(p + 8, lane_mask(std::max<std::int64_t>(0, 2 * n - 8)), v1);
-      }
-    };
-    store(r0, ga, gb);
-    store(r1, gc, gd);
+    store_interleaved(r0 + 2 * ow, pick8(g, k, _mm256_setzero_si256()), pick8(g, k, k1), n);
+    store_interleaved(r1 + 2 * ow, pick8(g, k, kW), pick8(g, k, kW1), n);
   }
 }
 #endif
@@ -246,11 +259,13 @@ void max_pool_plane_backward(const T* __restrict gy, const std::int32_t* __restr
       T* r0 = gx + 2 * oh * W;
       T* r1 = r0 + W;
       const auto base = static_cast<std::int32_t>(2 * oh * W);
-#if defined(__AVX2__)
+#if defined(XGRAD_POOL_AVX2)
       if constexpr (std::is_same_v<T, float>) {
-        max_pool_row_2x2_backward_avx2(gy + oh * OW, idx + oh * OW, r0, r1, OW, base,
-                                       static_cast<std::int32_t>(W));
-        continue;
+        if (cpu_has_avx2()) {
+          max_pool_row_2x2_backward_avx2(gy + oh * OW, idx + oh * OW, r0, r1, OW, base,
+                                         static_cast<std::int32_t>(W));
+          continue;
+        }
       }
 #endif
       for (std::int64_t ow = 0; ow < OW; ++ow) {
@@ -278,16 +293,18 @@ void max_pool_plane(const T* __restrict x, T* __restrict y, std::int32_t* __rest
     for (std::int64_t oh = 0; oh < g.OH; ++oh) {
       const T* r0 = x + 2 * oh * W;
       const auto base = static_cast<std::int32_t>(2 * oh * W);
-#if defined(__AVX2__)
+#if defined(XGRAD_POOL_AVX2)
       if constexpr (std::is_same_v<T, float>) {
-        if (idx != nullptr) {
-          max_pool_row_2x2_avx2<true>(r0, r0 + W, y + oh * OW, idx + oh * OW, OW, base,
-                                      static_cast<std::int32_t>(W));
-        } else {
-          max_pool_row_2x2_avx2<false>(r0, r0 + W, y + oh * OW, nullptr, OW, base,
-                                       static_cast<std::int32_t>(W));
+        if (cpu_has_avx2()) {
+          if (idx != nullptr) {
+            max_pool_row_2x2_avx2<true>(r0, r0 + W, y + oh * OW, idx + oh * OW, OW, base,
+                                        static_cast<std::int32_t>(W));
+          } else {
+            max_pool_row_2x2_avx2<false>(r0, r0 + W, y + oh * OW, nullptr, OW, base,
+                                         static_cast<std::int32_t>(W));
+          }
+          continue;
         }
-        continue;
       }
 #endif
       if (idx != nullptr) {

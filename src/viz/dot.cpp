@@ -351,6 +351,7 @@ struct Writer {
   bool backward = false;
   std::vector<std::size_t> order;  // backward: engine order per node
   std::map<std::string, std::string> scope_types;
+  const char* edge_label_attr = "label";  // "xlabel" for big graphs (see write())
 
   std::string id(std::size_t i) const {
     if (g.group[i] >= 0) return "fold" + std::to_string(g.group[i]);
@@ -623,10 +624,20 @@ struct Writer {
       for (const autograd::ModuleScope* s = n->module_scope(); s; s = s->parent)
         scope_types.emplace(s->path, s->type);
 
+    // Big graphs: Graphviz 2.43 lays out an edge label as a node of its own in the middle of
+    // the edge, doubling the ranks, and its x-positioning (network simplex) is quadratic in
+    // the resulting virtual nodes: a 470-node LSTM graph took hours. Above kBigGraph drawn
+    // nodes, shapes go in xlabels (placed after layout) and positioning effort is bounded
+    // (nslimit): the same LSTM renders in 3 s.
+    constexpr std::size_t kBigGraph = 150;
+    const bool big = visible_count(g, outputs.size()) > kBigGraph;
+    edge_label_attr = big ? "xlabel" : "label";
+
     std::ostringstream os;
     os << "digraph xgrad {\n";
     os << "  graph [label=\"" << escape(graph_label(consumers))
-       << "\", labelloc=t, fontname=Helvetica, compound=true];\n";
+       << "\", labelloc=t, fontname=Helvetica, compound=true" << (big ? ", nslimit=1" : "")
+       << "];\n";
     os << "  node [fontname=Helvetica, fontsize=10];\n  edge [fontname=Helvetica, fontsize=9];\n";
     if (opt.legend) legend(os);
 
@@ -693,15 +704,16 @@ struct Writer {
     for (const auto& e : edges) {
       std::string label = e.label;
       if (e.count > 1) label += " ×" + std::to_string(e.count);
-      os << "  " << e.from << " -> " << e.to << " [label=\"" << escape(label) << "\"];\n";
+      os << "  " << e.from << " -> " << e.to << " [" << edge_label_attr << "=\"" << escape(label)
+         << "\"];\n";
     }
     for (std::size_t i = 0; i < outputs.size(); ++i) {
       const Tensor& t = outputs[i];
       if (!t.grad_fn()) continue;
       const std::string target = id(g.index.at(t.grad_fn().get()));
       if (backward) {
-        os << "  out" << i << " -> " << target << " [label=\"" << format_shape(t.shape())
-           << "\"];\n";
+        os << "  out" << i << " -> " << target << " [" << edge_label_attr << "=\""
+           << format_shape(t.shape()) << "\"];\n";
       } else {
         os << "  " << target << " -> out" << i << ";\n";
       }
@@ -787,7 +799,7 @@ std::string to_dot(const std::vector<Tensor>& outputs, const DotOptions& options
         "backward (DotOptions::gradients)");
   Graph g = collect(outputs);
   fold(g, outputs.size(), options.max_nodes);
-  Writer w{g, outputs, options, false, false, {}, {}};
+  Writer w{g, outputs, options, false, false, {}, {}, "label"};
   return w.write();
 }
 

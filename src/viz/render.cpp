@@ -1,11 +1,12 @@
 #include "xgrad/viz/render.hpp"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 
 #include "viz/subprocess.hpp"
 #include "xgrad/error.hpp"
@@ -38,7 +39,13 @@ std::string format_of(const std::string& path, const std::string& format) {
   return f;
 }
 
-// A temporary file next to `path` (mkstemp), removed by the destructor unless released.
+std::string temp_dir() {
+  const char* t = std::getenv("TMPDIR");
+  return t && *t ? t : "/tmp";
+}
+
+// A temporary file named `near` + a random suffix (mkstemp), removed by the destructor unless
+// released.
 struct TempFile {
   std::string path;
   explicit TempFile(const std::string& near) {
@@ -63,11 +70,12 @@ void render(const std::string& dot_text, const std::string& path, const std::str
          "' cannot be drawn. Install Graphviz (Debian/Ubuntu: apt-get install graphviz; "
          "Fedora: dnf install graphviz; macOS: brew install graphviz), or write the DOT text "
          "with write_dot and render it elsewhere");
-  // dot reads the text from a file and writes its output to a temporary file next to `path`,
-  // renamed over it only when dot succeeded: no half-written picture is ever left behind.
-  TempFile input(path + ".dot");
+  // dot reads the text from a temporary file and draws into another; the picture then goes
+  // to `path` through io::write_file_atomically, only when dot succeeded: no half-written
+  // picture is left behind, and a device such as /dev/stdout gets the bytes written into it.
+  TempFile input(temp_dir() + "/xgrad-graph.dot");
   io::write_file_atomically(input.path, dot_text);
-  TempFile output(path);
+  TempFile output(temp_dir() + "/xgrad-picture." + fmt);
   const auto r = detail::run_process({dot, "-T" + fmt, input.path, "-o", output.path});
   if (r.exit_code != 0) {
     std::string msg = r.err.substr(0, 2000);
@@ -75,10 +83,9 @@ void render(const std::string& dot_text, const std::string& path, const std::str
     fail("render: `dot -T", fmt, "` failed (exit code ", r.exit_code, ") drawing '", path,
          "': ", msg.empty() ? "no message" : msg);
   }
-  ::chmod(output.path.c_str(), 0644);
-  if (std::rename(output.path.c_str(), path.c_str()) != 0)
-    fail("render: renaming the picture onto '", path, "' failed");
-  output.path.clear();  // now it is `path`
+  std::ifstream f(output.path, std::ios::binary);
+  if (!f) fail("render: `dot -T", fmt, "` wrote no picture for '", path, "'");
+  io::write_file_atomically(path, std::string(std::istreambuf_iterator<char>(f), {}));
 }
 
 }  // namespace xgrad::viz

@@ -2,14 +2,12 @@
 // gradients or as the backward graph, for the MLP (and the CNN and LSTM when they exist); a
 // folded RNN; anomaly detection naming log and its line; clear errors for bad input and a
 // missing Graphviz. And xgrad-train --dot, which uses the same writer.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "process_util.hpp"
 #include "test_util.hpp"
 #include "xgrad/data/idx.hpp"
 
@@ -33,40 +31,17 @@ std::string tool(const std::string& name) {
   return bin.string();
 }
 
-// Per-process names (ctest runs cases in parallel), keeping the extension last: the tools
-// choose the format by it.
+using xgrad::testing::slurp;
+
 fs::path temp(const std::string& name) {
-  const auto dot = name.rfind('.');
-  std::string pid = "_";
-  pid += std::to_string(::getpid());
-  return fs::temp_directory_path() /
-         (dot == std::string::npos ? name + pid : name.substr(0, dot) + pid + name.substr(dot));
+  return xgrad::testing::temp_path(name);
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using xgrad::testing::Run;
 
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
-
-Run run(const std::string& program, const std::string& args, const std::string& env = "") {
-  const fs::path out = temp("xgrad_graph_cli_out"), err = temp("xgrad_graph_cli_err");
-  const std::string cmd =
-      env + " " + tool(program) + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  fs::remove(out);
-  fs::remove(err);
-  return r;
+Run run(const std::string& program, const std::string& args,
+             const std::string& env = "") {
+  return xgrad::testing::run_command(env + " " + tool(program) + " " + args);
 }
 
 bool have_dot() {

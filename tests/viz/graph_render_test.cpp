@@ -4,6 +4,7 @@
 // the right labels, a NaN gradient is drawn red; viz::render and write_graph write pictures
 // atomically and explain how to install Graphviz when it is missing.
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../../examples/swish.hpp"
@@ -24,6 +26,10 @@
 #if __has_include("xgrad/nn/cnn.hpp")
 #include "xgrad/nn/cnn.hpp"
 #define XGRAD_TEST_HAVE_CNN 1
+#endif
+#if __has_include("xgrad/nn/rnn.hpp")
+#include "xgrad/nn/rnn.hpp"
+#define XGRAD_TEST_HAVE_LSTM 1
 #endif
 
 using namespace xgrad;
@@ -102,12 +108,15 @@ Svg parse_svg(const std::string& svg) {
   return out;
 }
 
-// Renders DOT text with `dot -Tsvg`; requires success and an empty stderr (no warnings).
-Svg render_svg(const std::string& dot_text) {
+// Renders DOT text with `dot -Tsvg`; requires success within `seconds` and an empty stderr
+// (no warnings).
+Svg render_svg(const std::string& dot_text, int seconds = 60) {
   TempDir dir;
   const std::string in = dir.path + "/g.dot", out = dir.path + "/g.svg", err = dir.path + "/err";
   std::ofstream(in) << dot_text;
-  const int rc = std::system(("dot -Tsvg '" + in + "' -o '" + out + "' 2>'" + err + "'").c_str());
+  const int rc = std::system(("timeout " + std::to_string(seconds) + " dot -Tsvg '" + in +
+                              "' -o '" + out + "' 2>'" + err + "'")
+                                 .c_str());
   BOOST_REQUIRE_MESSAGE(rc == 0, "dot failed: " << read_file(err));
   BOOST_TEST(read_file(err) == "", "dot printed: " << read_file(err));
   return parse_svg(read_file(out));
@@ -229,6 +238,33 @@ BOOST_AUTO_TEST_CASE(cnn_renders_with_the_real_counts_and_labels) {
 #endif
 }
 
+BOOST_AUTO_TEST_CASE(big_unfolded_graph_renders_in_seconds) {
+#ifndef XGRAD_TEST_HAVE_LSTM
+  BOOST_TEST_MESSAGE("nn::LSTM does not exist yet: skipped");
+#else
+  if (!have_dot()) {
+    BOOST_TEST_MESSAGE("Graphviz is not installed: skipped");
+    return;
+  }
+  // An LSTM over 28 steps: ~470 nodes, under the fold limit, with long edges from the shared
+  // weights, the per-step inputs and the stacked outputs. With edge labels as Graphviz lays
+  // them out by default, `dot` 2.43 took hours on it; to_dot switches to xlabels.
+  manual_seed(0);
+  nn::LSTM lstm(28, 64);
+  Tensor loss = lstm(randn({28, 2, 28})).sum();
+  const Real real = walk(loss);
+  BOOST_TEST(real.nodes.size() > 150u);
+  const std::string dot = viz::to_dot({loss});
+  BOOST_TEST(dot.find("fold0") == std::string::npos);
+  BOOST_TEST(dot.find(" [xlabel=\"[") != std::string::npos);
+  BOOST_TEST(dot.find("nslimit=1") != std::string::npos);
+  const Svg svg = render_svg(dot, 120);
+  BOOST_TEST(graph_nodes(svg) == real.nodes.size() + 1);
+  BOOST_TEST(svg.edges.size() == real.edges + 1);
+  BOOST_TEST(svg.clusters.count("cluster_legend") == 1u);
+#endif
+}
+
 BOOST_AUTO_TEST_CASE(custom_op_renders_with_its_name) {
   if (!have_dot()) {
     BOOST_TEST_MESSAGE("Graphviz is not installed: skipped");
@@ -325,6 +361,37 @@ BOOST_AUTO_TEST_CASE(write_graph_chooses_text_or_picture_by_extension) {
   const std::string svg = read_file(dir.path + "/g.svg");
   BOOST_TEST(svg.find("<svg") != std::string::npos);
   BOOST_TEST(svg.find(">squares</text>") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(writers_never_replace_a_special_file) {
+  // Renaming a temporary file over /dev/stdout or /dev/null would replace the device with a
+  // regular file. A FIFO stands in for them: it must still be a FIFO, and have got the text.
+  TempDir dir;
+  const std::string fifo = dir.path + "/graph.svg";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  auto read_all = [&fifo](std::string& out) {
+    std::ifstream f(fifo, std::ios::binary);
+    out.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  };
+  Tensor a = tensor({1.0, 2.0}, float64).requires_grad_().set_name("a");
+  Tensor loss = (a * a).sum();
+  std::string got;
+  std::thread reader(read_all, std::ref(got));
+  viz::write_dot(fifo, {loss});
+  reader.join();
+  BOOST_TEST(got == viz::to_dot({loss}));
+  struct stat st {};
+  BOOST_REQUIRE(::stat(fifo.c_str(), &st) == 0);
+  BOOST_TEST(S_ISFIFO(st.st_mode));
+  if (have_dot()) {
+    std::thread picture_reader(read_all, std::ref(got));
+    viz::render(viz::to_dot({loss}), fifo);
+    picture_reader.join();
+    BOOST_TEST(got.find("<svg") != std::string::npos);
+    BOOST_REQUIRE(::stat(fifo.c_str(), &st) == 0);
+    BOOST_TEST(S_ISFIFO(st.st_mode));
+  }
+  BOOST_TEST((list_dir(dir.path) == std::vector<std::string>{"graph.svg"}));
 }
 
 BOOST_AUTO_TEST_CASE(missing_graphviz_says_how_to_install_it) {

@@ -7,8 +7,16 @@
 namespace xgrad::io {
 
 /// Writes `content` to `path` atomically: into a temporary file in the same folder, flushed
-/// and fsync'd, then renamed over `path`. Throws xgrad::Error naming the path when the folder
-/// does not exist or a write fails; the old file (if any) is then untouched.
+/// and fsync'd, then renamed over `path`, so a reader sees the old file or the new one, never
+/// a half-written one. A symbolic link is followed (its target is replaced, the link stays).
+///
+/// When `path` exists and is not a regular file (a device such as /dev/stdout or /dev/null,
+/// a FIFO, a socket) the bytes are written straight into it: renaming over a device would
+/// replace the device with a regular file.
+///
+/// Throws xgrad::Error naming the path when the folder does not exist, `path` is a folder,
+/// or a write fails; a regular file already at `path` is then untouched and no temporary
+/// file is left behind.
 void write_file_atomically(const std::string& path, std::string_view content);
 
 }  // namespace xgrad::io

@@ -63,7 +63,8 @@ struct DotOptions {
 /// recorder.
 std::string to_dot(const std::vector<Tensor>& outputs, const DotOptions& options = {});
 
-/// Writes to_dot(outputs, options) to `path` atomically (temporary file, then rename).
+/// Writes to_dot(outputs, options) to `path` with io::write_file_atomically (atomically;
+/// straight into a device such as /dev/stdout).
 void write_dot(const std::string& path, const std::vector<Tensor>& outputs,
                const DotOptions& options = {});
 
