@@ -192,7 +192,7 @@ int run(const Config& c) {
 
   const std::string text = viz::to_dot({loss}, opts);
   if (!c.out.empty()) {
-    io::write_file_atomically(c.out, text);
+    io::write_file_atomically(c.out, text);  // straight into /dev/stdout and the like
     std::cout << "DOT written to " << c.out << "\n";
   } else if (c.svg.empty() && c.png.empty()) {
     std::cout << text;

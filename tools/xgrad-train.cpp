@@ -26,6 +26,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -306,9 +307,18 @@ int run(const Config& c) {
     const auto t_epoch = Clock::now();
     auto t_report = t_epoch;
     for (auto& batch : loader) {
+      // The first step's graph (--dot) shows the batch too: images and labels.
+      const bool draw = step == 0 && !c.dot.empty();
+      std::optional<viz::record_data_inputs> record_inputs;
+      if (draw) {
+        record_inputs.emplace();
+        batch.inputs.set_name("images");
+        batch.labels.set_name("labels");
+      }
       Tensor logits = model(batch.inputs);
       Tensor loss = cross_entropy(logits, batch.labels);
-      if (step == 0 && !c.dot.empty()) {
+      record_inputs.reset();
+      if (draw) {
         loss.set_name("loss");
         viz::write_graph(c.dot, {loss},
                          {.title = "xgrad-train: one training step of the " + c.model});

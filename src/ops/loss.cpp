@@ -176,8 +176,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduc
       drow[pl[i]] -= T(1);
     }
   });
-  const Tensor none;
-  return finish(op, logits, none, per, d_in, Tensor(), {n, 1}, reduction);
+  // The labels take the target's slot (no gradient: int64), so graph dumps can draw them.
+  return finish(op, logits, labels, per, d_in, Tensor(), {n, 1}, reduction);
 }
 
 }  // namespace xgrad

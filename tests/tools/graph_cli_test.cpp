@@ -167,6 +167,9 @@ BOOST_AUTO_TEST_CASE(xgrad_train_dot_uses_the_same_writer) {
   const std::string text = slurp(dot);
   BOOST_TEST(text.find("subgraph \"cluster_fc1\"") != std::string::npos);
   BOOST_TEST(text.find("\"loss\\n[]\"") != std::string::npos);
+  // The batch is drawn as the graph's inputs.
+  BOOST_TEST(text.find("\"images\\n[4,784] float32\"") != std::string::npos);
+  BOOST_TEST(text.find("\"labels\\n[4] int64\"") != std::string::npos);
   if (have_dot()) {
     Run s = run("xgrad-train",
                 "--data " + dir.string() + " --max-steps 1 --batch-size 4 --dot " + svg.string());

@@ -186,19 +186,22 @@ BOOST_AUTO_TEST_CASE(mlp_renders_with_the_real_counts_and_labels) {
   {
     viz::record_data_inputs inputs;
     Tensor images = randn({4, 784}).set_name("images");
-    loss = cross_entropy(mlp(images), tensor({1.0, 0.0, 9.0, 3.0}, int64)).set_name("loss");
+    Tensor labels = tensor({1.0, 0.0, 9.0, 3.0}, int64).set_name("labels");
+    loss = cross_entropy(mlp(images), labels).set_name("loss");
   }
   const Real real = walk(loss);
   BOOST_TEST(real.nodes.size() == 12u);  // 6 ops, 6 parameters
   const Svg svg = render_svg(viz::to_dot({loss}));
-  // + the output and the images (recorded as a data input); edges + output + images -> fc1.
-  BOOST_TEST(graph_nodes(svg) == real.nodes.size() + 1 + 1);
-  BOOST_TEST(svg.edges.size() == real.edges + 1 + 1);
+  // + the output, the images and the labels (recorded as data inputs); edges + output +
+  // images -> fc1 + labels -> cross_entropy.
+  BOOST_TEST(graph_nodes(svg) == real.nodes.size() + 1 + 2);
+  BOOST_TEST(svg.edges.size() == real.edges + 1 + 2);
   BOOST_TEST(svg.nodes.size() == graph_nodes(svg) + 4);  // the legend: 4 kinds
   expect_label(svg, real.id_of("linear"), {"linear", "[4,256] float32"});
   expect_label(svg, "leaf1", {"fc1.weight", "[256,784]"});
   expect_label(svg, real.id_of("cross_entropy"), {"cross_entropy", "[] float32"});
   expect_label(svg, "in0", {"images", "[4,784] float32"});
+  expect_label(svg, "in1", {"labels", "[4] int64"});
   expect_label(svg, "out0", {"loss", "[]"});
   // One cluster per module, plus the legend's.
   BOOST_TEST((svg.clusters == std::set<std::string>{"cluster_fc1", "cluster_fc2", "cluster_fc3",
@@ -207,6 +210,7 @@ BOOST_AUTO_TEST_CASE(mlp_renders_with_the_real_counts_and_labels) {
   const std::set<std::string> edges(svg.edges.begin(), svg.edges.end());
   BOOST_TEST(edges.count("leaf1->op0"));
   BOOST_TEST(edges.count("in0->op0"));
+  BOOST_TEST(edges.count("in1->" + real.id_of("cross_entropy")));
   BOOST_TEST(edges.count(real.id_of("cross_entropy") + "->out0"));
 }
 
