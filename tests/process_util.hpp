@@ -1,14 +1,18 @@
-// Helpers for tests that run the project's programs (xgrad-train, xgrad-descent, examples).
+// Helpers for tests that run the project's programs (xgrad-train, xgrad-descent, examples) or
+// write files: running a command, temporary paths and folders, reading files back.
 #pragma once
 
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <boost/test/unit_test.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace xgrad::testing {
 
@@ -18,9 +22,9 @@ struct Run {
   std::string out, err;
 };
 
-/// The whole content of a file ("" when it cannot be read).
+/// The whole content of a file, byte for byte ("" when it cannot be read).
 inline std::string slurp(const std::filesystem::path& p) {
-  std::ifstream f(p);
+  std::ifstream f(p, std::ios::binary);
   std::stringstream s;
   s << f.rdbuf();
   return s.str();
@@ -48,6 +52,37 @@ inline Run run_command(const std::string& command) {
   std::filesystem::remove(out);
   std::filesystem::remove(err);
   return r;
+}
+
+/// A fresh empty folder under the temp folder, removed with everything in it at the end of
+/// the scope.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "xgrad_test.XXXXXX").string();
+    BOOST_REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+/// The names in a folder, sorted (without "." and "..").
+inline std::vector<std::string> list_dir(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// True when Graphviz's `dot` is on PATH.
+inline bool have_dot() {
+  return std::system("command -v dot >/dev/null 2>&1") == 0;
 }
 
 /// Number of '\n'-terminated lines.

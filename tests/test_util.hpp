@@ -50,6 +50,13 @@ inline Tensor make(const std::vector<double>& values, const Shape& shape, Dtype 
   return from_data(values.data(), shape).to(d);
 }
 
+/// The values of `t` (any dtype) as float64, in row-major order.
+inline std::vector<double> values_of(const Tensor& t) {
+  Tensor c = t.detach().to(float64).contiguous();
+  const double* p = c.data_ptr<double>();
+  return std::vector<double>(p, p + c.numel());
+}
+
 /// True when every element of t is finite.
 inline bool all_finite(const Tensor& t) {
   Tensor c = t.detach().to(float64).contiguous();

@@ -85,7 +85,11 @@ void render(const std::string& dot_text, const std::string& path, const std::str
   }
   std::ifstream f(output.path, std::ios::binary);
   if (!f) fail("render: `dot -T", fmt, "` wrote no picture for '", path, "'");
-  io::write_file_atomically(path, std::string(std::istreambuf_iterator<char>(f), {}));
+  try {
+    io::write_file_atomically(path, std::string(std::istreambuf_iterator<char>(f), {}));
+  } catch (const Error& e) {
+    fail("render: ", e.what());
+  }
 }
 
 }  // namespace xgrad::viz

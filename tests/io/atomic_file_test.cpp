@@ -16,47 +16,32 @@ using xgrad::testing::expect_error;
 using xgrad::testing::slurp;
 namespace fs = std::filesystem;
 
-namespace {
-
-// A fresh folder unique to this process, removed at the end.
-struct Folder {
-  fs::path path = xgrad::testing::temp_path("xgrad_atomic");
-  Folder() {
-    fs::remove_all(path);
-    fs::create_directory(path);
-  }
-  ~Folder() { fs::remove_all(path); }
-  std::vector<std::string> names() const {
-    std::vector<std::string> v;
-    for (const auto& e : fs::directory_iterator(path)) v.push_back(e.path().filename());
-    std::sort(v.begin(), v.end());
-    return v;
-  }
-};
-
-}  // namespace
+using xgrad::testing::list_dir;
+using xgrad::testing::TempDir;
 
 BOOST_AUTO_TEST_SUITE(atomic_file)
 
 BOOST_AUTO_TEST_CASE(replaces_the_content_without_leftovers) {
-  Folder d;
-  const fs::path f = d.path / "log.csv";
+  TempDir t;
+  const fs::path dir = t.path;
+  const fs::path f = dir / "log.csv";
   io::write_file_atomically(f, "first\n");
   BOOST_TEST(slurp(f) == "first\n");
   io::write_file_atomically(f, "second\n");
   BOOST_TEST(slurp(f) == "second\n");
-  BOOST_TEST((d.names() == std::vector<std::string>{"log.csv"}));
+  BOOST_TEST((list_dir(dir) == std::vector<std::string>{"log.csv"}));
   BOOST_TEST(static_cast<unsigned>(fs::status(f).permissions() & fs::perms::all) == 0644u);
 }
 
 BOOST_AUTO_TEST_CASE(errors_name_the_path_and_leave_nothing) {
-  Folder d;
-  expect_error([&] { io::write_file_atomically(d.path / "missing" / "a.txt", "x"); },
+  TempDir t;
+  const fs::path dir = t.path;
+  expect_error([&] { io::write_file_atomically(dir / "missing" / "a.txt", "x"); },
                {"write_file_atomically", "missing/a.txt"});
-  expect_error([&] { io::write_file_atomically(d.path, "x"); },
+  expect_error([&] { io::write_file_atomically(dir, "x"); },
                {"write_file_atomically", "is a folder"});
-  BOOST_TEST(d.names().empty());
-  BOOST_TEST(fs::is_directory(d.path));
+  BOOST_TEST(list_dir(dir).empty());
+  BOOST_TEST(fs::is_directory(dir));
 }
 
 BOOST_AUTO_TEST_CASE(a_device_stays_a_device) {
@@ -68,8 +53,9 @@ BOOST_AUTO_TEST_CASE(a_device_stays_a_device) {
 }
 
 BOOST_AUTO_TEST_CASE(a_fifo_gets_the_bytes_and_stays_a_fifo) {
-  Folder d;
-  const fs::path fifo = d.path / "pipe";
+  TempDir t;
+  const fs::path dir = t.path;
+  const fs::path fifo = dir / "pipe";
   BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   std::string got;
   std::thread reader([&] { got = slurp(fifo); });
@@ -77,20 +63,21 @@ BOOST_AUTO_TEST_CASE(a_fifo_gets_the_bytes_and_stays_a_fifo) {
   reader.join();
   BOOST_TEST(got == "through the pipe\n");
   BOOST_TEST(fs::is_fifo(fifo));
-  BOOST_TEST((d.names() == std::vector<std::string>{"pipe"}));
+  BOOST_TEST((list_dir(dir) == std::vector<std::string>{"pipe"}));
 }
 
 BOOST_AUTO_TEST_CASE(a_symbolic_link_keeps_pointing_at_its_new_content) {
-  Folder d;
-  fs::create_directory(d.path / "real");
-  const fs::path target = d.path / "real" / "curve.csv", link = d.path / "curve.csv";
+  TempDir t;
+  const fs::path dir = t.path;
+  fs::create_directory(dir / "real");
+  const fs::path target = dir / "real" / "curve.csv", link = dir / "curve.csv";
   io::write_file_atomically(target, "old\n");
   fs::create_symlink(target, link);
   io::write_file_atomically(link, "new\n");
   BOOST_TEST(fs::is_symlink(link));
   BOOST_TEST(slurp(target) == "new\n");
   BOOST_TEST(slurp(link) == "new\n");
-  BOOST_TEST((d.names() == std::vector<std::string>{"curve.csv", "real"}));
+  BOOST_TEST((list_dir(dir) == std::vector<std::string>{"curve.csv", "real"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

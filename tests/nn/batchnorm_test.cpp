@@ -13,13 +13,9 @@ using xgrad::testing::expect_error;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
 using xgrad::testing::leaf;
+using xgrad::testing::values_of;
 
 namespace {
-
-std::vector<double> values_of(const Tensor& t) {
-  xt::xarray<double> v = t.to_xarray<double>();
-  return std::vector<double>(v.begin(), v.end());
-}
 
 nn::BatchNormOptions options(Dtype d) {
   nn::BatchNormOptions o;

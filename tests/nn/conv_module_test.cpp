@@ -19,6 +19,7 @@
 using namespace xgrad;
 using xgrad::testing::expect_error;
 using xgrad::testing::expect_values;
+using xgrad::testing::values_of;
 
 namespace {
 
@@ -26,12 +27,6 @@ std::vector<std::string> names_of(const nn::Module& m) {
   std::vector<std::string> out;
   for (const auto& [name, p] : m.named_parameters()) out.push_back(name);
   return out;
-}
-
-std::vector<double> values_of(const Tensor& t) {
-  Tensor c = t.detach().to(float64).contiguous();
-  const double* p = c.data_ptr<double>();
-  return std::vector<double>(p, p + c.numel());
 }
 
 // Largest |value| and the standard deviation of a tensor's values.

@@ -11,15 +11,9 @@
 using namespace xgrad;
 using xgrad::testing::expect_error;
 using xgrad::testing::expect_values;
+using xgrad::testing::values_of;
 
-namespace {
-
-std::vector<double> values_of(const Tensor& t) {
-  xt::xarray<double> v = t.to_xarray<double>();
-  return std::vector<double>(v.begin(), v.end());
-}
-
-}  // namespace
+namespace {}  // namespace
 
 BOOST_AUTO_TEST_SUITE(dropout_module)
 

@@ -14,20 +14,12 @@ using namespace xgrad;
 using xgrad::testing::expect_error;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
+using xgrad::testing::kFloatDtypes;
 using xgrad::testing::leaf;
+using xgrad::testing::tol;
+using xgrad::testing::values_of;
 
 namespace {
-
-const Dtype kFloatDtypes[] = {float64, float32};
-
-double tol(Dtype d) {
-  return d == float64 ? 1e-12 : 1e-6;
-}
-
-std::vector<double> values_of(const Tensor& t) {
-  xt::xarray<double> v = t.to_xarray<double>();
-  return std::vector<double>(v.begin(), v.end());
-}
 
 // t[k] = 0.5·sin(0.7k + phase) (flat index k): the weights the torch script set.
 void fill_sin(const Tensor& t, double phase) {

@@ -9,90 +9,22 @@
 #include <string>
 #include <vector>
 
+#include "conv_golden.hpp"
 #include "test_util.hpp"
 #include "xgrad/ops/conv.hpp"
 
 using namespace xgrad;
 using xgrad::testing::expect_error;
 using xgrad::testing::expect_gradcheck;
+using xgrad::testing::expect_matches;
 using xgrad::testing::expect_values;
+using xgrad::testing::golden_tol;
+using xgrad::testing::GoldenCase;
 using xgrad::testing::leaf;
+using xgrad::testing::read_golden;
+using xgrad::testing::values_of;
 
 namespace {
-
-// ---- the golden files -------------------------------------------------------------------
-
-struct GoldenCase {
-  std::string name;
-  std::map<std::string, std::vector<std::int64_t>> params;
-  std::map<std::string, Tensor> tensors;  // float64
-  Size2 pair(const std::string& k) const {
-    const auto& v = params.at(k);
-    return {v.at(0), v.at(1)};
-  }
-};
-
-std::vector<GoldenCase> read_golden(const std::string& file) {
-  const std::string path = std::string(XGRAD_TEST_DATA_DIR) + "/conv_golden/" + file;
-  std::ifstream f(path);
-  BOOST_REQUIRE_MESSAGE(f, "cannot open " << path);
-  std::vector<GoldenCase> cases;
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream in(line);
-    std::string word;
-    in >> word;
-    if (word == "case") {
-      cases.emplace_back();
-      in >> cases.back().name;
-    } else if (word == "param") {
-      std::string key;
-      in >> key;
-      std::vector<std::int64_t> v;
-      for (std::int64_t x; in >> x;) v.push_back(x);
-      cases.back().params[key] = v;
-    } else if (word == "tensor") {
-      std::string key;
-      std::int64_t nd = 0;
-      in >> key >> nd;
-      Shape shape(static_cast<std::size_t>(nd));
-      for (auto& d : shape) in >> d;
-      std::string values;
-      BOOST_REQUIRE(std::getline(f, values));
-      std::istringstream vin(values);
-      // Inputs are float32 numbers written with 9 digits: parsing them as float gives them
-      // back exactly (as double, the nearest double to the 9-digit decimal would differ).
-      const bool is_f32 =
-          key == "input" || key == "weight" || key == "bias" || key == "grad_output";
-      std::vector<double> data;
-      for (std::string tok; vin >> tok;)
-        data.push_back(is_f32 ? static_cast<double>(std::strtof(tok.c_str(), nullptr))
-                              : std::strtod(tok.c_str(), nullptr));
-      BOOST_REQUIRE_EQUAL(static_cast<std::int64_t>(data.size()), shape_numel(shape));
-      cases.back().tensors[key] = from_data<double>(data.data(), shape);
-    } else {
-      BOOST_REQUIRE_MESSAGE(word == "end", "bad line in " << path << ": " << line);
-    }
-  }
-  BOOST_REQUIRE(!cases.empty());
-  return cases;
-}
-
-std::vector<double> values_of(const Tensor& t) {
-  Tensor c = t.detach().to(float64).contiguous();
-  const double* p = c.data_ptr<double>();
-  return std::vector<double>(p, p + c.numel());
-}
-
-// Asserts `actual` matches the float64 reference within tol·max(1, |ref|).
-void expect_matches(const Tensor& actual, const Tensor& ref, double tol) {
-  expect_values(actual, ref.shape(), values_of(ref), tol);
-}
-
-double tol(Dtype d) {
-  return d == float64 ? 1e-10 : 1e-4;
-}
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
@@ -131,11 +63,11 @@ BOOST_AUTO_TEST_CASE(matches_torch_float64_and_float32) {
           Tensor y = conv2d(x, w, b, c.pair("stride"), c.pair("padding"), c.pair("dilation"),
                             c.params.at("groups").at(0));
           BOOST_TEST((y.dtype() == d));
-          expect_matches(y, c.tensors.at("output"), tol(d));
+          expect_matches(y, c.tensors.at("output"), golden_tol(d));
           y.backward(c.tensors.at("grad_output").to(d));
-          expect_matches(x.grad(), c.tensors.at("grad_input"), tol(d));
-          expect_matches(w.grad(), c.tensors.at("grad_weight"), tol(d));
-          if (has_bias) expect_matches(b.grad(), c.tensors.at("grad_bias"), tol(d));
+          expect_matches(x.grad(), c.tensors.at("grad_input"), golden_tol(d));
+          expect_matches(w.grad(), c.tensors.at("grad_weight"), golden_tol(d));
+          if (has_bias) expect_matches(b.grad(), c.tensors.at("grad_bias"), golden_tol(d));
         }
       }
     }

@@ -12,11 +12,11 @@ using namespace xgrad;
 using xgrad::testing::expect_error;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
+using xgrad::testing::kFloatDtypes;
 using xgrad::testing::leaf;
+using xgrad::testing::tol;
 
 namespace {
-
-const Dtype kFloatDtypes[] = {float64, float32};
 
 std::vector<bool> bools(const Tensor& mask) {
   Tensor c = mask.contiguous();

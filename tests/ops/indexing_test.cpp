@@ -10,15 +10,11 @@ using namespace xgrad;
 using xgrad::testing::expect_error;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
+using xgrad::testing::kFloatDtypes;
 using xgrad::testing::leaf;
+using xgrad::testing::tol;
 
 namespace {
-
-const Dtype kFloatDtypes[] = {float64, float32};
-
-double tol(Dtype d) {
-  return d == float64 ? 1e-12 : 1e-6;
-}
 
 Tensor ids(const std::vector<std::int64_t>& v, const Shape& shape) {
   return from_data(v.data(), shape);

@@ -13,15 +13,11 @@ using namespace xgrad;
 using xgrad::testing::expect_error;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
+using xgrad::testing::kFloatDtypes;
 using xgrad::testing::leaf;
+using xgrad::testing::tol;
 
 namespace {
-
-const Dtype kFloatDtypes[] = {float64, float32};
-
-double tol(Dtype d) {
-  return d == float64 ? 1e-12 : 1e-6;
-}
 
 const double kInf = std::numeric_limits<double>::infinity();
 

@@ -13,6 +13,8 @@
 
 namespace fs = std::filesystem;
 
+using xgrad::testing::have_dot;
+
 namespace {
 
 // The tools are in the build folder, one level above this test (build/tests/graph_cli_test),
@@ -39,13 +41,8 @@ fs::path temp(const std::string& name) {
 
 using xgrad::testing::Run;
 
-Run run(const std::string& program, const std::string& args,
-             const std::string& env = "") {
+Run run(const std::string& program, const std::string& args, const std::string& env = "") {
   return xgrad::testing::run_command(env + " " + tool(program) + " " + args);
-}
-
-bool have_dot() {
-  return std::system("command -v dot >/dev/null 2>&1") == 0;
 }
 
 std::size_t count(const std::string& text, const std::string& needle) {

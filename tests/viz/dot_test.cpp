@@ -1,7 +1,6 @@
 // viz::to_dot / write_dot: one DOT node per op and per parameter of an MLP training step, the
 // labels, determinism across two runs of the same program, Graphviz accepting the text, and
 // atomic writes.
-#include <dirent.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -13,12 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "process_util.hpp"
 #include "test_util.hpp"
 #include "xgrad/nn/mlp.hpp"
 #include "xgrad/viz/dot.hpp"
 
 using namespace xgrad;
 using xgrad::testing::expect_error;
+using xgrad::testing::list_dir;
+using xgrad::testing::slurp;
+using xgrad::testing::TempDir;
 
 namespace {
 
@@ -75,37 +78,6 @@ std::size_t count(const std::string& text, const std::string& needle) {
     ++n;
   return n;
 }
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
-  BOOST_REQUIRE(d != nullptr);
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") out.push_back(name);
-  }
-  ::closedir(d);
-  return out;
-}
-
-// A fresh empty folder under /tmp, removed (with its files) at the end of the scope.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = "/tmp/xgrad_dot_test.XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    for (const auto& f : list_dir(path)) ::unlink((path + "/" + f).c_str());
-    ::rmdir(path.c_str());
-  }
-};
 
 }  // namespace
 
@@ -196,7 +168,7 @@ BOOST_AUTO_TEST_CASE(graphviz_accepts_the_text) {
   const std::string svg = dir.path + "/step.svg";
   const int rc = std::system(("dot -Tsvg '" + path + "' -o '" + svg + "' 2>&1").c_str());
   BOOST_TEST(rc == 0);
-  const std::string out = read_file(svg);
+  const std::string out = slurp(svg);
   BOOST_TEST(out.find("<svg") != std::string::npos);
   BOOST_TEST(out.find("fc1.weight") != std::string::npos);
 }
@@ -206,14 +178,14 @@ BOOST_AUTO_TEST_CASE(write_dot_is_atomic) {
   const std::string path = dir.path + "/graph.dot";
   Step s = mlp_step();
   viz::write_dot(path, {s.loss});
-  BOOST_TEST(read_file(path) == s.dot);
+  BOOST_TEST(slurp(path) == s.dot);
   BOOST_TEST((list_dir(dir.path) == std::vector<std::string>{"graph.dot"}));
 
   // Overwriting replaces the content, still without leftovers.
   viz::DotOptions opts;
   opts.title = "second";
   viz::write_dot(path, {s.loss}, opts);
-  const std::string second = read_file(path);
+  const std::string second = slurp(path);
   BOOST_TEST(second == viz::to_dot({s.loss}, opts));
   BOOST_TEST(second != s.dot);
   BOOST_TEST((list_dir(dir.path) == std::vector<std::string>{"graph.dot"}));

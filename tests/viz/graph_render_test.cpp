@@ -3,7 +3,6 @@
 // stderr, the rendered picture has exactly the graph's nodes and edges, chosen nodes carry
 // the right labels, a NaN gradient is drawn red; viz::render and write_graph write pictures
 // atomically and explain how to install Graphviz when it is missing.
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "../../examples/swish.hpp"
+#include "process_util.hpp"
 #include "test_util.hpp"
 #include "xgrad/nn/mlp.hpp"
 #include "xgrad/viz/dot.hpp"
@@ -34,43 +34,12 @@
 
 using namespace xgrad;
 using xgrad::testing::expect_error;
+using xgrad::testing::have_dot;
+using xgrad::testing::list_dir;
+using xgrad::testing::slurp;
+using xgrad::testing::TempDir;
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
-  BOOST_REQUIRE(d != nullptr);
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") out.push_back(name);
-  }
-  ::closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = "/tmp/xgrad_graph_render_test.XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    for (const auto& f : list_dir(path)) ::unlink((path + "/" + f).c_str());
-    ::rmdir(path.c_str());
-  }
-};
-
-bool have_dot() {
-  return std::system("command -v dot >/dev/null 2>&1") == 0;
-}
 
 // What Graphviz drew: per node id, the text of its SVG group; per edge, "tail->head".
 struct Svg {
@@ -117,9 +86,9 @@ Svg render_svg(const std::string& dot_text, int seconds = 60) {
   const int rc = std::system(("timeout " + std::to_string(seconds) + " dot -Tsvg '" + in +
                               "' -o '" + out + "' 2>'" + err + "'")
                                  .c_str());
-  BOOST_REQUIRE_MESSAGE(rc == 0, "dot failed: " << read_file(err));
-  BOOST_TEST(read_file(err) == "", "dot printed: " << read_file(err));
-  return parse_svg(read_file(out));
+  BOOST_REQUIRE_MESSAGE(rc == 0, "dot failed: " << slurp(err));
+  BOOST_TEST(slurp(err) == "", "dot printed: " << slurp(err));
+  return parse_svg(slurp(out));
 }
 
 // Nodes and edges the graph really has, by walking grad_fn / next_edges; ids as to_dot
@@ -336,19 +305,19 @@ BOOST_AUTO_TEST_CASE(render_writes_svg_png_and_pdf_atomically) {
   viz::render(text, dir.path + "/g.png");
   viz::render(text, dir.path + "/g.pdf");
   viz::render(text, dir.path + "/picture", "svg");
-  BOOST_TEST(read_file(dir.path + "/g.svg").find("<svg") != std::string::npos);
-  BOOST_TEST(read_file(dir.path + "/g.png").substr(1, 3) == "PNG");
-  BOOST_TEST(read_file(dir.path + "/g.pdf").substr(0, 5) == "%PDF-");
-  BOOST_TEST(read_file(dir.path + "/picture").find("<svg") != std::string::npos);
+  BOOST_TEST(slurp(dir.path + "/g.svg").find("<svg") != std::string::npos);
+  BOOST_TEST(slurp(dir.path + "/g.png").substr(1, 3) == "PNG");
+  BOOST_TEST(slurp(dir.path + "/g.pdf").substr(0, 5) == "%PDF-");
+  BOOST_TEST(slurp(dir.path + "/picture").find("<svg") != std::string::npos);
   // Nothing else is left behind (no temporary files).
   BOOST_TEST(
       (list_dir(dir.path) == std::vector<std::string>{"g.pdf", "g.png", "g.svg", "picture"}));
 
   // Graphviz's own error is passed on, and the old picture is untouched.
-  const std::string before = read_file(dir.path + "/g.svg");
+  const std::string before = slurp(dir.path + "/g.svg");
   expect_error([&] { viz::render("digraph { a -> }", dir.path + "/g.svg"); },
                {"render", "dot -Tsvg", "failed", "syntax error"});
-  BOOST_TEST(read_file(dir.path + "/g.svg") == before);
+  BOOST_TEST(slurp(dir.path + "/g.svg") == before);
   BOOST_TEST(list_dir(dir.path).size() == 4u);
   expect_error([&] { viz::render(text, dir.path + "/g.txt"); }, {"render", ".svg, .png or .pdf"});
   expect_error([&] { viz::render(text, dir.path + "/missing/g.svg"); }, {"render", "missing"});
@@ -359,10 +328,10 @@ BOOST_AUTO_TEST_CASE(write_graph_chooses_text_or_picture_by_extension) {
   Tensor a = tensor({1.0, 2.0}, float64).requires_grad_().set_name("a");
   Tensor loss = (a * a).sum();
   viz::write_graph(dir.path + "/g.dot", {loss});
-  BOOST_TEST(read_file(dir.path + "/g.dot") == viz::to_dot({loss}));
+  BOOST_TEST(slurp(dir.path + "/g.dot") == viz::to_dot({loss}));
   if (!have_dot()) return;
   viz::write_graph(dir.path + "/g.svg", {loss}, {.title = "squares"});
-  const std::string svg = read_file(dir.path + "/g.svg");
+  const std::string svg = slurp(dir.path + "/g.svg");
   BOOST_TEST(svg.find("<svg") != std::string::npos);
   BOOST_TEST(svg.find(">squares</text>") != std::string::npos);
 }
