@@ -210,8 +210,7 @@ std::string progress_bar(double frac, int width = 30) {
 }
 
 int run(const Config& c) {
-  check(c.model == "mlp" || c.model == "cnn", "unknown model '", c.model,
-        "' (choose mlp or cnn)");
+  check(c.model == "mlp" || c.model == "cnn", "unknown model '", c.model, "' (choose mlp or cnn)");
   check(c.lr >= 0 && std::isfinite(c.lr), "invalid learning rate ", c.lr, " (must be >= 0)");
   check(c.batch_size >= 1, "invalid batch size ", c.batch_size, " (must be >= 1)");
   check(c.epochs >= 1, "invalid number of epochs ", c.epochs, " (must be >= 1)");
@@ -228,12 +227,12 @@ int run(const Config& c) {
         c.clip_grad_norm, " (must be > 0; 0 turns clipping off)");
   check(c.max_steps == -1 || c.max_steps >= 1, "invalid --max-steps ", c.max_steps,
         " (must be >= 1, or -1 for no limit)");
-  for (const auto& [flag, path] : {std::pair<const char*, const std::string&>{"--log", c.log},
-                                   {"--dot", c.dot}}) {
+  for (const auto& [flag, path] :
+       {std::pair<const char*, const std::string&>{"--log", c.log}, {"--dot", c.dot}}) {
     if (path.empty()) continue;  // fail now rather than after training
     const std::filesystem::path folder = std::filesystem::absolute(path).parent_path();
-    check(std::filesystem::is_directory(folder), flag, ": the folder '", folder.string(),
-          "' of '", path, "' does not exist");
+    check(std::filesystem::is_directory(folder), flag, ": the folder '", folder.string(), "' of '",
+          path, "' does not exist");
   }
   if (!c.save.empty()) {  // fail now rather than after the first epoch
     const std::filesystem::path folder = std::filesystem::absolute(c.save).parent_path();
@@ -397,8 +396,9 @@ int main(int argc, char** argv) {
   Config c;
   po::options_description desc("xgrad-train options");
   desc.add_options()("help,h", "show this help")(
-      "model", po::value(&c.model)->default_value(c.model), "model: mlp (784-256-128-10, ReLU) | cnn (conv 1→16, pool, conv 16→32, pool, linear 1568→10)")(
-      "data", po::value(&c.data)->default_value(c.data), "folder with the IDX files")(
+      "model", po::value(&c.model)->default_value(c.model),
+      "model: mlp (784-256-128-10, ReLU) | cnn (conv 1→16, pool, conv 16→32, pool, linear "
+      "1568→10)")("data", po::value(&c.data)->default_value(c.data), "folder with the IDX files")(
       "optim", po::value(&c.optim)->default_value(c.optim),
       "optimizer: sgd | momentum (SGD, momentum 0.9) | rmsprop | adam | adamw")(
       "lr", po::value(&c.lr)->default_value(c.lr), "learning rate")(

@@ -242,7 +242,7 @@ Tensor arange(double end, TensorOptions opts = {});
 class NestedList {
  public:
   NestedList(double value) : value_(value), scalar_(true) {}  // NOLINT(google-explicit-constructor)
-  NestedList(std::initializer_list<NestedList> items)  // NOLINT(google-explicit-constructor)
+  NestedList(std::initializer_list<NestedList> items)         // NOLINT(google-explicit-constructor)
       : items_(items) {}
   bool is_scalar() const { return scalar_; }
   double value() const { return value_; }

@@ -54,8 +54,8 @@ BOOST_AUTO_TEST_CASE(swish_values_and_gradient) {
 BOOST_AUTO_TEST_CASE(swish_passes_gradcheck) {
   manual_seed(3);
   Tensor x = randn({2, 3}, float64).requires_grad_();
-  xgrad::testing::expect_gradcheck(
-      [](const std::vector<Tensor>& in) { return swish(in[0], 0.7); }, {x});
+  xgrad::testing::expect_gradcheck([](const std::vector<Tensor>& in) { return swish(in[0], 0.7); },
+                                   {x});
 }
 
 BOOST_AUTO_TEST_CASE(float32_works_too) {

@@ -50,8 +50,8 @@ BOOST_AUTO_TEST_CASE(passes_a_correct_backward) {
 
 BOOST_AUTO_TEST_CASE(catches_a_wrong_backward_and_names_the_element) {
   Tensor x = tensor({0.5, -1.5, 2.0}, float64).requires_grad_();
-  GradcheckResult r = gradcheck(
-      [](const std::vector<Tensor>& in) { return bad_square(in[0], 2); }, {x}, 1e-6, 1e-7, 1e-5);
+  GradcheckResult r = gradcheck([](const std::vector<Tensor>& in) { return bad_square(in[0], 2); },
+                                {x}, 1e-6, 1e-7, 1e-5);
   BOOST_TEST(!r.ok);
   BOOST_TEST(r.input == 0u);
   BOOST_TEST(r.element == 2);
@@ -65,7 +65,10 @@ BOOST_AUTO_TEST_CASE(outputs_that_are_views_of_inputs) {
   // f returns a view of its input: finite differences must not see later perturbations.
   Tensor x = tensor({1.0, 2.0, 3.0, 4.0}, float64).requires_grad_();
   GradcheckResult r = gradcheck(
-      [](const std::vector<Tensor>& in) { return reshape(in[0], {2, 2}); }, {x}, 1e-6, 1e-7, 1e-5);
+      [](const std::vector<Tensor>& in) {
+        return reshape(in[0], {2, 2});
+      },
+      {x}, 1e-6, 1e-7, 1e-5);
   BOOST_TEST(r.ok, r.message);
 }
 
@@ -73,9 +76,9 @@ BOOST_AUTO_TEST_CASE(several_inputs_and_one_without_grad) {
   Tensor a = tensor({{1.0, 2.0}, {3.0, 4.0}}, float64).requires_grad_();
   Tensor b = tensor({0.5, -0.5}, float64).requires_grad_();
   Tensor c = tensor({2.0, 3.0}, float64);  // constant
-  GradcheckResult r = gradcheck(
-      [](const std::vector<Tensor>& in) { return tanh(matmul(in[0], in[1]) * in[2]); }, {a, b, c},
-      1e-6, 1e-7, 1e-5);
+  GradcheckResult r =
+      gradcheck([](const std::vector<Tensor>& in) { return tanh(matmul(in[0], in[1]) * in[2]); },
+                {a, b, c}, 1e-6, 1e-7, 1e-5);
   BOOST_TEST(r.ok, r.message);
 }
 
