@@ -13,10 +13,12 @@
 // line. Bad input prints one line on stderr and exits with code 2; a picture that cannot be
 // rendered (no Graphviz) exits with code 1 after writing the DOT file.
 #include <boost/program_options.hpp>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "xgrad/autograd/anomaly.hpp"
@@ -137,8 +139,26 @@ Tensor log_of_zero(const Tensor& x) {
   return log(x - x).sum();
 }
 
+// Fails before any work when an output cannot be written: its folder is missing, or a
+// picture's name does not say its format.
+void check_outputs(const Config& c) {
+  for (const auto& [flag, path] : {std::pair<const char*, const std::string&>{"--out", c.out},
+                                   {"--svg", c.svg},
+                                   {"--png", c.png}}) {
+    if (path.empty()) continue;
+    const std::filesystem::path folder = std::filesystem::absolute(path).parent_path();
+    check(std::filesystem::is_directory(folder), flag, ": the folder '", folder.string(), "' of '",
+          path, "' does not exist");
+    if (std::string_view(flag) == "--out") continue;
+    const std::string ext = std::filesystem::path(path).extension().string();
+    check(ext == ".svg" || ext == ".png" || ext == ".pdf", flag, ": cannot tell the picture ",
+          "format of '", path, "': name it .svg, .png or .pdf (--out writes DOT text)");
+  }
+}
+
 int run(const Config& c) {
   check(c.batch_size >= 1, "invalid batch size ", c.batch_size, " (must be >= 1)");
+  check_outputs(c);
   manual_seed(c.seed);
   std::optional<autograd::detect_anomaly> anomaly;
   if (c.anomaly) anomaly.emplace();
@@ -223,8 +243,10 @@ int main(int argc, char** argv) {
       "rnn: time steps to unroll (must divide 784)")(
       "seed", po::value(&c.seed)->default_value(c.seed), "seed of the weights and the batch")(
       "out", po::value(&c.out), "write the DOT text to this file (default: stdout)")(
-      "svg", po::value(&c.svg), "render with Graphviz to this file (.svg, .png or .pdf)")(
-      "png", po::value(&c.png), "render with Graphviz to this file too (.png, .svg or .pdf)")(
+      "svg", po::value(&c.svg),
+      "draw the graph with Graphviz into this file, in the format its name ends with: .svg, "
+      ".png or .pdf")("png", po::value(&c.png),
+                      "a second picture, same rule (e.g. step.png beside --svg step.svg)")(
       "gradients", po::bool_switch(&c.gradients),
       "run backward and annotate every op and parameter with its gradient")(
       "backward", po::bool_switch(&c.backward),

@@ -408,9 +408,12 @@ int main(int argc, char** argv) {
       "max-steps", po::value(&c.max_steps)->default_value(c.max_steps),
       "stop after this many steps (-1: no limit)")(
       "seed", po::value(&c.seed)->default_value(c.seed), "seed of initialisation and shuffling")(
-      "threads", po::value(&c.threads)->default_value(c.threads), "BLAS threads")(
+      "threads", po::value(&c.threads)->default_value(c.threads),
+      "threads for BLAS and for the batch pool of conv2d and pooling")(
       "log", po::value(&c.log), "write step,epoch,loss,lr to this CSV file")(
-      "dot", po::value(&c.dot), "write the DOT graph of one training step to this file")(
+      "dot", po::value(&c.dot),
+      "write the graph of the first training step to this file: drawn by Graphviz when it "
+      "ends in .svg, .png or .pdf, DOT text otherwise")(
       "momentum", po::value(&c.momentum),
       "momentum of sgd (default 0; 0.9 for --optim momentum) and of rmsprop (default 0)")(
       "nesterov", po::bool_switch(&c.nesterov), "Nesterov momentum (sgd and momentum)")(

@@ -125,14 +125,20 @@ BOOST_AUTO_TEST_CASE(anomaly_names_log_and_its_line) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_input_is_one_line_and_exit_code_2) {
-  for (const char* args : {"--model resnet", "--batch-size 0", "--no-such-flag",
-                           "--steps 5 "
-                           "--model rnn"}) {
+  for (const char* args :
+       {"--model resnet", "--batch-size 0", "--no-such-flag", "--steps 5 --model rnn",
+        "--svg graph.txt", "--png /no/such/folder/g.png", "--out /no/such/folder/g.dot"}) {
     Run r = run("xgrad-graph", args);
     BOOST_TEST(r.code == 2, args);
     BOOST_TEST(count(r.err, "\n") == 1u, args << ": " << r.err);
     BOOST_TEST(r.err.rfind("xgrad-graph: ", 0) == 0u, args);
   }
+  // Output checks come first and name the flag: no step is computed for nothing.
+  BOOST_TEST(run("xgrad-graph", "--svg graph.txt")
+                 .err.find("--svg: cannot tell the picture "
+                           "format of 'graph.txt'") != std::string::npos);
+  BOOST_TEST(run("xgrad-graph", "--out /no/such/folder/g.dot").err.find("--out: the folder") !=
+             std::string::npos);
   BOOST_TEST(run("xgrad-graph", "--model resnet").err.find("choose mlp") != std::string::npos);
 }
 

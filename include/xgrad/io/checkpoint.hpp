@@ -54,7 +54,7 @@ struct CheckpointSaveOptions {
   bool rng = true;
   /// The caller's own keys. Names starting with "xgrad.", "optimizer.", "scheduler.",
   /// "loader." or "rng." are reserved.
-  std::map<std::string, std::string> metadata;
+  std::map<std::string, std::string> metadata = {};
 };
 
 /// What load_checkpoint restores besides parameters and optimizer state. A part asked for must

@@ -11,7 +11,7 @@ struct LinearOptions {
   bool bias = true;
   /// When set, weights are drawn from N(0, init_std²) and the bias is zero instead of torch's
   /// default (Kaiming-uniform weights with a = √5, i.e. U(±1/√in), and bias U(±1/√in)).
-  std::optional<double> init_std;
+  std::optional<double> init_std = std::nullopt;
   Dtype dtype = default_dtype();
 };
 
