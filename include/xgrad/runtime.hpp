@@ -1,4 +1,5 @@
-// Process-wide numeric switches that torch has too.
+// Process-wide switches that torch has too: thread counts (torch.set_num_threads) and
+// flush-denormal. (Grad mode, per thread, is in autograd/grad_mode.hpp; the seed in random.hpp.)
 #pragma once
 
 namespace xgrad {
@@ -8,5 +9,20 @@ namespace xgrad {
 /// the subnormal range, where every operation costs ~100 cycles: training loops turn this on.
 /// Returns false when the CPU has no such mode (then nothing changes).
 bool set_flush_denormal(bool on);
+
+/// The number of threads BLAS (OpenBLAS) uses for matmul, linear and every other GEMM:
+/// set_num_threads(n) sets it (torch.set_num_threads). Throws xgrad::Error for n < 1.
+void set_num_threads(int n);
+/// The current BLAS thread count.
+int get_num_threads();
+
+/// The number of threads conv2d and the pooling ops (ops/pool.hpp) split a batch across:
+/// chunks of images (or of N·C planes) go to a small pool of worker threads and the caller,
+/// each running single-threaded BLAS. n ≥ 1 sets it; 0 (the default) makes it follow
+/// get_num_threads(), the BLAS thread count. Results do not depend on it (the chunks and the
+/// order in which partial sums are added are fixed). Throws xgrad::Error for n < 0.
+void set_num_batch_threads(int n);
+/// The current batch thread count (get_num_threads() unless set_num_batch_threads(n ≥ 1)).
+int get_num_batch_threads();
 
 }  // namespace xgrad

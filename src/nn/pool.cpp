@@ -2,25 +2,26 @@
 
 namespace xgrad::nn {
 
-MaxPool2d::MaxPool2d(Size2 kernel_size, Pool2dOptions options)
-    : kernel_(kernel_size),
-      stride_(options.stride.value_or(kernel_size)),
-      padding_(options.padding) {
-  check(kernel_size.h > 0 && kernel_size.w > 0, "MaxPool2d: kernel size must be positive, got ",
-        kernel_size.h, "x", kernel_size.w);
+namespace {
+Size2 checked_kernel(const char* module, Size2 k) {
+  check(k.h > 0 && k.w > 0, module, ": kernel size must be positive, got ", k);
+  return k;
 }
+}  // namespace
+
+MaxPool2d::MaxPool2d(Size2 kernel_size, Pool2dOptions options)
+    : kernel_(checked_kernel("MaxPool2d", kernel_size)),
+      stride_(options.stride.value_or(kernel_size)),
+      padding_(options.padding) {}
 
 Tensor MaxPool2d::forward(const Tensor& x) {
   return max_pool2d(x, kernel_, stride_, padding_);
 }
 
 AvgPool2d::AvgPool2d(Size2 kernel_size, Pool2dOptions options)
-    : kernel_(kernel_size),
+    : kernel_(checked_kernel("AvgPool2d", kernel_size)),
       stride_(options.stride.value_or(kernel_size)),
-      padding_(options.padding) {
-  check(kernel_size.h > 0 && kernel_size.w > 0, "AvgPool2d: kernel size must be positive, got ",
-        kernel_size.h, "x", kernel_size.w);
-}
+      padding_(options.padding) {}
 
 Tensor AvgPool2d::forward(const Tensor& x) {
   return avg_pool2d(x, kernel_, stride_, padding_);

@@ -1,5 +1,5 @@
-// conv2d through im2col + GEMM (Chellapilla, Puri & Simard 2006), and the small thread pool
-// that splits a batch's images across get_num_batch_threads() threads (also used by pool.cpp).
+// conv2d through im2col + GEMM (Chellapilla, Puri & Simard 2006), a batch's images split across
+// get_num_batch_threads() threads by detail::parallel_for (src/detail/parallel.hpp).
 //
 // Kernel design (see docs/cnn.md): every loop walks contiguous memory. im2col and col2im
 // work one kernel tap (c, i, j) at a time; for the common stride-1 "same width" case a tap is
@@ -10,295 +10,23 @@
 // reads it. Each image's GEMM writes straight into the NCHW output (no transposes).
 #include "xgrad/ops/conv.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <exception>
-#include <functional>
-#include <mutex>
-#include <thread>
 #include <vector>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
+#include "detail/blas.hpp"
+#include "detail/parallel.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/linalg.hpp"
-
-extern "C" {
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
-}
 
 namespace xgrad {
 
 using autograd::Node;
 using autograd::SavedVariable;
 using autograd::tensor_list;
-
-// ---- the batch thread pool ------------------------------------------------------------------
-
-namespace detail {
+using detail::gemm;
 
 namespace {
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
-
-// Spins on `done()` for up to `us` microseconds; returns whether it became true.
-template <class F>
-bool spin_until(F done, int us) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
-  for (int i = 0;; ++i) {
-    if (done()) return true;
-    cpu_relax();
-    if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) return false;
-  }
-}
-
-// A fixed set of worker threads sharing one job at a time: a function over chunk indices
-// [0, n). The caller and the workers claim chunks from a shared counter, so a worker that the
-// OS has not scheduled yet (another process on its core) costs nothing: the caller takes its
-// chunks. Idle workers spin for a short while (the next conv/pool call of a training step
-// comes within microseconds), then sleep on a condition variable.
-class ThreadPool {
- public:
-  static ThreadPool& instance() {
-    static ThreadPool pool;
-    return pool;
-  }
-
-  ~ThreadPool() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-      generation_.fetch_add(1, std::memory_order_release);
-    }
-    wake_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-
-  // Runs job(c) for every chunk c in [0, n) on the caller and up to `workers` pool threads.
-  // Returns false (running nothing) when the pool is busy with another caller's job.
-  bool run(int workers, std::int64_t n, const std::function<void(std::int64_t)>& job) {
-    std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
-    if (!busy.owns_lock()) return false;
-    grow(workers);
-    std::uint64_t gen;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      job_ = &job;
-      chunks_ = n;
-      active_ = workers;
-      error_ = nullptr;
-      done_.store(0, std::memory_order_relaxed);
-      gen = generation_.load(std::memory_order_relaxed) + 1;
-      next_.store(gen << 32, std::memory_order_relaxed);
-      generation_.store(gen, std::memory_order_release);
-    }
-    wake_.notify_all();
-    work(gen, job, n);
-    // Wait until every claimed chunk has finished.
-    const auto all_done = [&] { return done_.load(std::memory_order_acquire) == n; };
-    if (!spin_until(all_done, 100)) {
-      std::unique_lock<std::mutex> lock(mu_);
-      finished_.wait(lock, all_done);
-    }
-    std::exception_ptr err;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      job_ = nullptr;
-      err = error_;
-    }
-    if (err) std::rethrow_exception(err);
-    return true;
-  }
-
- private:
-  ThreadPool() = default;
-
-  void grow(int workers) {
-    while (static_cast<int>(threads_.size()) < workers) {
-      const int id = static_cast<int>(threads_.size()) + 1;
-      // A new worker waits for the generation after the current one, whenever it starts.
-      const std::uint64_t seen = generation_.load(std::memory_order_acquire);
-      threads_.emplace_back([this, id, seen] { loop(id, seen); });
-    }
-  }
-
-  // Claims and runs chunks of generation `gen` until none is left (or the job moved on).
-  void work(std::uint64_t gen, const std::function<void(std::int64_t)>& job, std::int64_t n) {
-    for (;;) {
-      std::uint64_t v = next_.load(std::memory_order_relaxed);
-      std::int64_t c;
-      do {
-        if ((v >> 32) != (gen & 0xffffffffu)) return;
-        c = static_cast<std::int64_t>(v & 0xffffffffu);
-        if (c >= n) return;
-      } while (!next_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel));
-      try {
-        job(c);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (!error_) error_ = std::current_exception();
-      }
-      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
-        std::lock_guard<std::mutex> lock(mu_);  // pairs with the caller's predicate check
-        finished_.notify_all();
-      }
-    }
-  }
-
-  void loop(int id, std::uint64_t seen) {
-    for (;;) {
-      const auto changed = [&] { return generation_.load(std::memory_order_acquire) != seen; };
-      if (!spin_until(changed, 50)) {
-        std::unique_lock<std::mutex> lock(mu_);
-        wake_.wait(lock, changed);
-      }
-      const std::function<void(std::int64_t)>* job;
-      std::int64_t n;
-      int active;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stop_) return;
-        seen = generation_.load(std::memory_order_acquire);
-        job = job_;
-        n = chunks_;
-        active = active_;
-      }
-      // A claimed chunk keeps the caller (and so *job) waiting: job stays valid while used.
-      if (job != nullptr && id <= active) work(seen, *job, n);
-    }
-  }
-
-  std::mutex run_mu_;  // one job at a time
-  std::mutex mu_;
-  std::condition_variable wake_, finished_;
-  std::vector<std::thread> threads_;
-  const std::function<void(std::int64_t)>* job_ = nullptr;
-  std::int64_t chunks_ = 0;
-  int active_ = 0;
-  bool stop_ = false;
-  std::exception_ptr error_;
-  std::atomic<std::uint64_t> generation_{0};
-  std::atomic<std::uint64_t> next_{0};  // generation << 32 | next unclaimed chunk
-  std::atomic<std::int64_t> done_{0};
-};
-
-// While alive, OpenBLAS runs every call on the calling thread: the pool's threads each call
-// GEMM on their own images, and must not queue up for OpenBLAS's own (busy) threads.
-class BlasSingleThreaded {
- public:
-  BlasSingleThreaded() : saved_(openblas_get_num_threads()) {
-    if (saved_ > 1) openblas_set_num_threads(1);
-  }
-  ~BlasSingleThreaded() {
-    if (saved_ > 1) openblas_set_num_threads(saved_);
-  }
-  BlasSingleThreaded(const BlasSingleThreaded&) = delete;
-  BlasSingleThreaded& operator=(const BlasSingleThreaded&) = delete;
-
- private:
-  int saved_;
-};
-
-}  // namespace
-
-namespace {
-std::atomic<int> g_batch_threads{0};  // 0: follow get_num_threads()
-}  // namespace
-
-}  // namespace detail
-
-void set_num_batch_threads(int n) {
-  check(n >= 0, "set_num_batch_threads: need n >= 1 (or 0 to follow get_num_threads()), got ", n);
-  detail::g_batch_threads.store(n, std::memory_order_relaxed);
-}
-
-int get_num_batch_threads() {
-  const int n = detail::g_batch_threads.load(std::memory_order_relaxed);
-  return n > 0 ? n : get_num_threads();
-}
-
-namespace detail {
-
-// Declared in pool.cpp as well (internal, not installed).
-std::int64_t parallel_chunks(std::int64_t n, std::int64_t min_chunk);
-void parallel_for(std::int64_t n, std::int64_t min_chunk,
-                  const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& f);
-
-/// The number of chunks parallel_for splits [0, n) into: at most 16, each at least
-/// min_chunk long (except when n is smaller). Depends on n and min_chunk only.
-std::int64_t parallel_chunks(std::int64_t n, std::int64_t min_chunk) {
-  if (n <= 0) return 0;
-  const std::int64_t size = std::max<std::int64_t>({1, min_chunk, (n + 15) / 16});
-  return (n + size - 1) / size;
-}
-
-/// Runs f(begin, end, chunk) over the parallel_chunks(n, min_chunk) contiguous chunks of
-/// [0, n), each exactly once, on up to get_num_batch_threads() threads (the caller included).
-/// The chunks do not depend on the thread count, so per-chunk partial results added up in
-/// chunk order give the same numbers with any number of threads. BLAS calls inside f run
-/// single-threaded. On nested or concurrent use the chunks run serially on the caller.
-void parallel_for(std::int64_t n, std::int64_t min_chunk,
-                  const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& f) {
-  const std::int64_t chunks = parallel_chunks(n, min_chunk);
-  if (chunks == 0) return;
-  const std::int64_t size = (n + chunks - 1) / chunks;
-  const auto run_chunk = [&](std::int64_t c) { f(c * size, std::min(n, (c + 1) * size), c); };
-  const int threads =
-      static_cast<int>(std::min<std::int64_t>({get_num_batch_threads(), chunks, 64}));
-  if (threads > 1) {
-    BlasSingleThreaded blas_guard;
-    const std::function<void(std::int64_t)> job = run_chunk;
-    if (ThreadPool::instance().run(threads - 1, chunks, job)) return;
-  }
-  for (std::int64_t c = 0; c < chunks; ++c) run_chunk(c);
-}
-
-}  // namespace detail
-
-namespace {
-
-// ---- GEMM on raw pointers (row-major), single call to OpenBLAS --------------------------------
-
-// C[M,N] = beta·C + op(A)[M,K]·op(B)[K,N].
-template <class T>
-void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A,
-          std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    for (std::int64_t i = 0; i < M; ++i) {
-      T* row = C + i * ldc;
-      if (beta == T(0)) {
-        std::fill(row, row + N, T(0));
-      } else {
-        for (std::int64_t j = 0; j < N; ++j) row[j] *= beta;
-      }
-    }
-    return;
-  }
-  const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-  const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, 1.0f, A, static_cast<int>(lda), B,
-                static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
-  } else {
-    cblas_dgemm(CblasRowMajor, TA, TB, m, n, k, 1.0, A, static_cast<int>(lda), B,
-                static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
-  }
-}
 
 // ---- geometry ---------------------------------------------------------------------------------
 
@@ -598,10 +326,6 @@ struct Conv2dBackward final : Node {
   }
 };
 
-std::string pair_str(Size2 s) {
-  return std::to_string(s.h) + "x" + std::to_string(s.w);
-}
-
 }  // namespace
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Size2 stride,
@@ -621,12 +345,12 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Siz
          bias.defined() ? std::string(" and ") + std::string(dtype_name(bias.dtype())) + " " +
                               format_shape(bias.shape())
                         : std::string());
-  check(stride.h >= 1 && stride.w >= 1, "conv2d: stride must be at least 1, got ", pair_str(stride),
+  check(stride.h >= 1 && stride.w >= 1, "conv2d: stride must be at least 1, got ", stride, " (",
+        shapes(), ")");
+  check(dilation.h >= 1 && dilation.w >= 1, "conv2d: dilation must be at least 1, got ", dilation,
         " (", shapes(), ")");
-  check(dilation.h >= 1 && dilation.w >= 1, "conv2d: dilation must be at least 1, got ",
-        pair_str(dilation), " (", shapes(), ")");
-  check(padding.h >= 0 && padding.w >= 0, "conv2d: padding must be non-negative, got ",
-        pair_str(padding), " (", shapes(), ")");
+  check(padding.h >= 0 && padding.w >= 0, "conv2d: padding must be non-negative, got ", padding,
+        " (", shapes(), ")");
   check(groups >= 1, "conv2d: groups must be at least 1, got ", groups, " (", shapes(), ")");
   ConvGeom g;
   g.N = input.shape()[0];
@@ -659,7 +383,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Siz
   const std::int64_t padH = g.H + 2 * g.pH, padW = g.W + 2 * g.pW;
   check(ekH <= padH && ekW <= padW, "conv2d: kernel ", g.kH, "x", g.kW, " (dilated ", ekH, "x", ekW,
         ") is larger than the padded input ", padH, "x", padW, " (", shapes(), ", padding ",
-        pair_str(padding), ", dilation ", pair_str(dilation), ")");
+        padding, ", dilation ", dilation, ")");
   g.OH = (padH - ekH) / g.sH + 1;
   g.OW = (padW - ekW) / g.sW + 1;
 

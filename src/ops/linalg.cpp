@@ -1,10 +1,9 @@
 #include "xgrad/ops/linalg.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <atomic>
 
+#include "detail/blas.hpp"
 #include "detail/kernel.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -12,24 +11,11 @@
 #include "xgrad/ops/reduction.hpp"
 #include "xgrad/ops/shape.hpp"
 
-extern "C" {
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
-}
-
 namespace xgrad {
 
 using autograd::Node;
 using autograd::SavedVariable;
 using autograd::tensor_list;
-
-void set_num_threads(int n) {
-  check(n >= 1, "set_num_threads: need at least one thread, got ", n);
-  openblas_set_num_threads(n);
-}
-int get_num_threads() {
-  return openblas_get_num_threads();
-}
 
 namespace {
 std::atomic<std::int64_t> g_operand_copies{0};
@@ -47,18 +33,18 @@ namespace {
 // when the strides fit neither row-major nor its transpose.
 struct BlasMat {
   Tensor keep;  // owns a contiguous copy when one was needed
-  CBLAS_TRANSPOSE trans = CblasNoTrans;
+  bool trans = false;
   std::int64_t ld = 0;
 };
 
 BlasMat as_blas(const Tensor& m) {
   const std::int64_t r = m.shape()[0], c = m.shape()[1];
   const std::int64_t s0 = m.strides()[0], s1 = m.strides()[1];
-  if ((s1 == 1 || c == 1) && s0 >= std::max<std::int64_t>(c, 1)) return {m, CblasNoTrans, s0};
-  if ((s0 == 1 || r == 1) && s1 >= std::max<std::int64_t>(r, 1)) return {m, CblasTrans, s1};
+  if ((s1 == 1 || c == 1) && s0 >= std::max<std::int64_t>(c, 1)) return {m, false, s0};
+  if ((s0 == 1 || r == 1) && s1 >= std::max<std::int64_t>(r, 1)) return {m, true, s1};
   g_operand_copies.fetch_add(1, std::memory_order_relaxed);
   Tensor cont = m.contiguous();
-  return {cont, CblasNoTrans, std::max<std::int64_t>(c, 1)};
+  return {cont, false, std::max<std::int64_t>(c, 1)};
 }
 
 // out[m,n] = beta*out + a[m,k]·b[k,n]; out is contiguous.
@@ -66,22 +52,13 @@ template <class T>
 void gemm(const Tensor& a, const Tensor& b, Tensor& out, T beta) {
   const std::int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
   if (m == 0 || n == 0) return;
-  if (k == 0) {
+  if (k == 0) {  // nothing to multiply (and nothing for as_blas to look at)
     if (beta == T(0)) out.zero_();
     return;
   }
-  BlasMat A = as_blas(a), B = as_blas(b);
-  const T* pa = A.keep.template data_ptr<T>();
-  const T* pb = B.keep.template data_ptr<T>();
-  T* pc = out.data_ptr<T>();
-  const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, A.trans, B.trans, M, N, K, 1.0f, pa, static_cast<int>(A.ld), pb,
-                static_cast<int>(B.ld), beta, pc, N);
-  } else {
-    cblas_dgemm(CblasRowMajor, A.trans, B.trans, M, N, K, 1.0, pa, static_cast<int>(A.ld), pb,
-                static_cast<int>(B.ld), beta, pc, N);
-  }
+  const BlasMat A = as_blas(a), B = as_blas(b);
+  detail::gemm<T>(A.trans, B.trans, m, n, k, A.keep.template data_ptr<T>(), A.ld,
+                  B.keep.template data_ptr<T>(), B.ld, beta, out.data_ptr<T>(), n);
 }
 
 [[noreturn]] void mismatch(const Tensor& a, const Tensor& b) {

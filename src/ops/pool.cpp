@@ -1,9 +1,9 @@
 // max_pool2d, avg_pool2d and adaptive_avg_pool2d on NCHW tensors. Every kernel works on one
 // contiguous H×W plane at a time, with each window's row and column range clipped to the
 // input once (no per-element bounds tests); the N·C planes are split across threads by
-// detail::parallel_for (defined in conv.cpp). The 2×2 stride-2 max pool of the CNN has its
-// own loops over pairs of input rows: AVX2 (8 outputs per step) for float32 when compiled
-// with AVX2 (-DXGRAD_NATIVE=ON), scalar otherwise.
+// detail::parallel_for (src/detail/parallel.hpp). The 2×2 stride-2 max pool of the CNN has its
+// own loops over pairs of input rows: AVX2 (8 outputs per step) for float32 when the CPU has
+// it (checked at run time), scalar otherwise.
 #include "xgrad/ops/pool.hpp"
 
 #include <algorithm>
@@ -22,17 +22,11 @@
 #define XGRAD_AVX2_FN __attribute__((target("avx2")))
 #endif
 
+#include "detail/parallel.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 
 namespace xgrad {
-
-namespace detail {
-// Defined in src/ops/conv.cpp: f(begin, end, chunk) over chunks of [0, n), at least
-// min_chunk long, on the batch thread pool.
-void parallel_for(std::int64_t n, std::int64_t min_chunk,
-                  const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& f);
-}  // namespace detail
 
 using autograd::Node;
 using autograd::tensor_list;
@@ -48,22 +42,18 @@ struct PoolGeom {
   std::int64_t out_plane() const { return OH * OW; }
 };
 
-std::string pair_str(Size2 s) {
-  return std::to_string(s.h) + "x" + std::to_string(s.w);
-}
-
 PoolGeom pool_geometry(const char* op, const Tensor& input, Size2 kernel, Size2 stride,
                        Size2 padding) {
   check(input.defined(), op, ": input is undefined");
   if (input.dim() != 4) fail(op, ": expected a 4-D input [N,C,H,W], got ", input.shape());
-  check(kernel.h >= 1 && kernel.w >= 1, op, ": kernel size must be at least 1, got ",
-        pair_str(kernel), " (input ", input.shape(), ")");
-  check(stride.h >= 1 && stride.w >= 1, op, ": stride must be at least 1, got ", pair_str(stride),
+  check(kernel.h >= 1 && kernel.w >= 1, op, ": kernel size must be at least 1, got ", kernel,
         " (input ", input.shape(), ")");
-  check(padding.h >= 0 && padding.w >= 0, op, ": padding must be non-negative, got ",
-        pair_str(padding), " (input ", input.shape(), ")");
-  check(padding.h <= kernel.h / 2 && padding.w <= kernel.w / 2, op, ": padding ", pair_str(padding),
-        " must be at most half of the kernel ", pair_str(kernel), " (input ", input.shape(), ")");
+  check(stride.h >= 1 && stride.w >= 1, op, ": stride must be at least 1, got ", stride, " (input ",
+        input.shape(), ")");
+  check(padding.h >= 0 && padding.w >= 0, op, ": padding must be non-negative, got ", padding,
+        " (input ", input.shape(), ")");
+  check(padding.h <= kernel.h / 2 && padding.w <= kernel.w / 2, op, ": padding ", padding,
+        " must be at most half of the kernel ", kernel, " (input ", input.shape(), ")");
   PoolGeom g;
   g.N = input.shape()[0];
   g.C = input.shape()[1];
@@ -76,9 +66,8 @@ PoolGeom pool_geometry(const char* op, const Tensor& input, Size2 kernel, Size2 
   g.pH = padding.h;
   g.pW = padding.w;
   const std::int64_t padH = g.H + 2 * g.pH, padW = g.W + 2 * g.pW;
-  check(g.kH <= padH && g.kW <= padW, op, ": kernel ", pair_str(kernel),
-        " is larger than the padded input ", padH, "x", padW, " (input ", input.shape(),
-        ", padding ", pair_str(padding), ")");
+  check(g.kH <= padH && g.kW <= padW, op, ": kernel ", kernel, " is larger than the padded input ",
+        padH, "x", padW, " (input ", input.shape(), ", padding ", padding, ")");
   g.OH = (padH - g.kH) / g.sH + 1;
   g.OW = (padW - g.kW) / g.sW + 1;
   return g;
@@ -563,7 +552,7 @@ Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size) {
   check(input.shape()[2] >= 1 && input.shape()[3] >= 1, op,
         ": expected an input with non-empty H and W, got ", input.shape());
   check(output_size.h >= 0 && output_size.w >= 0, op, ": output size must be non-negative, got ",
-        pair_str(output_size), " (input ", input.shape(), ")");
+        output_size, " (input ", input.shape(), ")");
   PoolGeom g;
   g.N = input.shape()[0];
   g.C = input.shape()[1];

@@ -46,23 +46,28 @@ Shape reduced_shape(const Shape& shape, const Shape& axes, bool keepdim) {
   return out;
 }
 
-// Splits a contiguous shape around one axis: [outer, n, inner].
-void split_at(const Shape& shape, std::int64_t axis, std::int64_t& outer, std::int64_t& n,
-              std::int64_t& inner) {
-  outer = 1;
-  inner = 1;
-  for (std::int64_t i = 0; i < axis; ++i) outer *= shape[static_cast<std::size_t>(i)];
-  n = shape[static_cast<std::size_t>(axis)];
-  for (std::size_t i = static_cast<std::size_t>(axis) + 1; i < shape.size(); ++i) inner *= shape[i];
+// A contiguous shape seen around one axis as [outer, n, inner], and `kept`: the shape with
+// that axis reduced to size 1 (the output of a reduction along it with keepdim).
+struct AxisSplit {
+  std::int64_t outer = 1, n = 1, inner = 1;
+  Shape kept;
+};
+
+AxisSplit split_at(const Shape& shape, std::int64_t axis) {
+  AxisSplit s;
+  const auto ax = static_cast<std::size_t>(axis);
+  for (std::size_t i = 0; i < ax; ++i) s.outer *= shape[i];
+  s.n = shape[ax];
+  for (std::size_t i = ax + 1; i < shape.size(); ++i) s.inner *= shape[i];
+  s.kept = shape;
+  s.kept[ax] = 1;
+  return s;
 }
 
 // Sum of a contiguous tensor along one axis, keeping it (size 1).
 template <class T>
 Tensor sum_axis_kernel(const Tensor& src, std::int64_t axis) {
-  std::int64_t outer, n, inner;
-  split_at(src.shape(), axis, outer, n, inner);
-  Shape oshape = src.shape();
-  oshape[static_cast<std::size_t>(axis)] = 1;
+  const auto [outer, n, inner, oshape] = split_at(src.shape(), axis);
   Tensor out = empty(oshape, dtype_of<T>);
   const T* in = src.data_ptr<T>();
   T* o = out.data_ptr<T>();
@@ -151,10 +156,7 @@ Shape all_axes(const Tensor& a) {
 template <class T>
 void extreme_axis_kernel(const Tensor& src, std::int64_t axis, bool is_max, Tensor& values,
                          Tensor& indices) {
-  std::int64_t outer, n, inner;
-  split_at(src.shape(), axis, outer, n, inner);
-  Shape oshape = src.shape();
-  oshape[static_cast<std::size_t>(axis)] = 1;
+  const auto [outer, n, inner, oshape] = split_at(src.shape(), axis);
   values = empty(oshape, dtype_of<T>);
   indices = empty(oshape, Dtype::int64);
   const T* in = src.data_ptr<T>();
@@ -185,8 +187,7 @@ Tensor scatter_axis_backward(const Tensor& g_keep, const Tensor& indices, const 
   return dispatch_floating(g_keep.dtype(), "max_backward", [&]<class T>() {
     Tensor gc = g_keep.contiguous();
     Tensor out = zeros(in_shape, dtype_of<T>);
-    std::int64_t outer, n, inner;
-    split_at(in_shape, axis, outer, n, inner);
+    const auto [outer, n, inner, kept] = split_at(in_shape, axis);
     const T* gp = gc.data_ptr<T>();
     const std::int64_t* ip = indices.data_ptr<std::int64_t>();
     T* o = out.data_ptr<T>();
@@ -329,10 +330,7 @@ namespace {
 // log Σ exp along one axis of a contiguous tensor, keeping the axis (size 1).
 template <class T>
 Tensor logsumexp_kernel(const Tensor& src, std::int64_t axis) {
-  std::int64_t outer, n, inner;
-  split_at(src.shape(), axis, outer, n, inner);
-  Shape oshape = src.shape();
-  oshape[static_cast<std::size_t>(axis)] = 1;
+  const auto [outer, n, inner, oshape] = split_at(src.shape(), axis);
   Tensor out = empty(oshape, dtype_of<T>);
   const T* in = src.data_ptr<T>();
   T* o = out.data_ptr<T>();

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 
+#include "xgrad/runtime.hpp"  // set_num_batch_threads
 #include "xgrad/tensor.hpp"
 
 namespace xgrad {
@@ -20,6 +22,10 @@ struct Size2 {
   Size2(std::int64_t v) : h(v), w(v) {}  // NOLINT(google-explicit-constructor)
   Size2(std::int64_t h_, std::int64_t w_) : h(h_), w(w_) {}
   friend bool operator==(const Size2&, const Size2&) = default;
+  /// Prints "3x3" (height x width), as error messages show kernel sizes and strides.
+  friend std::ostream& operator<<(std::ostream& os, const Size2& s) {
+    return os << s.h << "x" << s.w;
+  }
 };
 
 /// Cross-correlation (torch.nn.functional.conv2d):
@@ -38,14 +44,5 @@ struct Size2 {
 /// dtypes, and a (dilated) kernel larger than the padded input.
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
               Size2 stride = 1, Size2 padding = 0, Size2 dilation = 1, std::int64_t groups = 1);
-
-/// The number of threads conv2d and the pooling ops (ops/pool.hpp) split a batch across:
-/// chunks of images (or of N·C planes) go to a small pool of worker threads and the caller,
-/// each running single-threaded BLAS. n ≥ 1 sets it; 0 (the default) makes it follow
-/// get_num_threads(), the BLAS thread count. Results do not depend on it (the chunks and the
-/// order in which partial sums are added are fixed). Throws xgrad::Error for n < 0.
-void set_num_batch_threads(int n);
-/// The current batch thread count (get_num_threads() unless set_num_batch_threads(n ≥ 1)).
-int get_num_batch_threads();
 
 }  // namespace xgrad

@@ -2,6 +2,7 @@
 // Transposed operands (views from transpose()/t()) go to BLAS as transpose flags, not copies.
 #pragma once
 
+#include "xgrad/runtime.hpp"  // set_num_threads
 #include "xgrad/tensor.hpp"
 
 namespace xgrad {
@@ -16,10 +17,6 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 /// beta = 1, as torch's addmm). x: [..., in] (a 1-D x is one row), w: [out, in], b: [out] or
 /// undefined -> [..., out]. Throws "linear: input [64,100] does not match weight [256,784]".
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
-
-/// The number of threads BLAS uses (OpenBLAS). set_num_threads(n) sets it; n >= 1.
-void set_num_threads(int n);
-int get_num_threads();
 
 namespace detail {
 /// How many matmul/linear operands so far had to be copied into a contiguous buffer before

@@ -1,0 +1,201 @@
+// The batch thread pool behind detail::parallel_for (see parallel.hpp and docs/cnn.md).
+#include "detail/parallel.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include "detail/blas.hpp"
+#include "xgrad/runtime.hpp"
+
+namespace xgrad {
+
+namespace detail {
+
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Spins on `done()` for up to `us` microseconds; returns whether it became true.
+template <class F>
+bool spin_until(F done, int us) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    cpu_relax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) return false;
+  }
+}
+
+// A fixed set of worker threads sharing one job at a time: a function over chunk indices
+// [0, n). The caller and the workers claim chunks from a shared counter, so a worker that the
+// OS has not scheduled yet (another process on its core) costs nothing: the caller takes its
+// chunks. Idle workers spin for a short while (the next conv/pool call of a training step
+// comes within microseconds), then sleep on a condition variable.
+class ThreadPool {
+ public:
+  static ThreadPool& instance() {
+    static ThreadPool pool;
+    return pool;
+  }
+
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  // Runs job(c) for every chunk c in [0, n) on the caller and up to `workers` pool threads.
+  // Returns false (running nothing) when the pool is busy with another caller's job.
+  bool run(int workers, std::int64_t n, const std::function<void(std::int64_t)>& job) {
+    std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    grow(workers);
+    std::uint64_t gen;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = &job;
+      chunks_ = n;
+      active_ = workers;
+      error_ = nullptr;
+      done_.store(0, std::memory_order_relaxed);
+      gen = generation_.load(std::memory_order_relaxed) + 1;
+      next_.store(gen << 32, std::memory_order_relaxed);
+      generation_.store(gen, std::memory_order_release);
+    }
+    wake_.notify_all();
+    work(gen, job, n);
+    // Wait until every claimed chunk has finished.
+    const auto all_done = [&] { return done_.load(std::memory_order_acquire) == n; };
+    if (!spin_until(all_done, 100)) {
+      std::unique_lock<std::mutex> lock(mu_);
+      finished_.wait(lock, all_done);
+    }
+    std::exception_ptr err;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = nullptr;
+      err = error_;
+    }
+    if (err) std::rethrow_exception(err);
+    return true;
+  }
+
+ private:
+  ThreadPool() = default;
+
+  void grow(int workers) {
+    while (static_cast<int>(threads_.size()) < workers) {
+      const int id = static_cast<int>(threads_.size()) + 1;
+      // A new worker waits for the generation after the current one, whenever it starts.
+      const std::uint64_t seen = generation_.load(std::memory_order_acquire);
+      threads_.emplace_back([this, id, seen] { loop(id, seen); });
+    }
+  }
+
+  // Claims and runs chunks of generation `gen` until none is left (or the job moved on).
+  void work(std::uint64_t gen, const std::function<void(std::int64_t)>& job, std::int64_t n) {
+    for (;;) {
+      std::uint64_t v = next_.load(std::memory_order_relaxed);
+      std::int64_t c;
+      do {
+        if ((v >> 32) != (gen & 0xffffffffu)) return;
+        c = static_cast<std::int64_t>(v & 0xffffffffu);
+        if (c >= n) return;
+      } while (!next_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel));
+      try {
+        job(c);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!error_) error_ = std::current_exception();
+      }
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
+        std::lock_guard<std::mutex> lock(mu_);  // pairs with the caller's predicate check
+        finished_.notify_all();
+      }
+    }
+  }
+
+  void loop(int id, std::uint64_t seen) {
+    for (;;) {
+      const auto changed = [&] { return generation_.load(std::memory_order_acquire) != seen; };
+      if (!spin_until(changed, 50)) {
+        std::unique_lock<std::mutex> lock(mu_);
+        wake_.wait(lock, changed);
+      }
+      const std::function<void(std::int64_t)>* job;
+      std::int64_t n;
+      int active;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stop_) return;
+        seen = generation_.load(std::memory_order_acquire);
+        job = job_;
+        n = chunks_;
+        active = active_;
+      }
+      // A claimed chunk keeps the caller (and so *job) waiting: job stays valid while used.
+      if (job != nullptr && id <= active) work(seen, *job, n);
+    }
+  }
+
+  std::mutex run_mu_;  // one job at a time
+  std::mutex mu_;
+  std::condition_variable wake_, finished_;
+  std::vector<std::thread> threads_;
+  const std::function<void(std::int64_t)>* job_ = nullptr;
+  std::int64_t chunks_ = 0;
+  int active_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<std::uint64_t> next_{0};  // generation << 32 | next unclaimed chunk
+  std::atomic<std::int64_t> done_{0};
+};
+
+}  // namespace
+
+std::int64_t parallel_chunks(std::int64_t n, std::int64_t min_chunk) {
+  if (n <= 0) return 0;
+  const std::int64_t size = std::max<std::int64_t>({1, min_chunk, (n + 15) / 16});
+  return (n + size - 1) / size;
+}
+
+void parallel_for(std::int64_t n, std::int64_t min_chunk,
+                  const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& f) {
+  const std::int64_t chunks = parallel_chunks(n, min_chunk);
+  if (chunks == 0) return;
+  const std::int64_t size = (n + chunks - 1) / chunks;
+  const auto run_chunk = [&](std::int64_t c) { f(c * size, std::min(n, (c + 1) * size), c); };
+  const int threads =
+      static_cast<int>(std::min<std::int64_t>({get_num_batch_threads(), chunks, 64}));
+  if (threads > 1) {
+    BlasSingleThreaded blas_guard;
+    const std::function<void(std::int64_t)> job = run_chunk;
+    if (ThreadPool::instance().run(threads - 1, chunks, job)) return;
+  }
+  for (std::int64_t c = 0; c < chunks; ++c) run_chunk(c);
+}
+
+}  // namespace detail
+
+}  // namespace xgrad
