@@ -1,7 +1,7 @@
 // 2-D pooling on NCHW tensors: max, average and adaptive average, as
 // torch.nn.functional.max_pool2d / avg_pool2d / adaptive_avg_pool2d (floor mode, no
 // dilation). Each loop runs over one contiguous H×W plane at a time; the N·C planes are split
-// across get_num_batch_threads() threads (ops/conv.hpp). See docs/cnn.md.
+// across get_num_batch_threads() threads (runtime.hpp). See docs/cnn.md.
 #pragma once
 
 #include "xgrad/ops/conv.hpp"
