@@ -25,7 +25,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
 struct CrossEntropyOptions {
   /// Rescaling weight of each class, [C], the logits' dtype; undefined: all 1. Gets no
   /// gradient (as torch).
-  Tensor weight;
+  Tensor weight{};
   /// Rows whose label equals it add 0 to the loss and to every gradient, and are not counted
   /// by mean. It may lie outside [0, C).
   std::int64_t ignore_index = -100;
