@@ -384,6 +384,10 @@ BOOST_AUTO_TEST_CASE(cross_entropy_ignore_index_and_weight_by_value) {
     o.reduction = Reduction::mean;
     expect_values(cross_entropy(ce_logits(d), labels({0, 2, 1}), o), {},
                   {(kCePerRow[0] + kCePerRow[2]) / 2}, tol(d));
+    // With designated initializers, as the header shows.
+    expect_values(cross_entropy(ce_logits(d), labels({0, 2, 1}),
+                                {.ignore_index = 2, .reduction = Reduction::sum}),
+                  {}, {kCePerRow[0] + kCePerRow[2]}, tol(d));
     // Default ignore_index -100: a label -100 is skipped, not out of range.
     CrossEntropyOptions def;
     expect_values(cross_entropy(ce_logits(d), labels({0, -100, 1}), def), {},
