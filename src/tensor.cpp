@@ -429,9 +429,17 @@ Tensor& Tensor::set_name(std::string n) {
 // ---- in-place ops -----------------------------------------------------------------------
 
 namespace {
-// In-place ops are not recorded: refuse them where the graph would silently go wrong.
+// In-place ops are not recorded: refuse them where the graph would silently go wrong. Also
+// refuse, with or without grad mode, a target in which several elements share one memory
+// location (a dimension of size > 1 with stride 0, as expand() makes): every write would land
+// on the same element and only the last one would stay (torch's assert_no_internal_overlap).
 void check_inplace(const Tensor& self, const char* op, const Tensor* other = nullptr,
                    const Tensor* other2 = nullptr) {
+  for (std::size_t i = 0; i < self.shape().size(); ++i)
+    if (self.shape()[i] > 1 && self.strides()[i] == 0)
+      fail(op, ": unsupported operation: more than one element of the written-to tensor refers ",
+           "to a single memory location (a broadcast view of shape ", self.shape(),
+           " with strides ", self.strides(), "); write into a clone() or contiguous() copy");
   if (!is_grad_enabled()) return;
   bool rg = self.requires_grad() || (other && other->defined() && other->requires_grad()) ||
             (other2 && other2->defined() && other2->requires_grad());
