@@ -17,6 +17,8 @@
 #include "xgrad/nn/rnn.hpp"
 #include "xgrad/nn/sequential.hpp"
 #include "xgrad/ops/activation.hpp"
+#include "xgrad/ops/linalg.hpp"
+#include "xgrad/ops/normalization.hpp"
 #include "xgrad/optim/sgd.hpp"
 
 using namespace xgrad;
@@ -218,6 +220,35 @@ BOOST_AUTO_TEST_CASE(state_dict_has_torch_names_and_order) {
   BOOST_TEST((keys_of(lstm.state_dict()) ==
               Keys{"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"}));
   BOOST_TEST((lstm.state_dict()[0].second.shape() == Shape{20, 3}));
+}
+
+BOOST_AUTO_TEST_CASE(mlp_with_batch_norm) {
+  // torch: fc1, bn1, fc2, bn2, fc3 assigned in that order; forward fc -> bn -> relu.
+  manual_seed(4);
+  nn::LinearOptions lo;
+  lo.dtype = float64;
+  nn::MLP mlp({4, 5, 3, 2}, lo, /*batch_norm=*/true);
+  BOOST_TEST((keys_of(mlp.state_dict()) ==
+              Keys{"fc1.weight", "fc1.bias", "bn1.weight", "bn1.bias", "bn1.running_mean",
+                   "bn1.running_var", "bn1.num_batches_tracked", "fc2.weight", "fc2.bias",
+                   "bn2.weight", "bn2.bias", "bn2.running_mean", "bn2.running_var",
+                   "bn2.num_batches_tracked", "fc3.weight", "fc3.bias"}));
+  BOOST_REQUIRE_EQUAL(mlp.norms().size(), 2u);
+  BOOST_TEST((mlp.norms()[1]->running_mean.dtype() == float64));
+  Tensor x = randn({6, 4}, float64);
+  const auto& l = mlp.layers();
+  auto& n = mlp.norms();
+  auto bn = [](const nn::BatchNorm1d& b, const Tensor& h) {
+    return batch_norm(h, Tensor(), Tensor(), b.weight, b.bias, true, 0.1, 1e-5);
+  };
+  Tensor h1 = relu(bn(*n[0], linear(x, l[0]->weight, l[0]->bias)));
+  Tensor h2 = relu(bn(*n[1], linear(h1, l[1]->weight, l[1]->bias)));
+  Tensor expected = linear(h2, l[2]->weight, l[2]->bias);
+  BOOST_TEST(values_of(mlp(x)) == values_of(expected));
+  BOOST_TEST(n[0]->num_batches_tracked.item<std::int64_t>() == 1);
+  nn::MLP plain({4, 5, 2});
+  BOOST_TEST(plain.norms().empty());
+  BOOST_TEST(plain.named_buffers().empty());
 }
 
 BOOST_AUTO_TEST_CASE(state_dict_shares_storage_without_history) {
