@@ -76,6 +76,7 @@ namespace {
 // What the two identity nodes around one hooked call share.
 struct BackwardHookState {
   Module* module;
+  std::weak_ptr<detail::HookTable> alive;  // expires with the module: then no hook runs
   std::string type;
   std::vector<BackwardHook> hooks;  // those attached at the time of the call
   bool input_hooked = false;        // the input required grad and got an identity node
@@ -93,7 +94,7 @@ class BackwardHookOutputNode final : public autograd::Node {
     auto& s = *state_;
     s.grad_output = grads[0];
     s.have_grad_output = true;
-    if (!s.input_hooked) {
+    if (!s.input_hooked && !s.alive.expired()) {
       for (auto& h : s.hooks) {
         Tensor r = h(*s.module, Tensor(), s.grad_output);
         check(!r.defined(), s.type,
@@ -117,7 +118,7 @@ class BackwardHookInputNode final : public autograd::Node {
     auto& s = *state_;
     // A gradient that reached the input without passing through the output (torch: double
     // backward) is not the module's: no hook runs.
-    if (!s.have_grad_output) return std::move(grads);
+    if (!s.have_grad_output || s.alive.expired()) return std::move(grads);
     const autograd::OutputMeta& meta = outputs()[0];
     for (auto& h : s.hooks) {
       Tensor r = h(*s.module, grads[0], s.grad_output);
@@ -156,6 +157,7 @@ Tensor Module::call_with_hooks(const Tensor& x) {
   if (!hooks_->backward.empty() && is_grad_enabled()) {
     bw = std::make_shared<BackwardHookState>();
     bw->module = this;
+    bw->alive = hooks_;
     bw->type = type_name();
     for (auto& [id, h] : hooks_->backward) bw->hooks.push_back(h);
     if (input.defined() && input.requires_grad()) {

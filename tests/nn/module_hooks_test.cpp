@@ -223,4 +223,18 @@ BOOST_AUTO_TEST_CASE(backward_hook_on_an_input_without_grad) {
                      "needs no gradient");
 }
 
+BOOST_AUTO_TEST_CASE(no_backward_hook_runs_once_the_module_is_gone) {
+  int calls = 0;
+  Tensor x = x_hand().requires_grad_();
+  Tensor y;
+  {
+    auto lin = hand_linear();
+    lin->register_full_backward_hook([&](nn::Module&, const Tensor&, const Tensor&) { ++calls; });
+    y = (*lin)(x).sum();
+  }
+  y.backward();  // the graph holds the weights it saved, not the module
+  BOOST_TEST(calls == 0);
+  expect_values(x.grad(), {2, 3}, {5, 7, 9, 5, 7, 9});
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -170,8 +170,8 @@ class Module {
   /// wrapped by identity nodes on its input and output) and may replace grad_input. When the
   /// input needs no gradient it runs once grad_output is known, with an undefined grad_input,
   /// and may not return one. Only calls made with grad mode on are hooked; the hooks attached
-  /// at the time of the forward call are the ones that run. A replacement of the wrong shape or
-  /// dtype makes backward throw xgrad::Error naming the module.
+  /// at the time of the forward call are the ones that run (none once the module is destroyed). A
+  /// replacement of the wrong shape or dtype makes backward throw xgrad::Error naming the module.
   template <class F>
   HookHandle register_full_backward_hook(F hook) {
     if constexpr (std::is_void_v<std::invoke_result_t<F&, Module&, const Tensor&, const Tensor&>>) {
