@@ -235,7 +235,8 @@ std::string progress_bar(double frac, int width = 30) {
 }
 
 int run(const Config& c) {
-  check(c.model == "mlp" || c.model == "cnn", "unknown model '", c.model, "' (choose mlp or cnn)");
+  check(c.model == "mlp" || c.model == "mlp-bn" || c.model == "cnn", "unknown model '", c.model,
+        "' (choose mlp, mlp-bn or cnn)");
   check(c.lr >= 0 && std::isfinite(c.lr), "invalid learning rate ", c.lr, " (must be >= 0)");
   check(c.batch_size >= 1, "invalid batch size ", c.batch_size, " (must be >= 1)");
   check(c.epochs >= 1, "invalid number of epochs ", c.epochs, " (must be >= 1)");
@@ -290,7 +291,8 @@ int run(const Config& c) {
     model_ptr = std::make_unique<nn::CNN>();
   } else {
     model_ptr = std::make_unique<nn::MLP>(
-        std::vector<std::int64_t>{train.rows() * train.cols(), 256, 128, 10});
+        std::vector<std::int64_t>{train.rows() * train.cols(), 256, 128, 10}, nn::LinearOptions{},
+        /*batch_norm=*/c.model == "mlp-bn");
   }
   nn::Module& model = *model_ptr;
   const std::vector<Tensor> params = model.parameters();
@@ -450,8 +452,9 @@ int main(int argc, char** argv) {
   po::options_description desc("xgrad-train options");
   desc.add_options()("help,h", "show this help")(
       "model", po::value(&c.model)->default_value(c.model),
-      "model: mlp (784-256-128-10, ReLU) | cnn (conv 1→16, pool, conv 16→32, pool, linear "
-      "1568→10)")("data", po::value(&c.data)->default_value(c.data), "folder with the IDX files")(
+      "model: mlp (784-256-128-10, ReLU) | mlp-bn (the mlp with BatchNorm1d before each ReLU) | "
+      "cnn (conv 1→16, pool, conv 16→32, pool, linear 1568→10)")(
+      "data", po::value(&c.data)->default_value(c.data), "folder with the IDX files")(
       "optim", po::value(&c.optim)->default_value(c.optim),
       "optimizer: sgd | momentum (SGD, momentum 0.9) | rmsprop | adam | adamw")(
       "lr", po::value(&c.lr)->default_value(c.lr), "learning rate")(
