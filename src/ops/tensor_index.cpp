@@ -128,9 +128,18 @@ Tensor index_impl(const Tensor& x, const std::vector<TensorIndex>& indices, cons
   return out;
 }
 
-// The region x[indices] as a plain view, checked to accept a value of shape `value`.
-Tensor region_for(const Tensor& x, const std::vector<TensorIndex>& indices, const Shape& value,
-                  const char* op) {
+// A value's shape without its leading dimensions of size 1: torch's setitem drops them before
+// broadcasting (x[0, :2] = [[7, 8]] writes a [2] region).
+Shape strip_leading_ones(const Shape& s) {
+  std::size_t k = 0;
+  while (k < s.size() && s[k] == 1) ++k;
+  return Shape(s.begin() + static_cast<std::ptrdiff_t>(k), s.end());
+}
+
+// The region x[indices] as a plain view, checked to accept a value of shape `value_shape`.
+Tensor region_for(const Tensor& x, const std::vector<TensorIndex>& indices,
+                  const Shape& value_shape, const char* op) {
+  const Shape value = strip_leading_ones(value_shape);
   Tensor region = make_view(x, resolve(x, indices, op));
   const Shape& r = region.shape();
   bool ok = value.size() <= r.size();
@@ -139,8 +148,8 @@ Tensor region_for(const Tensor& x, const std::vector<TensorIndex>& indices, cons
     ok = vd == rd || vd == 1;
   }
   if (!ok)
-    fail(op, ": cannot broadcast a value of shape ", value, " into the indexed region of shape ", r,
-         " (tensor of shape ", x.shape(), ")");
+    fail(op, ": cannot broadcast a value of shape ", value_shape,
+         " into the indexed region of shape ", r, " (tensor of shape ", x.shape(), ")");
   return region;
 }
 
@@ -167,7 +176,10 @@ struct IndexPutBackward final : Node {
     }
     if (needs_input_grad(1)) {
       Tensor region = make_view(g[0], resolve(g[0], indices, "index_put"));
-      out[1] = sum_to(region, value_shape).clone().to(value_dtype);
+      out[1] = sum_to(region, strip_leading_ones(value_shape))
+                   .clone()
+                   .reshape(value_shape)
+                   .to(value_dtype);
     }
     return out;
   }
@@ -190,7 +202,7 @@ Tensor& index_put_(Tensor& x, const std::vector<TensorIndex>& indices, const Ten
   check_not_recorded(x, &value);
   Tensor region = region_for(x, indices, value.shape(), "index_put_");
   no_grad guard;
-  region.copy_(value);  // bumps the version counter x shares
+  region.copy_(value.detach().reshape(strip_leading_ones(value.shape())));  // bumps x's version
   return x;
 }
 
@@ -207,7 +219,8 @@ Tensor index_put(const Tensor& x, const std::vector<TensorIndex>& indices, const
   {
     no_grad guard;
     out = x.detach().clone();
-    region_for(out, indices, value.shape(), "index_put").copy_(value.detach());
+    region_for(out, indices, value.shape(), "index_put")
+        .copy_(value.detach().reshape(strip_leading_ones(value.shape())));
   }
   if (autograd::any_requires_grad({&x, &value})) {
     check(is_floating(x.dtype()),

@@ -40,9 +40,11 @@ Tensor index(const Tensor& x, const std::vector<indexing::TensorIndex>& indices)
 /// size 3 (tensor of shape [3,4])").
 Tensor select(const Tensor& x, std::int64_t dim, std::int64_t i);
 
-/// x.index_put_(indices, value), Python's x[indices] = value: copies `value` (broadcast to the
-/// region's shape, converted to x's dtype) into the region x.index(indices), in place, and bumps
-/// the version of x's storage (shared by its views). Returns x.
+/// x.index_put_(indices, value), Python's x[indices] = value: copies `value` (its leading
+/// dimensions of size 1 dropped, as torch's setitem does, then broadcast to the region's shape
+/// and converted to x's dtype) into the region x.index(indices), in place, and bumps the
+/// version of x's storage (shared by its views). Returns x. A value overlapping x is read
+/// before it is written.
 /// Not recorded by autograd, like every in-place op: refused (xgrad::Error) when x or value
 /// requires grad while grad mode is on — run it under xgrad::no_grad (e.g. to initialise a
 /// parameter) or use the out-of-place index_put, which is differentiable.
