@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "xgrad/autograd/node.hpp"
@@ -119,18 +120,50 @@ class Formatter {
   std::size_t max_width_ = 1;
 };
 
-// A contiguous tensor's elements and shape, walked by flat offsets.
+// Reads one element of a (possibly strided) tensor at an element offset from its first
+// element, without copying the tensor: printing a summary touches only the elements shown.
+class Reader {
+ public:
+  explicit Reader(const Tensor& t) : t_(t) {}
+  Value operator()(std::int64_t off) const {
+    Value v;
+    dispatch_all(t_.dtype(), [&]<class T>() {
+      const T x = t_.data_ptr<T>()[off];
+      if constexpr (std::is_floating_point_v<T>) {
+        v.f = static_cast<double>(x);
+      } else {
+        v.i = static_cast<std::int64_t>(x);
+      }
+    });
+    return v;
+  }
+
+ private:
+  const Tensor& t_;
+};
+
+// get_summarized_data: the elements the formatter looks at (all of them when not summarising).
+void summarized_values(const Tensor& t, const Reader& read, bool summarize, std::size_t d,
+                       std::int64_t base, std::vector<Value>& out) {
+  if (d == t.shape().size()) {
+    out.push_back(read(base));
+    return;
+  }
+  const std::int64_t n = t.shape()[d];
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (summarize && n > 2 * kEdgeItems && i == kEdgeItems) i = n - kEdgeItems;
+    summarized_values(t, read, summarize, d + 1, base + i * t.strides()[d], out);
+  }
+}
+
+// Lays out a tensor's elements as torch does, walking its strides.
 struct Printer {
   const Shape& shape;
-  const std::vector<Value>& values;
+  const Shape& strides;
+  const Reader& read;
   bool summarize;
   Formatter formatter;
 
-  std::int64_t block(std::size_t d) const {  // elements per index of dimension d
-    std::int64_t n = 1;
-    for (std::size_t k = d + 1; k < shape.size(); ++k) n *= shape[k];
-    return n;
-  }
   bool elided(std::size_t d) const { return summarize && shape[d] > 2 * kEdgeItems; }
 
   // _vector_str: one 1-d row starting at `base`, wrapped at the line width.
@@ -144,7 +177,7 @@ struct Printer {
         data.emplace_back(" ...");
         i = n - kEdgeItems;
       }
-      data.push_back(formatter.format(values[static_cast<std::size_t>(base + i)]));
+      data.push_back(formatter.format(read(base + i * strides[d])));
     }
     std::string out = "[";
     for (std::size_t i = 0; i < data.size(); ++i) {
@@ -161,10 +194,10 @@ struct Printer {
   // _tensor_str_with_formatter.
   std::string tensor_str(std::int64_t base, std::size_t d, std::int64_t indent) const {
     const std::size_t dims = shape.size() - d;
-    if (dims == 0) return formatter.format(values[static_cast<std::size_t>(base)]);
+    if (dims == 0) return formatter.format(read(base));
     if (dims == 1) return vector_str(base, d, indent);
     std::vector<std::string> slices;
-    const std::int64_t n = shape[d], step = block(d);
+    const std::int64_t n = shape[d], step = strides[d];
     for (std::int64_t i = 0; i < n; ++i) {
       if (elided(d) && i == kEdgeItems) {
         slices.emplace_back("...");
@@ -179,22 +212,6 @@ struct Printer {
     return out + "]";
   }
 };
-
-// get_summarized_data: the values the formatter looks at (every element when not summarising).
-void summarized_values(const Shape& shape, const std::vector<Value>& all, bool summarize,
-                       std::size_t d, std::int64_t base, std::vector<Value>& out) {
-  if (d == shape.size()) {
-    out.push_back(all[static_cast<std::size_t>(base)]);
-    return;
-  }
-  std::int64_t step = 1;
-  for (std::size_t k = d + 1; k < shape.size(); ++k) step *= shape[k];
-  const std::int64_t n = shape[d];
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (summarize && n > 2 * kEdgeItems && i == kEdgeItems) i = n - kEdgeItems;
-    summarized_values(shape, all, summarize, d + 1, base + i * step, out);
-  }
-}
 
 // _add_suffixes: ", suffix" on the last line, or on a new line when it would pass column 80.
 std::string add_suffixes(const std::string& body, const std::vector<std::string>& suffixes,
@@ -222,7 +239,7 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   if (!t.defined()) return os << "tensor(undefined)";
   const std::string prefix = "tensor(";
   const auto indent = static_cast<std::int64_t>(prefix.size());
-  Tensor c = t.detach().contiguous();
+  const Tensor c = t.detach();
   const Shape& shape = c.shape();
   std::vector<std::string> suffixes;
   std::string body;
@@ -239,21 +256,11 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   } else {
     if (c.dtype() != default_dtype() && is_floating(c.dtype()))
       suffixes.push_back("dtype=" + std::string(dtype_name(c.dtype())));
-    std::vector<Value> all(static_cast<std::size_t>(c.numel()));
-    dispatch_all(c.dtype(), [&]<class T>() {
-      const T* p = c.data_ptr<T>();
-      for (std::size_t i = 0; i < all.size(); ++i) {
-        if constexpr (std::is_floating_point_v<T>) {
-          all[i].f = static_cast<double>(p[i]);
-        } else {
-          all[i].i = static_cast<std::int64_t>(p[i]);
-        }
-      }
-    });
     const bool summarize = c.numel() > kThreshold;
+    const Reader read(c);
     std::vector<Value> shown;
-    summarized_values(shape, all, summarize, 0, 0, shown);
-    Printer printer{shape, all, summarize, Formatter(c.dtype(), shown)};
+    summarized_values(c, read, summarize, 0, 0, shown);
+    Printer printer{shape, c.strides(), read, summarize, Formatter(c.dtype(), shown)};
     body = printer.tensor_str(0, 0, indent);
   }
   if (t.grad_fn()) {

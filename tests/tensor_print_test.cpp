@@ -133,6 +133,10 @@ BOOST_AUTO_TEST_CASE(hundred_by_hundred_is_summarised) {
              "        [1.9700, 1.9701, 1.9702,  ..., 1.9797, 1.9798, 1.9799],\n"
              "        [1.9800, 1.9801, 1.9802,  ..., 1.9897, 1.9898, 1.9899],\n"
              "        [1.9900, 1.9901, 1.9902,  ..., 1.9997, 1.9998, 1.9999]])");
+  // A strided view prints its logical order (nothing is copied to print it).
+  BOOST_TEST(str(a.t()) == str(a.t().contiguous()));
+  const std::string head = "tensor([[1.0000, 1.0100, 1.0200,  ..., 1.9700, 1.9800, 1.9900],\n";
+  BOOST_TEST(str(a.t()).substr(0, head.size()) == head);
   // Exactly 1000 elements are not summarised; 1001 are.
   BOOST_TEST(str(zeros({1000})).find("...") == std::string::npos);
   BOOST_TEST(str(zeros({1001})) == "tensor([0., 0., 0.,  ..., 0., 0., 0.])");
