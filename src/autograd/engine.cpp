@@ -52,10 +52,9 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
                                  const std::vector<Edge>* captures) {
   check(seeds.empty() || seeds.size() == outputs.size(), "backward: got ", seeds.size(),
         " seeds for ", outputs.size(), " outputs");
-  std::unordered_map<Node*, NodeState> state;
+  // The roots, each with its seed.
   std::vector<Node*> roots;
-
-  // Seed the roots.
+  std::vector<std::pair<Edge, Tensor>> seeded;
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& out = outputs[i];
     check(out.defined(), "backward: output ", i, " is undefined");
@@ -64,13 +63,18 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
       fail("backward: output ", i, " of shape ", out.shape(),
            " does not require grad and has no grad_fn");
     Tensor s = make_seed(out, i < seeds.size() ? seeds[i] : Tensor(), i);
-    accumulate(state[e.fn.get()].buffer, e.input_nr, std::move(s));
     roots.push_back(e.fn.get());
+    seeded.emplace_back(std::move(e), std::move(s));
   }
 
   // The order to run the nodes in (schedule.hpp): each node after every node that feeds it a
-  // gradient, so a node's buffer is complete when its turn comes.
-  const std::vector<Node*> order = autograd::schedule(roots);
+  // gradient, so a node's buffer is complete when its turn comes. Per-node state is a vector
+  // in that order.
+  const autograd::Schedule plan = autograd::schedule(roots);
+  const std::vector<Node*>& order = plan.order;
+  std::vector<NodeState> state(order.size());
+  auto state_of = [&](const Node* n) -> NodeState& { return state[plan.position.at(n)]; };
+  for (auto& [e, s] : seeded) accumulate(state_of(e.fn.get()).buffer, e.input_nr, std::move(s));
 
   // grad(): mark the captured nodes and every node with a path to one of them. A node's
   // inputs come after it in `order`, so walking it backwards decides children first.
@@ -88,12 +92,12 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
       bool needed = captured_here;
       if (!needed && n->leaf() == nullptr) {
         for (const Edge& e : n->next_edges())
-          if (e.valid() && state[e.fn.get()].needed) {
+          if (e.valid() && state_of(e.fn.get()).needed) {
             needed = true;
             break;
           }
       }
-      state[n].needed = needed && (n->leaf() == nullptr || captured_here);
+      state_of(n).needed = needed && (n->leaf() == nullptr || captured_here);
     }
   }
 
@@ -101,8 +105,9 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
   // checked for NaN/Inf and errors name where the op was called.
   const bool anomaly = autograd::is_anomaly_enabled();
   no_grad guard;  // backward formulas are not recorded (create_graph is future work)
-  for (Node* node : order) {
-    NodeState& st = state[node];
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    Node* node = order[k];
+    NodeState& st = state[k];
     if (!st.needed) continue;  // grad(): off every path to a requested input
     tensor_list grads = std::move(st.buffer);
     grads.resize(std::max<std::size_t>(grads.size(), node->outputs().size()));
@@ -138,7 +143,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
       if (out[i].shape() != meta.shape)
         fail(node->name(), ": backward produced a gradient of shape ", out[i].shape(),
              " for input ", i, ", which has shape ", meta.shape);
-      accumulate(state[e.fn.get()].buffer, e.input_nr, std::move(out[i]));
+      accumulate(state_of(e.fn.get()).buffer, e.input_nr, std::move(out[i]));
     }
   }
   return captured;

@@ -17,9 +17,12 @@ struct ByLatest {
 
 }  // namespace
 
-std::vector<Node*> schedule(const std::vector<Node*>& roots) {
-  // Dependencies: for each reachable node, how many reachable edges point at it.
-  std::unordered_map<Node*, int> deps;
+Schedule schedule(const std::vector<Node*>& roots) {
+  // Dependencies: for each reachable node, how many reachable edges point at it. Once a node
+  // is scheduled its entry holds its position instead (one map does both jobs).
+  Schedule out;
+  std::unordered_map<const Node*, std::size_t>& deps = out.position;
+  constexpr std::size_t kQueued = static_cast<std::size_t>(-1);
   std::vector<Node*> stack;
   for (Node* r : roots)
     if (r != nullptr && deps.emplace(r, 0).second) stack.push_back(r);
@@ -34,27 +37,31 @@ std::vector<Node*> schedule(const std::vector<Node*>& roots) {
     }
   }
 
-  std::vector<Node*> order;
-  order.reserve(deps.size());
+  out.order.reserve(deps.size());
   std::priority_queue<Node*, std::vector<Node*>, ByLatest> ready;
   for (Node* r : roots) {
     if (r == nullptr) continue;
-    int& d = deps.at(r);
+    std::size_t& d = deps.at(r);
     if (d == 0) {  // a root that another root feeds waits for it
-      d = -1;      // queued
+      d = kQueued;
       ready.push(r);
     }
   }
   while (!ready.empty()) {
     Node* n = ready.top();
     ready.pop();
-    order.push_back(n);
+    deps.at(n) = out.order.size();
+    out.order.push_back(n);
     for (const Edge& e : n->next_edges()) {
       if (!e.valid()) continue;
-      if (--deps.at(e.fn.get()) == 0) ready.push(e.fn.get());
+      std::size_t& d = deps.at(e.fn.get());
+      if (--d == 0) {
+        d = kQueued;
+        ready.push(e.fn.get());
+      }
     }
   }
-  return order;
+  return out;
 }
 
 }  // namespace xgrad::autograd

@@ -86,7 +86,7 @@ std::vector<std::size_t> backward_order(const Graph& g, const std::vector<Tensor
     if (t.grad_fn()) roots.push_back(t.grad_fn().get());
   std::vector<std::size_t> position(g.nodes.size(), 0);
   std::size_t next = 1;
-  for (const Node* n : autograd::schedule(roots)) {
+  for (const Node* n : autograd::schedule(roots).order) {
     auto it = g.index.find(n);
     if (it != g.index.end()) position[it->second] = next;
     ++next;

@@ -53,20 +53,24 @@ BOOST_AUTO_TEST_CASE(diamond_runs_latest_ready_first) {
   Tensor b = exp(x);      // recorded second
   Tensor c = add(a, b);   // both feed c
   Tensor loss = c.sum();  // root
-  std::vector<Node*> order = autograd::schedule({loss.grad_fn().get()});
+  std::vector<Node*> order = autograd::schedule({loss.grad_fn().get()}).order;
   BOOST_REQUIRE_EQUAL(order.size(), 5u);  // sum, add, exp, mul, x's accumulator
   BOOST_TEST(order[0] == loss.grad_fn().get());
   BOOST_TEST(order[1] == c.grad_fn().get());
   BOOST_TEST(order[2] == b.grad_fn().get());  // ready together with mul, recorded later
   BOOST_TEST(order[3] == a.grad_fn().get());
   BOOST_TEST(order[4]->leaf() != nullptr);  // x waits for both
+  const autograd::Schedule plan = autograd::schedule({loss.grad_fn().get()});
+  BOOST_REQUIRE_EQUAL(plan.position.size(), 5u);
+  for (std::size_t i = 0; i < plan.order.size(); ++i)
+    BOOST_TEST(plan.position.at(plan.order[i]) == i);
 }
 
 BOOST_AUTO_TEST_CASE(a_root_fed_by_another_root_waits) {
   Tensor x = tensor({1.0, 2.0}, float64).requires_grad_();
   Tensor y = mul(x, x);
   Tensor z = y.sum();
-  std::vector<Node*> order = autograd::schedule({y.grad_fn().get(), z.grad_fn().get()});
+  std::vector<Node*> order = autograd::schedule({y.grad_fn().get(), z.grad_fn().get()}).order;
   BOOST_REQUIRE_EQUAL(order.size(), 3u);
   BOOST_TEST(order[0] == z.grad_fn().get());
   BOOST_TEST(order[1] == y.grad_fn().get());
@@ -81,7 +85,7 @@ BOOST_AUTO_TEST_CASE(engine_and_graph_writer_share_the_lstm_order) {
       return Tensor();
     });
   std::vector<Node*> planned;
-  for (Node* n : autograd::schedule({loss.grad_fn().get()}))
+  for (Node* n : autograd::schedule({loss.grad_fn().get()}).order)
     if (n->leaf() == nullptr) planned.push_back(n);
   BOOST_REQUIRE_GT(planned.size(), 100u);
 

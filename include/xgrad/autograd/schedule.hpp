@@ -3,11 +3,20 @@
 // what a picture numbers is what the engine does.
 #pragma once
 
+#include <cstddef>
+#include <unordered_map>
 #include <vector>
 
 namespace xgrad::autograd {
 
 class Node;
+
+/// The nodes a backward pass runs, in order, and each node's position in that order (so the
+/// engine keeps its per-node state in a vector).
+struct Schedule {
+  std::vector<Node*> order;
+  std::unordered_map<const Node*, std::size_t> position;  ///< index into `order`
+};
 
 /// Every node reachable from `roots` (through valid next_edges), in the order backward() runs
 /// them: a node runs once every node that feeds it a gradient (every reachable node with an
@@ -16,6 +25,6 @@ class Node;
 /// once; duplicate roots are ignored. Iterative (an explicit stack and a binary heap), so a
 /// 100,000-node chain needs no deep recursion; O(V log V + E).
 /// Shapes: none (pure graph structure). Throws nothing; null roots are skipped.
-std::vector<Node*> schedule(const std::vector<Node*>& roots);
+Schedule schedule(const std::vector<Node*>& roots);
 
 }  // namespace xgrad::autograd
