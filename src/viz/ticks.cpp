@@ -40,7 +40,7 @@ std::vector<double> log_ticks(double lo, double hi, int target) {
   const long long k0 = static_cast<long long>(std::ceil(std::log10(lo) - 1e-9));
   const long long k1 = static_cast<long long>(std::floor(std::log10(hi) + 1e-9));
   std::vector<double> ticks;
-  if (k1 - k0 + 1 >= 2) {
+  if (k1 - k0 + 1 >= 3) {
     // Every decade, or every 2nd, 5th, ... (at multiples of it), at most `target` of them.
     auto multiples = [&](long long e) {
       std::vector<long long> ks;
@@ -56,7 +56,7 @@ std::vector<double> log_ticks(double lo, double hi, int target) {
     for (long long k : ks) ticks.push_back(power(k));
     return ticks;
   }
-  // Less than a decade or two: 1, 2 and 5 times the powers of ten.
+  // Fewer than three powers of ten inside: 1, 2 and 5 times them.
   for (long long k = k0 - 1; k <= k1; ++k)
     for (int m : {1, 2, 5}) {
       const double t = m * power(k);

@@ -11,6 +11,7 @@
 
 #include "process_util.hpp"
 #include "test_util.hpp"
+#include "xgrad/io/atomic_file.hpp"
 #include "xgrad/viz/contour.hpp"
 #include "xgrad/viz/plot.hpp"
 
@@ -69,7 +70,8 @@ BOOST_AUTO_TEST_CASE(nice_ticks_are_multiples_of_1_2_5) {
   expect_ticks(viz::nice_ticks(0, 1), {0, 0.2, 0.4, 0.6, 0.8, 1});
   expect_ticks(viz::nice_ticks(-2, 2), {-2, -1, 0, 1, 2});
   expect_ticks(viz::nice_ticks(0, 100), {0, 20, 40, 60, 80, 100});
-  expect_ticks(viz::nice_ticks(-1.7, 2.3), {-1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2});
+  expect_ticks(viz::nice_ticks(-1.7, 2.3), {-1, 0, 1, 2});
+  expect_ticks(viz::nice_ticks(0.013, 0.047), {0.02, 0.03, 0.04});
   // A tick at zero is +0, never -0 (it would print as "-0").
   for (double t : viz::nice_ticks(-0.3, 0.3))
     if (t == 0) BOOST_CHECK(!std::signbit(t));
@@ -82,8 +84,9 @@ BOOST_AUTO_TEST_CASE(log_ticks_are_decades) {
   expect_ticks(viz::log_ticks(0.05, 2000), {0.1, 1, 10, 100, 1000});
   // Many decades: every second one (or fifth), at most about `target`.
   expect_ticks(viz::log_ticks(1e-12, 1e4), {1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1, 1e2, 1e4});
-  // Less than two decades inside: 1, 2 and 5 times the powers of ten.
+  // Fewer than three powers of ten inside: 1, 2 and 5 times them.
   expect_ticks(viz::log_ticks(0.15, 3), {0.2, 0.5, 1, 2});
+  expect_ticks(viz::log_ticks(0.037, 2.3), {0.05, 0.1, 0.2, 0.5, 1, 2});
   // Narrower still: linear ticks.
   expect_ticks(viz::log_ticks(1.01, 1.02), viz::nice_ticks(1.01, 1.02));
   BOOST_CHECK_GE(viz::log_ticks(1.01, 1.02).size(), 2u);

@@ -17,7 +17,7 @@ std::vector<double> nice_ticks(double lo, double hi, int target = 6);
 /// Ticks for a log-scale axis over [lo, hi] (0 < lo < hi, finite; throws xgrad::Error
 /// otherwise): the powers of ten inside it (1e-3..10 gives 1e-3, 1e-2, 0.1, 1, 10); with more
 /// than `target` of them, those of every 2nd, 5th, 10th, ... exponent (1e-12..1e4 gives 1e-12,
-/// 1e-10, ..., 1e4); when fewer than two powers of ten fall inside, 1, 2 and 5 × 10^k, and
+/// 1e-10, ..., 1e4); when fewer than three powers of ten fall inside, 1, 2 and 5 × 10^k, and
 /// nice_ticks when fewer than two of those do.
 std::vector<double> log_ticks(double lo, double hi, int target = 10);
 
