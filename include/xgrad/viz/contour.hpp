@@ -19,7 +19,8 @@ using Polyline = std::vector<std::array<double, 2>>;
 /// nx × ny samples, values[j * nx + i] at column i, row j; points come back in grid
 /// coordinates (i, j) as doubles. Cells with a NaN or infinite corner are left out. The order
 /// is deterministic: open lines first. Throws xgrad::Error when values.size() != nx * ny or
-/// nx, ny < 2.
+/// nx, ny < 2. Source: marching squares, the 2-D case of W. E. Lorensen and H. E. Cline,
+/// "Marching cubes: a high resolution 3D surface construction algorithm", SIGGRAPH 1987.
 std::vector<Polyline> contour_lines(const std::vector<double>& values, int nx, int ny,
                                     double level);
 
@@ -49,7 +50,7 @@ struct ContourPlot {
   std::vector<ContourPath> paths;
 };
 
-/// The picture as an SVG document (596 + 370 by 672 pixels). Throws xgrad::Error when `f` is
+/// The picture as an SVG document, 994 by 672 pixels. Throws xgrad::Error when `f` is
 /// empty or the window is not xmin < xmax, ymin < ymax (finite).
 std::string contour_plot_svg(const ContourPlot& plot);
 

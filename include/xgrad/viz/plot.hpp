@@ -11,7 +11,8 @@ namespace xgrad::viz {
 
 /// About `target` ticks at multiples of a "nice" step (1, 2 or 5 × 10^k) inside [lo, hi]:
 /// 0..1 gives 0, 0.2, 0.4, 0.6, 0.8, 1; -2..2 gives -2, -1, 0, 1, 2. A tick at zero is +0.
-/// Requires lo < hi, both finite (throws xgrad::Error otherwise).
+/// Requires lo < hi, both finite (throws xgrad::Error otherwise). Source: P. S. Heckbert,
+/// "Nice numbers for graph labels", Graphics Gems, Academic Press, 1990 (the 1-2-5 steps).
 std::vector<double> nice_ticks(double lo, double hi, int target = 6);
 
 /// Ticks for a log-scale axis over [lo, hi] (0 < lo < hi, finite; throws xgrad::Error
