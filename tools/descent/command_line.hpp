@@ -1,12 +1,14 @@
 // xgrad-descent's command line on Boost.Program_options: the line is split at each
-// --optim NAME, each slice parsed with long options only (so "-1.5,2" is a value, never an
-// option), every value taken as a raw string and checked here with the messages
-// tests/tools/descent_cli_test.cpp expects. Included by tools/xgrad-descent.cpp only.
+// --optim NAME and each slice parsed with its own options_description (the global options and
+// that optimizer's), long options only (so "-1.5,2" is a value, never an option). Values come
+// back as raw strings, checked here with the messages tests/tools/descent_cli_test.cpp expects.
+// Included by tools/xgrad-descent.cpp only.
 #pragma once
 
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -129,31 +131,43 @@ inline void set_optim(OptimConfig& o, const std::string& key, const std::string&
   }
 }
 
-/// Sets an option of the current optimizer `o` (null before the first --optim), once.
-inline void set_optim_checked(OptimConfig* o, const std::string& key, const std::string& value,
-                              const std::vector<std::string>& rest, std::set<std::string>& seen) {
-  const std::string opt = "--" + key;
-  if (!o) usage_error(opt, " must follow an --optim NAME");
-  if (!o->has(key))
-    usage_error(opt, " does not apply to ", o->name, " (its options: ", o->options_list(), ")");
-  if (!seen.insert(key).second) usage_error(opt, " given twice for the same --optim ", o->name);
-  set_optim(*o, key, value, rest);
+/// The global options, as on the command line without "--".
+inline const std::set<std::string> kGlobal = {"function", "start", "steps", "grad",
+                                              "csv",      "svg",   "window"};
+
+/// The options of one slice, every value a raw string: the global ones and those of the
+/// optimizer `name` ("" before the first --optim: none). A flag's value is optional (--amsgrad,
+/// --amsgrad=false). Words that are not options land in "word".
+inline const po::options_description& option_table(const std::string& name) {
+  static std::map<std::string, po::options_description> tables;
+  auto [it, added] = tables.try_emplace(name);
+  if (!added) return it->second;
+  po::options_description& d = it->second;
+  for (const std::string& key : kGlobal) d.add_options()(key.c_str(), po::value<std::string>());
+  if (!name.empty())
+    for (const auto& [key, def] : kDefaults.at(name)) {
+      if (key == "beta2") continue;
+      const char* option = key == "beta1" ? "betas" : key.c_str();
+      if (kFlags.count(key))
+        d.add_options()(option, po::value<std::string>()->implicit_value(""));
+      else
+        d.add_options()(option, po::value<std::string>());
+    }
+  d.add_options()("help", "")("word", po::value<std::vector<std::string>>());
+  return d;
 }
 
-/// Every option, its value a raw string (a flag's is optional: --amsgrad, --amsgrad=false);
-/// words that are not options land in "word".
-inline const po::options_description& option_table() {
-  static const po::options_description table = [] {
-    po::options_description d;
-    for (const char* name : {"function", "start", "steps", "grad", "csv", "svg", "window", "lr",
-                             "momentum", "dampening", "alpha", "eps", "betas", "weight-decay"})
-      d.add_options()(name, po::value<std::string>());
-    for (const std::string& flag : kFlags)
-      d.add_options()(flag.c_str(), po::value<std::string>()->implicit_value(""));
-    d.add_options()("help", "")("word", po::value<std::vector<std::string>>());
-    return d;
-  }();
-  return table;
+/// The message for an option the slice's table lacks: an optimizer's option before any --optim
+/// or under the wrong one, or no option at all.
+[[noreturn]] inline void unknown_option(const OptimConfig* o, const std::string& option) {
+  bool some_optimizer = false;
+  for (const auto& [name, defaults] : kDefaults) {
+    OptimConfig any(name);
+    some_optimizer = some_optimizer || any.has(option.substr(2));
+  }
+  if (!some_optimizer) usage_error("unknown option '", option, "'");
+  if (!o) usage_error(option, " must follow an --optim NAME");
+  usage_error(option, " does not apply to ", o->name, " (its options: ", o->options_list(), ")");
 }
 
 /// Parses the words before the first --optim (`o` null) or after one (`o` that optimizer),
@@ -161,21 +175,19 @@ inline const po::options_description& option_table() {
 /// anywhere; each may be given once, and each option of an optimizer once per --optim.
 inline void parse_slice(const std::vector<std::string>& words, Config& c, OptimConfig* o,
                         std::set<std::string>& seen_global) {
-  static const std::set<std::string> global = {"function", "start", "steps", "grad",
-                                               "csv",      "svg",   "window"};
   po::positional_options_description positional;
   positional.add("word", -1);
   po::parsed_options parsed(nullptr);
   try {
     namespace style = po::command_line_style;
     parsed = po::command_line_parser(words)
-                 .options(option_table())
+                 .options(option_table(o ? o->name : ""))
                  .positional(positional)
                  .style(style::allow_long | style::long_allow_adjacent | style::long_allow_next)
                  .run();
   } catch (const po::unknown_option& e) {
     const std::string name = e.get_option_name();  // "--x=3" for --x=3
-    usage_error("unknown option '", name.substr(0, name.find('=')), "'");
+    unknown_option(o, name.substr(0, name.find('=')));
   } catch (const po::invalid_command_line_syntax& e) {
     using syntax = po::invalid_command_line_syntax;
     if (e.kind() != syntax::missing_parameter && e.kind() != syntax::empty_adjacent_parameter)
@@ -192,7 +204,7 @@ inline void parse_slice(const std::vector<std::string>& words, Config& c, OptimC
     // A flag's value comes after "=" only: Program_options gives it the next word too, which
     // is refused as an argument of its own.
     if (kFlags.count(key) && opts[i].original_tokens.size() > 1) {
-      set_optim_checked(o, key, "", {}, seen_optim);
+      o->values[key] = 1;
       usage_error("unexpected argument '", value, "' (options start with --)");
     }
     const std::string opt = "--" + key;
@@ -208,11 +220,13 @@ inline void parse_slice(const std::vector<std::string>& words, Config& c, OptimC
       c.help = true;
     } else if (key == "word") {
       usage_error("unexpected argument '", value, "' (options start with --)");
-    } else if (global.count(key)) {
+    } else if (kGlobal.count(key)) {
       if (!seen_global.insert(key).second) usage_error(opt, " given twice");
       set_global(c, key, value, rest);
-    } else {
-      set_optim_checked(o, key, value, rest, seen_optim);
+    } else {  // an option of this optimizer: Program_options knows no other here
+      if (!seen_optim.insert(key).second)
+        usage_error(opt, " given twice for the same --optim ", o->name);
+      set_optim(*o, key, value, rest);
     }
   }
 }
