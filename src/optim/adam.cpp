@@ -5,7 +5,6 @@
 
 #include "detail/cpu.hpp"
 #include "optim/update.hpp"
-#include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/optim/adamw.hpp"
 
 namespace xgrad::optim {
@@ -82,18 +81,15 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions defaults)
     : Adam(std::move(groups), defaults.to_map(), true) {}
 
 void Adam::step() {
-  no_grad guard;
-  for (auto& group : param_groups()) {
+  detail::for_each_param(param_groups(), [&](const ParamGroup& group) {
     const double lr = group.lr(), beta1 = group.option("beta1"), beta2 = group.option("beta2"),
                  eps = group.option("eps"), wd = group.option("weight_decay");
     const bool amsgrad = group.option("amsgrad") != 0;
-    for (auto& p : group.params) {
-      if (!p.grad().defined()) continue;
-      Tensor g = p.grad().contiguous();
+    return [=, this](Tensor& p, const Tensor& g) -> detail::Written {
       const double step = (step_count(p) += 1);
-      Tensor m = state(p, "exp_avg", [&] { return zeros_like(p); });
-      Tensor v = state(p, "exp_avg_sq", [&] { return zeros_like(p); });
-      Tensor vmax = amsgrad ? state(p, "max_exp_avg_sq", [&] { return zeros_like(p); }) : Tensor();
+      Tensor m = zero_state(p, "exp_avg");
+      Tensor v = zero_state(p, "exp_avg_sq");
+      Tensor vmax = amsgrad ? zero_state(p, "max_exp_avg_sq") : Tensor();
       // Scalars in float64, as Python computes them in torch.optim.
       const double bias_correction1 = 1 - std::pow(beta1, step);
       const double bias_correction2 = 1 - std::pow(beta2, step);
@@ -123,9 +119,9 @@ void Adam::step() {
                   : run.template operator()<false, false, false>();
         }
       });
-      detail::bump(p, m, v, vmax);
-    }
-  }
+      return {m, v, vmax};
+    };
+  });
 }
 
 }  // namespace xgrad::optim

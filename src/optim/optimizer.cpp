@@ -51,6 +51,10 @@ Tensor& Optimizer::state(const Tensor& param, const std::string& key,
   return it->second;
 }
 
+Tensor& Optimizer::zero_state(const Tensor& param, const std::string& key) {
+  return state(param, key, [&] { return zeros_like(param); });
+}
+
 bool Optimizer::has_state(const Tensor& param, const std::string& key) const {
   auto it = state_.find(param.impl().get());
   return it != state_.end() && it->second.tensors.count(key) > 0;

@@ -4,7 +4,6 @@
 
 #include "detail/cpu.hpp"
 #include "optim/update.hpp"
-#include "xgrad/autograd/grad_mode.hpp"
 
 namespace xgrad::optim {
 
@@ -78,18 +77,15 @@ RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions defaults)
     : Optimizer(std::move(groups), defaults.to_map()) {}
 
 void RMSprop::step() {
-  no_grad guard;
-  for (auto& group : param_groups()) {
+  detail::for_each_param(param_groups(), [&](const ParamGroup& group) {
     const double lr = group.lr(), alpha = group.option("alpha"), eps = group.option("eps"),
                  wd = group.option("weight_decay"), mu = group.option("momentum");
     const bool centered = group.option("centered") != 0;
-    for (auto& p : group.params) {
-      if (!p.grad().defined()) continue;
-      Tensor g = p.grad().contiguous();
+    return [=, this](Tensor& p, const Tensor& g) -> detail::Written {
       step_count(p) += 1;
-      Tensor sq = state(p, "square_avg", [&] { return zeros_like(p); });
-      Tensor ga = centered ? state(p, "grad_avg", [&] { return zeros_like(p); }) : Tensor();
-      Tensor buf = mu > 0 ? state(p, "momentum_buffer", [&] { return zeros_like(p); }) : Tensor();
+      Tensor sq = zero_state(p, "square_avg");
+      Tensor ga = centered ? zero_state(p, "grad_avg") : Tensor();
+      Tensor buf = mu > 0 ? zero_state(p, "momentum_buffer") : Tensor();
       dispatch_floating(p.dtype(), "RMSprop", [&]<class T>() {
         const RMSpropScalars<T> k{T(lr), T(alpha), T(1 - alpha), T(eps), T(wd), T(mu)};
         T* pa = ga.defined() ? ga.data_ptr<T>() : nullptr;
@@ -114,9 +110,9 @@ void RMSprop::step() {
         wd != 0 ? with_centered.template operator()<true>()
                 : with_centered.template operator()<false>();
       });
-      detail::bump(p, sq, ga, buf);
-    }
-  }
+      return {sq, ga, buf};
+    };
+  });
 }
 
 }  // namespace xgrad::optim

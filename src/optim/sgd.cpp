@@ -4,7 +4,6 @@
 
 #include "detail/cpu.hpp"
 #include "optim/update.hpp"
-#include "xgrad/autograd/grad_mode.hpp"
 
 namespace xgrad::optim {
 
@@ -63,16 +62,13 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDOptions defaults)
     : Optimizer(std::move(groups), defaults.to_map()) {}
 
 void SGD::step() {
-  no_grad guard;
-  for (auto& group : param_groups()) {
+  detail::for_each_param(param_groups(), [&](const ParamGroup& group) {
     const double lr = group.lr(), mu = group.option("momentum"), damp = group.option("dampening"),
                  wd = group.option("weight_decay");
     const bool nesterov = group.option("nesterov") != 0;
-    for (auto& p : group.params) {
-      if (!p.grad().defined()) continue;
-      Tensor g = p.grad().contiguous();
+    return [=, this](Tensor& p, const Tensor& g) -> detail::Written {
       const bool first = mu != 0 && !has_state(p, "momentum_buffer");
-      Tensor buf = mu != 0 ? state(p, "momentum_buffer", [&] { return zeros_like(p); }) : Tensor();
+      Tensor buf = mu != 0 ? zero_state(p, "momentum_buffer") : Tensor();
       dispatch_floating(p.dtype(), "SGD", [&]<class T>() {
         const SGDScalars<T> k{T(lr), T(mu), T(1 - damp), T(wd)};
         T* pb = buf.defined() ? buf.data_ptr<T>() : nullptr;
@@ -92,9 +88,9 @@ void SGD::step() {
         wd != 0 ? with_momentum.template operator()<true>()
                 : with_momentum.template operator()<false>();
       });
-      detail::bump(p, buf);
-    }
-  }
+      return {buf};
+    };
+  });
 }
 
 }  // namespace xgrad::optim

@@ -266,4 +266,34 @@ BOOST_AUTO_TEST_CASE(see_help_appears_once) {
                        "xgrad-descent: unknown option '--no-such-flag' (see --help)");
 }
 
+// The line as Program_options sees it (long options only, split at each --optim): negative
+// numbers in every list, "=" forms, flags that never take the next word, "--" and -h.
+BOOST_AUTO_TEST_CASE(program_options_edge_cases) {
+  Run r = run_descent(
+      "--window -3,3,-2,4 --steps 2 --optim=adam --betas 0.8,0.9 --amsgrad=false "
+      "--optim sgd --lr=0.01 --momentum 0.5 --weight-decay -0 --function=bowl");
+  BOOST_CHECK_MESSAGE(r.code == 0, "exit code " << r.code << ": " << r.err);
+  BOOST_CHECK(r.out.find("adam(lr=0.001,betas=(0.8,0.9))") != std::string::npos);
+  BOOST_CHECK(r.out.find("sgd(lr=0.01,momentum=0.5)") != std::string::npos);
+  expect_usage_message("--optim adam --amsgrad x",
+                       "xgrad-descent: unexpected argument 'x' (options start with --) "
+                       "(see --help)");
+  expect_usage_message("--optim adam --amsgrad=maybe",
+                       "xgrad-descent: --amsgrad: expected true or false, got 'maybe' "
+                       "(see --help)");
+  expect_usage_message("--optim sgd --no-such=3",
+                       "xgrad-descent: unknown option '--no-such' (see --help)");
+  expect_usage_message("-- --optim sgd",
+                       "xgrad-descent: unexpected argument '--' (options start with --) "
+                       "(see --help)");
+  expect_usage_message("--optim", "xgrad-descent: --optim: missing value (see --help)");
+  expect_usage_message("--function bowl --function=beale --optim sgd",
+                       "xgrad-descent: --function given twice (see --help)");
+  expect_usage_message("--optim sgd --csv --optim adam",
+                       "xgrad-descent: --csv: missing value (see --help)");
+  Run help = run_descent("-h");
+  BOOST_CHECK_EQUAL(help.code, 0);
+  BOOST_CHECK(help.out.find("usage: xgrad-descent") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -68,6 +68,8 @@ class Optimizer {
  protected:
   /// The per-parameter state tensor `key`, created by `init` on first use.
   Tensor& state(const Tensor& param, const std::string& key, const std::function<Tensor()>& init);
+  /// The per-parameter state tensor `key`, created as zeros_like(param) on first use.
+  Tensor& zero_state(const Tensor& param, const std::string& key);
   /// True when `param` already has state `key`.
   bool has_state(const Tensor& param, const std::string& key) const;
   /// The per-parameter step counter (torch's state['step']), starting at 0.
