@@ -1,0 +1,5 @@
+#include "fuzz_targets.hpp"
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  xgrad::fuzz::idx(data, size);
+  return 0;
+}
