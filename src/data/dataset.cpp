@@ -29,7 +29,8 @@ std::filesystem::path MnistDataset::resolve_file(const std::filesystem::path& di
   fail("MnistDataset: found neither '", gz.string(), "' nor '", plain.string(), "'");
 }
 
-MnistDataset::MnistDataset(const std::filesystem::path& dir, Split split) {
+MnistDataset::MnistDataset(const std::filesystem::path& dir, Split split, std::int64_t num_classes)
+    : num_classes_(num_classes) {
   const char* prefix = split == Split::train ? "train" : "t10k";
   // Resolved in this order so a missing images file is the one reported.
   const auto images = resolve_file(dir, std::string(prefix) + "-images-idx3-ubyte");
@@ -38,23 +39,39 @@ MnistDataset::MnistDataset(const std::filesystem::path& dir, Split split) {
 }
 
 MnistDataset::MnistDataset(const std::filesystem::path& images_file,
-                           const std::filesystem::path& labels_file) {
+                           const std::filesystem::path& labels_file, std::int64_t num_classes)
+    : num_classes_(num_classes) {
   load(images_file, labels_file);
 }
 
 void MnistDataset::load(const std::filesystem::path& images_file,
                         const std::filesystem::path& labels_file) {
+  if (num_classes_ < 1 || num_classes_ > 256)
+    fail("MnistDataset: the class count must be in 1..256 (labels are bytes), got ", num_classes_);
   IdxArray images = read_idx(images_file, 3);
   IdxArray labels = read_idx(labels_file, 1);
   if (labels.dims[0] != images.dims[0])
     fail("MnistDataset: label count disagrees with image count: '", labels_file.string(),
          "' holds ", labels.dims[0], " labels but '", images_file.string(), "' holds ",
          images.dims[0], " images");
+  if (images.dims[0] == 0)
+    fail("MnistDataset: '", images_file.string(), "' holds no images (dims ", images.dims,
+         "): an empty dataset cannot be trained on or evaluated");
+  check_labels(labels.data, labels_file);
   count_ = images.dims[0];
   rows_ = images.dims[1];
   cols_ = images.dims[2];
   pixels_ = std::move(images.data);
   labels_ = std::move(labels.data);
+}
+
+void MnistDataset::check_labels(const std::vector<std::uint8_t>& labels,
+                                const std::filesystem::path& labels_file) const {
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] >= num_classes_)
+      fail("MnistDataset: '", labels_file.string(), "' has label ", int{labels[i]}, " at position ",
+           i, ", but the dataset has ", num_classes_, " classes (labels must be 0..",
+           num_classes_ - 1, ")");
 }
 
 Batch MnistDataset::get_batch(std::span<const std::int64_t> indices) const {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <string>
 #include <system_error>
 
@@ -17,6 +18,10 @@
 namespace xgrad::data {
 
 namespace {
+
+/// The most bytes one byte of deflate data can inflate to (zlib's documented bound: a
+/// 258-byte match coded in 2 bits). Gzip headers and trailers only lower the real ratio.
+constexpr std::uint64_t kMaxDeflateRatio = 1032;
 
 std::string quoted(const std::filesystem::path& p) {
   return "'" + p.string() + "'";
@@ -76,6 +81,11 @@ class GzReader {
       fail("read_idx: cannot open ", quoted(path), ": no such file");
     if (std::filesystem::is_directory(path, ec))
       fail("read_idx: cannot open ", quoted(path), ": it is a directory");
+    // Not a regular file (a FIFO, a device): no size to bound the data by.
+    file_size_ = std::filesystem::is_regular_file(path, ec)
+                     ? std::filesystem::file_size(path, ec)
+                     : std::numeric_limits<std::uint64_t>::max();
+    if (ec) fail("read_idx: cannot open ", quoted(path), ": ", ec.message());
     errno = 0;
     file_ = gzopen(path.string().c_str(), "rb");
     if (file_ == nullptr)
@@ -110,6 +120,11 @@ class GzReader {
 
   /// True once zlib found the compressed stream ending in the middle.
   bool stream_cut() const { return stream_cut_; }
+  /// True when the file is plain (not gzip); known once something has been read.
+  bool direct() const { return gzdirect(file_) == 1; }
+  /// The size of the file on disk (compressed size for a gzip file); UINT64_MAX when it is
+  /// not a regular file.
+  std::uint64_t file_size() const { return file_size_; }
 
  private:
   [[noreturn]] void corrupt() {
@@ -127,6 +142,7 @@ class GzReader {
 
   std::filesystem::path path_;
   gzFile file_ = nullptr;
+  std::uint64_t file_size_ = 0;
   bool stream_cut_ = false;
 };
 
@@ -183,28 +199,48 @@ IdxArray read_idx(const std::filesystem::path& path, std::optional<int> expected
     numel *= static_cast<std::uint64_t>(d);
   }
 
-  // Data: read in chunks so a corrupt header claiming a huge size fails on the short read
-  // instead of allocating it all up front.
+  // The most bytes the file can hold, checked before anything is allocated: a plain file
+  // holds its size, a gzip file at most kMaxDeflateRatio times its size.
+  const std::uint64_t file_bytes = in.file_size();
+  const std::uint64_t total = header_bytes + numel;
+  const std::string layout = std::to_string(header_bytes) + "-byte header + " +
+                             std::to_string(numel) + " data bytes for dims " +
+                             format_shape(out.dims);
+  if (in.direct()) {
+    if (total > file_bytes) truncated(path, total, file_bytes, layout, false);
+  } else if (file_bytes < std::numeric_limits<std::uint64_t>::max() / kMaxDeflateRatio &&
+             total > file_bytes * kMaxDeflateRatio) {
+    fail("read_idx: ", quoted(path), " claims ", total, " bytes (", layout,
+         "), but a gzip file of ", file_bytes, " bytes can hold at most ",
+         file_bytes * kMaxDeflateRatio, " (deflate expands at most ", kMaxDeflateRatio,
+         ":1): corrupt header or gzip bomb");
+  }
+
+  // Data: streamed straight into its final buffer. reserve() only maps address space; pages
+  // are touched as data arrives, so a gzip stream ending early costs what it held, not what
+  // the header claimed.
+  try {
+    out.data.reserve(static_cast<std::size_t>(numel));
+  } catch (const std::bad_alloc&) {
+    fail("read_idx: ", quoted(path), ": cannot allocate ", numel, " bytes for dims ",
+         format_shape(out.dims));
+  }
   constexpr std::uint64_t kChunk = std::uint64_t{1} << 24;
-  out.data.reserve(static_cast<std::size_t>(std::min(numel, kChunk)));
   std::uint64_t have = 0;
   while (have < numel) {
     const std::uint64_t want = std::min(numel - have, kChunk);
-    out.data.resize(static_cast<std::size_t>(have + want));
+    out.data.resize(static_cast<std::size_t>(have + want));  // within capacity: no copy
     const std::size_t r = in.read(out.data.data() + have, static_cast<std::size_t>(want));
     have += r;
-    if (r < want) {
-      truncated(path, header_bytes + numel, header_bytes + have,
-                std::to_string(header_bytes) + "-byte header + " + std::to_string(numel) +
-                    " data bytes for dims " + format_shape(out.dims),
-                in.stream_cut());
-    }
+    if (r < want) truncated(path, total, header_bytes + have, layout, in.stream_cut());
   }
 
   // Nothing may follow the data: extra bytes mean the header does not describe the file.
+  // Counted up to kMaxTrailing only: a gzip bomb may inflate to gigabytes of trailing zeros.
+  constexpr std::uint64_t kMaxTrailing = std::uint64_t{1} << 20;
   std::array<unsigned char, 4096> rest{};
   std::uint64_t extra = 0;
-  while (true) {
+  while (extra <= kMaxTrailing) {
     const std::size_t r = in.read(rest.data(), rest.size());
     extra += r;
     if (r < rest.size()) break;
@@ -212,6 +248,9 @@ IdxArray read_idx(const std::filesystem::path& path, std::optional<int> expected
   if (in.stream_cut())
     fail("read_idx: ", quoted(path), " is truncated: all ", header_bytes + numel,
          " bytes are there but the gzip stream ends before its checksum");
+  if (extra > kMaxTrailing)
+    fail("read_idx: ", quoted(path), " has more than ", kMaxTrailing, " trailing bytes after the ",
+         header_bytes + numel, " bytes its header ", format_shape(out.dims), " describes");
   if (extra != 0)
     fail("read_idx: ", quoted(path), " has ", extra, " trailing bytes after the ",
          header_bytes + numel, " bytes its header ", format_shape(out.dims), " describes");

@@ -1,6 +1,7 @@
 #include "xgrad/io/checkpoint.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <random>
 #include <set>
 #include <sstream>
@@ -57,6 +58,65 @@ const std::string& required(const std::map<std::string, std::string>& meta, cons
   if (it == meta.end())
     fail("load_checkpoint: '", path, "' has no ", what, " (metadata '", key, "' is missing)");
   return it->second;
+}
+
+// ---- load-time validation of the values in a checkpoint --------------------------------
+// Separate from load_checkpoint's structural checks: a file that parses may still hold values
+// no training run can produce (a NaN weight, a negative step count, an infinite learning
+// rate); resuming from them would train on garbage, so they are refused up front.
+
+// "nan", "inf" or "-inf" for a non-finite value.
+std::string non_finite_text(double v) {
+  return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+}
+
+// The optimizer's scalars: every one finite; step counts whole and >= 0; learning rates >= 0.
+void check_optimizer_scalars(const std::map<std::string, std::string>& meta,
+                             const std::string& where) {
+  for (const auto& [key, text] : meta) {
+    if (!starts_with(key, kOptimizerPrefix) || key == kOptimizerType) continue;
+    double v = 0;
+    const char* end = text.data() + text.size();
+    auto r = std::from_chars(text.data(), end, v);
+    if (text.empty() || r.ec != std::errc() || r.ptr != end) continue;  // reported later
+    const bool is_step = key.size() > 5 && key.compare(key.size() - 5, 5, ".step") == 0;
+    const bool is_lr = key.size() > 3 && key.compare(key.size() - 3, 3, ".lr") == 0;
+    if (is_step) {
+      if (std::isnan(v))
+        fail(where, ": optimizer step '", key, "' is nan; a step count is a whole number >= 0");
+      if (v < 0)
+        fail(where, ": optimizer step '", key, "' is negative (", text,
+             "); a step count is a whole number >= 0");
+      if (!std::isfinite(v) || v != std::floor(v))
+        fail(where, ": optimizer step '", key, "' = ", text,
+             " is not a whole number; a step count is a whole number >= 0");
+    } else if (is_lr) {
+      if (!std::isfinite(v))
+        fail(where, ": learning rate '", key, "' is ", non_finite_text(v),
+             "; a learning rate must be finite");
+      if (v < 0) fail(where, ": learning rate '", key, "' is negative (", text, ")");
+    } else if (!std::isfinite(v)) {
+      fail(where, ": optimizer hyperparameter '", key, "' is ", non_finite_text(v),
+           "; it must be finite");
+    }
+  }
+}
+
+// Every floating-point tensor (parameters, buffers, optimizer state) must be finite.
+void check_finite_tensors(const std::map<std::string, Tensor>& tensors, const std::string& where) {
+  for (const auto& [name, t] : tensors) {
+    if (t.dtype() != Dtype::float32 && t.dtype() != Dtype::float64) continue;
+    const Tensor c = t.contiguous();
+    const std::int64_t n = c.numel();
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double v =
+          c.dtype() == Dtype::float32 ? double{c.data_ptr<float>()[i]} : c.data_ptr<double>()[i];
+      if (!std::isfinite(v))
+        fail(where, ": tensor '", name, "' holds a non-finite value (", non_finite_text(v),
+             " at flat index ", i, " of shape ", c.shape(),
+             "); refusing to resume from corrupt weights or state");
+    }
+  }
 }
 
 }  // namespace
@@ -134,6 +194,9 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path,
   auto saved_type = meta.find(kOptimizerType);
   if (saved_type != meta.end() && saved_type->second != type)
     fail(where, " holds the state of a ", saved_type->second, " optimizer, not of a ", type);
+
+  check_optimizer_scalars(meta, where);  // load-time value checks (see above)
+  check_finite_tensors(file.tensors, where);
 
   std::set<std::string> names;
   for (const auto& [name, p] : params) {

@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <vector>
 
 #include "xgrad/io/atomic_file.hpp"
@@ -156,6 +158,90 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 
 namespace {
 
+// One tensor of the header, checked against the data section but not yet read.
+struct Entry {
+  std::string name;
+  Dtype dtype;
+  Shape shape;
+  std::uint64_t begin, end;
+};
+
+// Parses the JSON header, refusing a key that appears twice in one object: nlohmann::json
+// would silently keep one of them (a tensor name twice would load the last one's data).
+json parse_header(std::string_view text, const std::string& f) {
+  std::vector<std::set<std::string>> seen;  // the keys of each open object, innermost last
+  std::string entry;                        // the current top-level key
+  struct {
+    bool found = false, top = false;  // top: in the header object itself
+    std::string key, in;              // the first key seen twice, and the entry it is in
+  } duplicate;
+  auto on_event = [&](int, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+        seen.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        if (!seen.empty()) seen.pop_back();
+        break;
+      case json::parse_event_t::key: {
+        const std::string& key = parsed.get_ref<const std::string&>();
+        if (!seen.empty() && !seen.back().insert(key).second && !duplicate.found)
+          duplicate = {true, seen.size() == 1, key, entry};
+        if (seen.size() == 1) entry = key;
+        break;
+      }
+      default:
+        break;
+    }
+    return true;
+  };
+  json header;
+  try {
+    header = json::parse(text.begin(), text.end(), on_event);
+  } catch (const json::exception& e) {
+    fail("load_safetensors: '", f, "': bad JSON header: ", e.what());
+  }
+  if (duplicate.found) {
+    if (duplicate.top && duplicate.key == kMetadataKey)
+      fail("load_safetensors: '", f, "': the header holds '", kMetadataKey, "' twice");
+    if (duplicate.top)
+      fail("load_safetensors: '", f, "': the header holds two tensors named '", duplicate.key,
+           "' (duplicate name; tensor names must be unique)");
+    fail("load_safetensors: '", f, "': the header entry '", duplicate.in, "' holds the key '",
+         duplicate.key, "' twice (duplicate key)");
+  }
+  return header;
+}
+
+// The format requires the tensors' data_offsets to tile the data section exactly: sorted by
+// offset, each tensor starts where the previous one ends, the first at 0, the last at the end.
+void check_coverage(std::vector<Entry> entries, std::uint64_t data_size, const std::string& f) {
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  std::uint64_t at = 0;
+  const Entry* previous = nullptr;
+  for (const Entry& e : entries) {
+    if (e.begin < at)
+      fail("load_safetensors: '", f, "': tensors '", previous->name, "' [", previous->begin, ", ",
+           previous->end, ") and '", e.name, "' [", e.begin, ", ", e.end,
+           ") overlap in the data section (data_offsets must not overlap)");
+    if (e.begin > at)
+      fail("load_safetensors: '", f, "': bytes [", at, ", ", e.begin,
+           ") of the data section belong to no tensor (a hole ",
+           previous ? "between '" + previous->name + "' and '" + e.name + "'"
+                    : "before '" + e.name + "'",
+           "; data_offsets must cover the data section exactly)");
+    at = e.end;
+    previous = &e;
+  }
+  if (at != data_size)
+    fail("load_safetensors: '", f, "': bytes [", at, ", ", data_size,
+         ") of the data section belong to no tensor (a hole ",
+         previous ? "after '" + previous->name + "'" : "in a file without tensors",
+         "; data_offsets must cover the data section exactly)");
+}
+
 // Parses a file of `file_size` bytes. With tensors = false only the header is looked at, and
 // `bytes` may end with it; otherwise `bytes` is the whole file.
 SafetensorsFile parse_file(std::string_view bytes, const std::string& f, bool tensors,
@@ -172,16 +258,12 @@ SafetensorsFile parse_file(std::string_view bytes, const std::string& f, bool te
   const std::string_view text = bytes.substr(8, n);
   const std::string_view data = tensors ? bytes.substr(8 + n) : std::string_view();
 
-  json header;
-  try {
-    header = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    fail("load_safetensors: '", f, "': bad JSON header: ", e.what());
-  }
+  json header = parse_header(text, f);
   if (!header.is_object())
     fail("load_safetensors: '", f, "': the header must be a JSON object, got ", header.type_name());
 
   SafetensorsFile out;
+  std::vector<Entry> entries;
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
     const json& entry = it.value();
@@ -233,15 +315,23 @@ SafetensorsFile parse_file(std::string_view bytes, const std::string& f, bool te
       fail("load_safetensors: '", f, "': ", t, ": data_offsets [", begin, ", ", end, "] hold ",
            end - begin, " bytes, but shape ", shape, " of ", jd.get<std::string>(), " needs ",
            overflow ? std::string("more") : std::to_string(count * esize));
-    Tensor tensor = empty(shape, dtype);
-    const char* src = data.data() + begin;
-    if (dtype == Dtype::boolean) {
+    entries.push_back({name, dtype, std::move(shape), begin, end});
+  }
+  if (!tensors) return out;
+  check_coverage(entries, data.size(), f);
+
+  // Everything checked: now the tensors are made.
+  for (const Entry& e : entries) {
+    Tensor tensor = empty(e.shape, e.dtype);
+    const char* src = data.data() + e.begin;
+    const std::uint64_t n = e.end - e.begin;
+    if (e.dtype == Dtype::boolean) {
       bool* dst = tensor.data_ptr<bool>();  // normalise: any non-zero byte is true
-      for (std::uint64_t i = 0; i < count; ++i) dst[i] = src[i] != 0;
-    } else if (count > 0) {
-      std::memcpy(tensor.raw_data(), src, count * esize);
+      for (std::uint64_t i = 0; i < n; ++i) dst[i] = src[i] != 0;
+    } else if (n > 0) {
+      std::memcpy(tensor.raw_data(), src, n);
     }
-    out.tensors.emplace(name, std::move(tensor));
+    out.tensors.emplace(e.name, std::move(tensor));
   }
   return out;
 }

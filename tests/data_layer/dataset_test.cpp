@@ -113,6 +113,29 @@ BOOST_AUTO_TEST_CASE(mnist_rejects_missing_and_swapped_files) {
       {"wrong magic number", "expected 0x00000803", "found 0x00000801"});
 }
 
+BOOST_AUTO_TEST_CASE(mnist_class_count_is_explicit) {
+  TempDir dir;
+  write_split(dir, "train", 12, 12, 0, false);  // labels 0..9, 0, 1
+  MnistDataset d(dir.path(), Split::train);
+  BOOST_TEST(d.num_classes() == 10);
+  BOOST_TEST(data::kMnistClasses == 10);
+  // A larger class count accepts the same labels; the highest label 9 needs at least 10.
+  BOOST_TEST(MnistDataset(dir.path(), Split::train, 256).num_classes() == 256);
+  expect_error([&] { MnistDataset(dir.path(), Split::train, 9); },
+               {"MnistDataset", "train-labels-idx1-ubyte'", "has label 9 at position 9",
+                "9 classes", "labels must be 0..8"});
+  expect_error([&] { MnistDataset(dir.path(), Split::train, 0); },
+               {"MnistDataset", "class count must be in 1..256", "got 0"});
+  expect_error([&] { MnistDataset(dir.path(), Split::train, 257); }, {"got 257"});
+}
+
+BOOST_AUTO_TEST_CASE(mnist_rejects_an_empty_split) {
+  TempDir dir;
+  write_split(dir, "t10k", 0, 0, 0, true);
+  expect_error([&] { MnistDataset(dir.path(), Split::test); },
+               {"MnistDataset", "t10k-images-idx3-ubyte.gz' holds no images", "[0,3,2]"});
+}
+
 BOOST_AUTO_TEST_CASE(mnist_rejects_index_out_of_range) {
   TempDir dir;
   write_split(dir, "train", 3, 3, 0, false);

@@ -1,10 +1,14 @@
 // io::write_file_atomically: the new content replaces the old in one rename with no leftovers,
 // a failure leaves the old file as it was, and devices, FIFOs and symbolic links are written
 // through rather than replaced (`xgrad-train --log /dev/null` must not replace /dev/null).
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "process_util.hpp"
@@ -78,6 +82,43 @@ BOOST_AUTO_TEST_CASE(a_symbolic_link_keeps_pointing_at_its_new_content) {
   BOOST_TEST(slurp(target) == "new\n");
   BOOST_TEST(slurp(link) == "new\n");
   BOOST_TEST((list_dir(dir) == std::vector<std::string>{"curve.csv", "real"}));
+}
+
+BOOST_AUTO_TEST_CASE(stale_temporaries_of_the_path_are_removed_and_nothing_else) {
+  TempDir t;
+  const fs::path dir = t.path;
+  const fs::path f = dir / "ckpt.safetensors";
+  // Left by killed writes of f: removed. Of another path, of other patterns, a folder of the
+  // pattern, and one a live writer holds (flock): kept.
+  const std::vector<std::string> stale = {"ckpt.safetensors.tmp.a1B2c3",
+                                          "ckpt.safetensors.tmp.XXXXXX"};
+  const std::vector<std::string> kept = {"ckpt.safetensors.tmp.a1B2c",
+                                         "ckpt.safetensors.tmp.a1B2c34",
+                                         "ckpt.safetensors.tmp.a1-2c3",
+                                         "ckpt.safetensors.tmp.live00",
+                                         "ckpt.safetensors.tmp.subdir",
+                                         "ckpt.safetensorz.tmp.a1B2c3",
+                                         "other.tmp.a1B2c3",
+                                         "xckpt.safetensors.tmp.a1B2c3"};
+  for (const auto& n : stale) std::ofstream(dir / n) << "stale";
+  for (const auto& n : kept)
+    if (n != "ckpt.safetensors.tmp.subdir") std::ofstream(dir / n) << "keep";
+  fs::create_directory(dir / "ckpt.safetensors.tmp.subdir");
+  const int live = ::open((dir / "ckpt.safetensors.tmp.live00").c_str(), O_RDWR);
+  BOOST_REQUIRE(live >= 0);
+  BOOST_REQUIRE(::flock(live, LOCK_EX | LOCK_NB) == 0);
+
+  io::write_file_atomically(f, "new\n");
+  BOOST_TEST(slurp(f) == "new\n");
+  std::vector<std::string> want = kept;
+  want.push_back("ckpt.safetensors");
+  std::sort(want.begin(), want.end());
+  BOOST_TEST(list_dir(dir) == want, boost::test_tools::per_element());
+  // Once its writer is gone (its lock with it), the next write removes it.
+  ::close(live);
+  io::write_file_atomically(f, "newer\n");
+  BOOST_TEST(!fs::exists(dir / "ckpt.safetensors.tmp.live00"));
+  BOOST_TEST(fs::exists(dir / "ckpt.safetensors.tmp.a1B2c"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

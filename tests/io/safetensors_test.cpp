@@ -195,6 +195,36 @@ BOOST_AUTO_TEST_CASE(bad_tensors_and_metadata_are_refused_on_save) {
   BOOST_CHECK(!fs::exists(path));
 }
 
+BOOST_AUTO_TEST_CASE(offsets_tile_the_data_in_any_header_order) {
+  // Entries in any order, empty tensors at the start, between and at the end: a valid tiling.
+  const std::string header = R"({"z":{"dtype":"F32","shape":[0],"data_offsets":[8,8]},)"
+                             R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
+                             R"("e":{"dtype":"I64","shape":[0,3],"data_offsets":[0,0]},)"
+                             R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                             R"("m":{"dtype":"BOOL","shape":[0],"data_offsets":[4,4]}})";
+  const float ab[2] = {1.5f, -2.0f};
+  auto f = io::from_safetensors_bytes(
+      file_bytes(header, std::string(reinterpret_cast<const char*>(ab), 8)));
+  BOOST_TEST(f.tensors.size() == 5u);
+  expect_values(f.tensors.at("a"), {1}, {1.5}, 0);
+  expect_values(f.tensors.at("b"), {1}, {-2.0}, 0);
+  BOOST_TEST(f.tensors.at("e").shape() == (Shape{0, 3}), boost::test_tools::per_element());
+  // An empty tensor inside another one's bytes is an overlap.
+  expect_error(
+      [&] {
+        io::from_safetensors_bytes(
+            file_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                       R"("e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})",
+                       std::string(8, '\0')),
+            "mem");
+      },
+      {"'mem'", "tensors 'a' [0, 8) and 'e' [4, 4) overlap"});
+  // No tensors at all: the data section must be empty.
+  BOOST_TEST(io::from_safetensors_bytes(file_bytes("{}", "")).tensors.empty());
+  expect_error([&] { io::from_safetensors_bytes(file_bytes("{}", "xyz"), "mem"); },
+               {"'mem'", "bytes [0, 3)", "belong to no tensor", "in a file without tensors"});
+}
+
 BOOST_AUTO_TEST_CASE(broken_files_throw_naming_the_file) {
   const fs::path path = temp("broken.safetensors");
   const std::string p = path.string();

@@ -47,26 +47,39 @@ class Dataset {
 /// (t10k-*).
 enum class Split { train, test };
 
-/// MNIST or Fashion-MNIST (identical file layout): N images of rows x cols uint8 pixels and N
-/// uint8 labels. Memory: N*rows*cols + N bytes (47 MB for the 60000 training images).
+/// Number of classes of MNIST and Fashion-MNIST: labels 0..9.
+inline constexpr std::int64_t kMnistClasses = 10;
+
+/// MNIST or Fashion-MNIST (identical file layout): N >= 1 images of rows x cols uint8 pixels
+/// and N uint8 labels, each in 0..num_classes-1. Memory: N*rows*cols + N bytes (47 MB for the
+/// 60000 training images).
 /// Batches: inputs float32 [B, rows*cols], each pixel p as p / 255.0f (so in [0, 1], row-major
 /// within an image); labels int64 [B].
 class MnistDataset : public Dataset {
  public:
   /// Loads `dir`/{train,t10k}-images-idx3-ubyte and the matching -labels-idx1-ubyte file for
-  /// `split`, each taken as "<name>.gz" when that exists, else "<name>" (plain).
+  /// `split`, each taken as "<name>.gz" when that exists, else "<name>" (plain). Every label
+  /// must be below `num_classes` (10 for (Fashion-)MNIST; another count for an MNIST-style
+  /// dataset of other classes).
   /// Throws xgrad::Error when a file is missing (naming both candidates), is not a valid IDX
   /// file of the right kind (see read_idx: images must have magic 0x00000803, labels
-  /// 0x00000801), or when the label count differs from the image count.
-  MnistDataset(const std::filesystem::path& dir, Split split);
+  /// 0x00000801), when the label count differs from the image count, when the files hold no
+  /// images ("holds no images": an empty dataset cannot be trained on or evaluated), when a
+  /// label is num_classes or more (the message names the labels file, the label, its position
+  /// and the class count), or when num_classes is outside 1..256 (labels are bytes).
+  MnistDataset(const std::filesystem::path& dir, Split split,
+               std::int64_t num_classes = kMnistClasses);
   /// Loads an explicit pair of files (gzip or plain). Throws as the constructor above.
-  MnistDataset(const std::filesystem::path& images_file, const std::filesystem::path& labels_file);
+  MnistDataset(const std::filesystem::path& images_file, const std::filesystem::path& labels_file,
+               std::int64_t num_classes = kMnistClasses);
 
   std::int64_t size() const override { return count_; }
   /// inputs float32 [B, rows*cols] in [0, 1], labels int64 [B]. Throws xgrad::Error on an index
   /// out of range.
   Batch get_batch(std::span<const std::int64_t> indices) const override;
 
+  /// The number of classes C; every label is in 0..C-1.
+  std::int64_t num_classes() const { return num_classes_; }
   /// Image height and width in pixels (28 and 28 for (Fashion-)MNIST).
   std::int64_t rows() const { return rows_; }
   std::int64_t cols() const { return cols_; }
@@ -81,8 +94,10 @@ class MnistDataset : public Dataset {
 
  private:
   void load(const std::filesystem::path& images_file, const std::filesystem::path& labels_file);
+  void check_labels(const std::vector<std::uint8_t>& labels,
+                    const std::filesystem::path& labels_file) const;
 
-  std::int64_t count_ = 0, rows_ = 0, cols_ = 0;
+  std::int64_t count_ = 0, rows_ = 0, cols_ = 0, num_classes_ = kMnistClasses;
   std::vector<std::uint8_t> pixels_;
   std::vector<std::uint8_t> labels_;
 };

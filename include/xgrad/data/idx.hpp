@@ -43,9 +43,17 @@ constexpr std::uint32_t idx_magic(int rank) {
 ///  - the element type is a valid IDX type other than uint8, e.g. float32 0x0D ("unsupported
 ///    element type ...");
 ///  - a dimension is negative or their product overflows;
+///  - the header claims more bytes than the file can hold, checked before any allocation: a
+///    plain file holds its size ("truncated: expected N bytes, got M" with M the file size), a
+///    gzip file at most 1032 times its size, deflate's largest expansion ("claims N bytes, but
+///    a gzip file of S bytes can hold at most M": a corrupt header or a gzip bomb);
 ///  - the file ends early ("truncated: expected N bytes, got M"), including a gzip stream that
-///    is itself cut short, or holds bytes after the data ("... trailing bytes");
+///    is itself cut short, or holds bytes after the data ("... trailing bytes"; counted up to
+///    1 MiB, beyond that "more than 1048576 trailing bytes");
 ///  - zlib reports corrupt compressed data.
+///
+/// Memory: the data is streamed into its final buffer (no copy), so the reader's peak is about
+/// the data it actually read, and never more than the file can hold.
 IdxArray read_idx(const std::filesystem::path& path, std::optional<int> expected_rank = {});
 
 /// Writes `array` as an IDX file of uint8 elements (magic idx_magic(dims.size())), gzip-

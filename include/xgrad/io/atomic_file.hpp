@@ -14,6 +14,16 @@ namespace xgrad::io {
 /// a FIFO, a socket) the bytes are written straight into it: renaming over a device would
 /// replace the device with a regular file.
 ///
+/// The temporary file is "<path>.tmp.XXXXXX" (mkstemp's six letters or digits). A process
+/// killed during a write (kill -9, power loss) leaves it behind, so each write first removes
+/// the stale temporary files of the same `path`: only regular files in that folder named
+/// exactly "<file name of path>.tmp." + six letters or digits, and only those no live writer
+/// holds: a writer keeps an flock on its temporary file until the rename, and the kernel drops
+/// a killed writer's lock. Files of other paths, or of any other name pattern, are never
+/// touched. Concurrent writes to one path by several processes are safe (the last rename wins)
+/// except in a tiny window between mkstemp and the lock, where one write may fail with an
+/// error (never leave a broken file).
+///
 /// Throws xgrad::Error naming the path when the folder does not exist, `path` is a folder,
 /// or a write fails; a regular file already at `path` is then untouched and no temporary
 /// file is left behind.

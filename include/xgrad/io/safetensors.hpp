@@ -40,7 +40,13 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 /// xgrad::Error naming the file when it is missing or unreadable, shorter than 8 bytes, when
 /// the header length goes beyond the end of the file, the header is not a JSON object of the
 /// layout above, a dtype is not one of F32/F64/I64/BOOL, or a tensor's data_offsets lie outside
-/// the data section or do not match its shape and dtype.
+/// the data section or do not match its shape and dtype; and, as the format requires, when
+/// the header holds a key twice (two tensors of one name: "two tensors named 'w'"; a key twice
+/// in one entry or in the metadata: "holds the key 'dtype' twice"), or the tensors' data_offsets
+/// do not tile the data section exactly: two tensors overlap ("tensors 'a' [0, 8) and 'b'
+/// [4, 12) overlap") or bytes belong to no tensor ("bytes [8, 16) ... belong to no tensor (a
+/// hole ...)"). Everything is checked before any tensor is allocated. Memory: the file's size
+/// plus the tensors' (at most the file's size again).
 SafetensorsFile load_safetensors(const std::string& path);
 
 /// Only the "__metadata__" map of a safetensors file, reading just its header (cheap for a big
