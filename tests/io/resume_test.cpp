@@ -17,6 +17,7 @@
 #include "process_util.hpp"
 #include "test_util.hpp"
 #include "xgrad/data/idx.hpp"
+#include "xgrad/io/safetensors.hpp"
 
 namespace fs = std::filesystem;
 
@@ -44,6 +45,7 @@ fs::path case_dir() {
 
 using xgrad::testing::Run;
 using xgrad::testing::slurp;
+using xgrad::testing::values_of;
 
 std::vector<std::string> lines(const std::string& s) {
   std::vector<std::string> out;
@@ -230,6 +232,56 @@ BOOST_AUTO_TEST_CASE(new_flags_are_documented_and_checked) {
   expect_usage_error(dir, d + "--cosine-epochs 5", "--cosine-epochs");
   expect_usage_error(dir, d + "--save " + (dir / "no" / "such" / "dir.safetensors").string(),
                      "dir.safetensors");
+}
+
+// A BatchNorm model (--model mlp-bn) resumes with its running statistics (buffers).
+
+BOOST_AUTO_TEST_CASE(mlp_bn_resumed_after_epoch_1_equals_two_epochs) {
+  const fs::path dir = case_dir();
+  const fs::path data = make_dataset(dir, 320, 100);  // 10 steps per epoch at batch size 32
+  const std::string common = "--model mlp-bn --data " + data.string() +
+                             " --batch-size 32 --seed 7 --optim momentum --lr 0.05";
+  const fs::path ckpt = dir / "ckpt.safetensors", end_a = dir / "end_a.safetensors",
+                 end_b = dir / "end_b.safetensors";
+  Run a = run_train(dir, common + " --epochs 2 --save " + end_a.string());
+  BOOST_REQUIRE_MESSAGE(a.code == 0, "uninterrupted run: exit " << a.code << ": " << a.err);
+  Run b1 = run_train(dir, common + " --epochs 1 --save " + ckpt.string());
+  BOOST_REQUIRE_MESSAGE(b1.code == 0, "first part: exit " << b1.code << ": " << b1.err);
+  Run b2 = run_train(
+      dir, common + " --epochs 2 --resume " + ckpt.string() + " --save " + end_b.string());
+  BOOST_REQUIRE_MESSAGE(b2.code == 0, "resumed run: exit " << b2.code << ": " << b2.err);
+
+  // The checkpoint after epoch 1 holds trained statistics: 10 batches tracked.
+  const auto mid = xgrad::io::load_safetensors(ckpt.string()).tensors;
+  for (const std::string bn : {"bn1", "bn2"}) {
+    BOOST_REQUIRE(mid.count(bn + ".running_mean"));
+    BOOST_TEST(mid.at(bn + ".num_batches_tracked").item<std::int64_t>() == 10);
+    const auto mean = values_of(mid.at(bn + ".running_mean"));
+    BOOST_TEST(mean != std::vector<double>(mean.size(), 0.0));
+  }
+  // Epoch 2's evaluation (with the running statistics) and the final bytes agree.
+  const std::string last = epoch_line(a.out, 2);
+  BOOST_TEST(!last.empty());
+  BOOST_TEST(epoch_line(b2.out, 2) == last);
+  BOOST_TEST(epoch_line(b1.out, 1) == epoch_line(a.out, 1));
+  const auto end = xgrad::io::load_safetensors(end_b.string()).tensors;
+  BOOST_TEST(end.at("bn2.num_batches_tracked").item<std::int64_t>() == 20);
+  BOOST_CHECK_MESSAGE(slurp(end_a) == slurp(end_b), "the final checkpoints differ");
+  fs::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(mlp_bn_checkpoint_does_not_resume_an_mlp) {
+  // The model is part of the run's settings: a plain mlp cannot resume an mlp-bn checkpoint.
+  const fs::path dir = case_dir();
+  const fs::path data = make_dataset(dir, 64, 20);
+  const fs::path ckpt = dir / "ckpt.safetensors";
+  const std::string common = "--data " + data.string() + " --batch-size 32";
+  Run r = run_train(dir, common + " --model mlp-bn --save " + ckpt.string());
+  BOOST_REQUIRE_MESSAGE(r.code == 0, r.err);
+  Run bad = run_train(dir, common + " --model mlp --epochs 2 --resume " + ckpt.string());
+  BOOST_TEST(bad.code == 2);
+  BOOST_TEST(bad.err.find("mlp-bn") != std::string::npos, "stderr: " << bad.err);
+  fs::remove_all(dir);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

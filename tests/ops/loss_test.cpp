@@ -15,11 +15,11 @@ using xgrad::testing::expect_error_exact;
 using xgrad::testing::expect_golden;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
+using xgrad::testing::GoldenCase;
 using xgrad::testing::kFloatDtypes;
 using xgrad::testing::kNaN;
 using xgrad::testing::leaf;
 using xgrad::testing::ops_golden_tol;
-using xgrad::testing::OpsGoldenCase;
 using xgrad::testing::read_ops_golden;
 using xgrad::testing::tol;
 using xgrad::testing::values_of;
@@ -52,7 +52,7 @@ Tensor ce_logits(Dtype d) {
 const std::vector<double> kCePerRow = {2.40760596444438, 1.0986122886681096, 3.241311296657157};
 
 // The cross_entropy options of a golden case.
-CrossEntropyOptions ce_options(const OpsGoldenCase& c, Dtype d, Reduction r) {
+CrossEntropyOptions ce_options(const GoldenCase& c, Dtype d, Reduction r) {
   CrossEntropyOptions o;
   if (c.has("weight")) o.weight = c.at("weight").to(d);
   o.ignore_index = static_cast<std::int64_t>(c.scalar("ignore_index"));
@@ -325,7 +325,7 @@ BOOST_AUTO_TEST_CASE(cross_entropy_does_not_cancel) {
 
 // weight, ignore_index and label_smoothing, alone and combined, against torch 1.13.
 BOOST_AUTO_TEST_CASE(cross_entropy_options_match_torch) {
-  for (const OpsGoldenCase& c : read_ops_golden("cross_entropy.txt")) {
+  for (const GoldenCase& c : read_ops_golden("cross_entropy.txt")) {
     for (Dtype d : kFloatDtypes) {
       BOOST_TEST_CONTEXT("case " << c.name << ", " << dtype_name(d)) {
         const double t = ops_golden_tol(d);
@@ -447,7 +447,7 @@ BOOST_AUTO_TEST_CASE(cross_entropy_options_errors) {
 }
 
 BOOST_AUTO_TEST_CASE(binary_cross_entropy_matches_torch) {
-  for (const OpsGoldenCase& c : read_ops_golden("binary_cross_entropy.txt")) {
+  for (const GoldenCase& c : read_ops_golden("binary_cross_entropy.txt")) {
     for (Dtype d : kFloatDtypes) {
       BOOST_TEST_CONTEXT("case " << c.name << ", " << dtype_name(d)) {
         const double t = ops_golden_tol(d);

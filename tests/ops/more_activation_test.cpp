@@ -16,11 +16,11 @@ using xgrad::testing::expect_error_exact;
 using xgrad::testing::expect_golden;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
+using xgrad::testing::GoldenCase;
 using xgrad::testing::kFloatDtypes;
 using xgrad::testing::kNaN;
 using xgrad::testing::leaf;
 using xgrad::testing::ops_golden_tol;
-using xgrad::testing::OpsGoldenCase;
 using xgrad::testing::read_ops_golden;
 using xgrad::testing::tol;
 
@@ -261,7 +261,7 @@ BOOST_AUTO_TEST_CASE(argmax_argmin_record_nothing) {
 // ---- hardtanh, relu6 ----------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(hardtanh_relu6_match_torch) {
-  for (const OpsGoldenCase& c : read_ops_golden("hardtanh.txt")) {
+  for (const GoldenCase& c : read_ops_golden("hardtanh.txt")) {
     for (Dtype d : kFloatDtypes) {
       BOOST_TEST_CONTEXT("case " << c.name << ", " << dtype_name(d)) {
         Tensor x = c.at("input").to(d).detach().requires_grad_();

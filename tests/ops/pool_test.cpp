@@ -18,8 +18,8 @@
 
 using namespace xgrad;
 using xgrad::testing::expect_error;
+using xgrad::testing::expect_golden;
 using xgrad::testing::expect_gradcheck;
-using xgrad::testing::expect_matches;
 using xgrad::testing::expect_values;
 using xgrad::testing::golden_tol;
 using xgrad::testing::GoldenCase;
@@ -40,9 +40,9 @@ void check_golden(const std::string& file,
           Tensor x = c.tensors.at("input").to(d).detach().requires_grad_();
           Tensor y = op(x, c);
           BOOST_TEST((y.dtype() == d));
-          expect_matches(y, c.tensors.at("output"), golden_tol(d));
+          expect_golden(y, c.tensors.at("output"), golden_tol(d));
           y.backward(c.tensors.at("grad_output").to(d));
-          expect_matches(x.grad(), c.tensors.at("grad_input"), golden_tol(d));
+          expect_golden(x.grad(), c.tensors.at("grad_input"), golden_tol(d));
         }
       }
     }

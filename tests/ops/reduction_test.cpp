@@ -15,13 +15,13 @@ using xgrad::testing::expect_error_exact;
 using xgrad::testing::expect_golden;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
+using xgrad::testing::GoldenCase;
 using xgrad::testing::kFloatDtypes;
 using xgrad::testing::kInf;
 using xgrad::testing::kNaN;
 using xgrad::testing::leaf;
 using xgrad::testing::make;
 using xgrad::testing::ops_golden_tol;
-using xgrad::testing::OpsGoldenCase;
 using xgrad::testing::read_ops_golden;
 using xgrad::testing::tol;
 
@@ -420,7 +420,7 @@ BOOST_AUTO_TEST_CASE(max_min_gradient_with_nan) {
 // ---- amax / amin --------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(amax_amin_match_torch) {
-  for (const OpsGoldenCase& c : read_ops_golden("amax.txt")) {
+  for (const GoldenCase& c : read_ops_golden("amax.txt")) {
     for (Dtype d : kFloatDtypes) {
       BOOST_TEST_CONTEXT("case " << c.name << ", " << dtype_name(d)) {
         Tensor x = c.at("input").to(d).detach().requires_grad_();
@@ -477,7 +477,7 @@ BOOST_AUTO_TEST_CASE(amax_amin_errors) {
 // ---- norm ---------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(norm_matches_torch) {
-  for (const OpsGoldenCase& c : read_ops_golden("norm.txt")) {
+  for (const GoldenCase& c : read_ops_golden("norm.txt")) {
     for (Dtype d : kFloatDtypes) {
       BOOST_TEST_CONTEXT("case " << c.name << ", " << dtype_name(d)) {
         Tensor x = c.at("input").to(d).detach().requires_grad_();

@@ -83,8 +83,11 @@ void save_checkpoint(const std::string& path, const nn::Module& model,
 /// hyperparameters, and the parts in `options`. Returns the file's whole metadata (the
 /// caller's own keys among it). Throws xgrad::Error naming the file when it is missing or not a
 /// valid checkpoint, when a parameter is missing from it, extra in it, or differs in shape or
-/// dtype, when the optimizer or scheduler is of another type or shape, or a part asked for is
-/// absent; everything is checked before anything is changed.
+/// dtype, when the optimizer or scheduler is of another type or shape, a part asked for is
+/// absent, or a value cannot come from training: an optimizer step that is NaN, negative or
+/// fractional, a learning rate that is not finite or is negative, a non-finite hyperparameter,
+/// or a non-finite value in any float tensor (parameters, buffers, optimizer state);
+/// everything is checked before anything is changed.
 std::map<std::string, std::string> load_checkpoint(const std::string& path,
                                                    const NamedTensors& params,
                                                    optim::Optimizer& optimizer,
