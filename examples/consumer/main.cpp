@@ -23,16 +23,16 @@ int main(int argc, char** argv) {
     const Tensor x = arange(-1.0, 1.0, 2.0 / 64).reshape({64, 1});
     const Tensor y = xt::xarray<float>(xt::sin(3.0f * x.to_xarray<float>()));  // via xtensor
 
-    auto model =
-        std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-            std::make_shared<nn::Linear>(1, 16), std::make_shared<nn::Tanh>(),
-            std::make_shared<nn::Linear>(16, 1)});
-    optim::Adam opt(model->parameters(), optim::AdamOptions(0.05));
+    nn::Sequential model;  // 1 -> 16 -> 1
+    model.push_back(std::make_shared<nn::Linear>(1, 16))
+        .push_back(std::make_shared<nn::Tanh>())
+        .push_back(std::make_shared<nn::Linear>(16, 1));
+    optim::Adam opt(model.parameters(), optim::AdamOptions(0.05));
 
     double first = 0, last = 0;
     for (int step = 1; step <= 100; ++step) {
       opt.zero_grad();
-      Tensor loss = mse_loss((*model)(x), y);
+      Tensor loss = mse_loss(model(x), y);
       loss.backward();
       opt.step();
       last = loss.item();
@@ -40,10 +40,10 @@ int main(int argc, char** argv) {
       if (step == 1 || step % 25 == 0) std::printf("step %3d  loss %.5f\n", step, last);
     }
 
-    io::save_checkpoint(path, *model, opt, {.metadata = {{"steps", "100"}}});
+    io::save_checkpoint(path, model, opt, {.metadata = {{"steps", "100"}}});
     const auto [tensors, metadata] = io::load_safetensors(path);
     std::printf("saved %s: %zu tensors, %zu parameters\n", path.c_str(), tensors.size(),
-                model->named_parameters().size());
+                model.named_parameters().size());
     if (!(last < first / 2)) {
       std::fprintf(stderr, "error: the loss did not go down (%.5f -> %.5f)\n", first, last);
       return 1;
