@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <iomanip>
 #include <ostream>
-#include <sstream>
 
 #include "detail/kernel.hpp"
 #include "xgrad/autograd/engine.hpp"
@@ -429,9 +427,17 @@ Tensor& Tensor::set_name(std::string n) {
 // ---- in-place ops -----------------------------------------------------------------------
 
 namespace {
-// In-place ops are not recorded: refuse them where the graph would silently go wrong.
+// In-place ops are not recorded: refuse them where the graph would silently go wrong. Also
+// refuse, with or without grad mode, a target in which several elements share one memory
+// location (a dimension of size > 1 with stride 0, as expand() makes): every write would land
+// on the same element and only the last one would stay (torch's assert_no_internal_overlap).
 void check_inplace(const Tensor& self, const char* op, const Tensor* other = nullptr,
                    const Tensor* other2 = nullptr) {
+  for (std::size_t i = 0; i < self.shape().size(); ++i)
+    if (self.shape()[i] > 1 && self.strides()[i] == 0)
+      fail(op, ": unsupported operation: more than one element of the written-to tensor refers ",
+           "to a single memory location (a broadcast view of shape ", self.shape(),
+           " with strides ", self.strides(), "); write into a clone() or contiguous() copy");
   if (!is_grad_enabled()) return;
   bool rg = self.requires_grad() || (other && other->defined() && other->requires_grad()) ||
             (other2 && other2->defined() && other2->requires_grad());
@@ -599,90 +605,6 @@ Tensor& Tensor::copy_(const Tensor& src) {
   });
   storage()->bump_version();
   return *this;
-}
-
-// ---- printing ---------------------------------------------------------------------------
-
-std::ostream& operator<<(std::ostream& os, const Tensor& t) {
-  if (!t.defined()) return os << "tensor(undefined)";
-  Tensor c = t.detach().contiguous();
-  const bool fl = is_floating(c.dtype());
-  // torch prints floats with 4 decimals, switching to scientific notation for wide ranges.
-  bool sci = false;
-  if (fl && c.numel() > 0) {
-    xt::xarray<double> v = c.to_xarray<double>();
-    double mx = 0, mn = INFINITY;
-    for (double x : v) {
-      if (!std::isfinite(x)) continue;
-      mx = std::max(mx, std::abs(x));
-      if (x != 0) mn = std::min(mn, std::abs(x));
-    }
-    // torch's rule over the nonzero finite magnitudes: ratio above 1e3, max above 1e8 or min
-    // below 1e-4.
-    sci = mn != INFINITY && (mx > 1e8 || mn < 1e-4 || mx / mn > 1e3);
-  }
-  auto print_value = [&](double x) {
-    std::ostringstream s;
-    if (c.dtype() == Dtype::boolean) {
-      s << (x != 0 ? "True" : "False");
-    } else if (!fl) {
-      s << static_cast<std::int64_t>(x);
-    } else if (std::isnan(x)) {
-      s << "nan";
-    } else if (std::isinf(x)) {
-      s << (x > 0 ? "inf" : "-inf");
-    } else if (sci) {
-      s << std::scientific << std::setprecision(4) << x;
-    } else {
-      s << std::fixed << std::setprecision(4) << x;
-    }
-    return s.str();
-  };
-  std::vector<std::string> cells(static_cast<std::size_t>(c.numel()));
-  std::size_t width = 0;
-  dispatch_all(c.dtype(), [&]<class T>() {
-    const T* p = c.data_ptr<T>();
-    for (std::int64_t i = 0; i < c.numel(); ++i) {
-      cells[static_cast<std::size_t>(i)] = print_value(static_cast<double>(p[i]));
-      width = std::max(width, cells[static_cast<std::size_t>(i)].size());
-    }
-  });
-  const Shape& shape = c.shape();
-  const std::string indent = "       ";  // len("tensor(")
-  std::size_t pos = 0;
-  std::ostringstream body;
-  // Recursive over dimensions with an explicit depth (tensors are shallow).
-  std::function<void(std::size_t)> rec = [&](std::size_t d) {
-    if (d == shape.size()) {
-      std::string s = cells[pos++];
-      body << std::string(width - s.size(), ' ') << s;
-      return;
-    }
-    body << "[";
-    for (std::int64_t i = 0; i < shape[d]; ++i) {
-      if (i) {
-        body << ",";
-        if (d + 1 == shape.size()) {
-          body << " ";
-        } else {
-          body << std::string(shape.size() - d - 1, '\n') << indent << std::string(d + 1, ' ');
-        }
-      }
-      rec(d + 1);
-    }
-    body << "]";
-  };
-  rec(0);
-  os << "tensor(" << body.str();
-  // As torch: the dtype is shown unless it is the default float dtype, int64 or bool.
-  if (c.dtype() != default_dtype() && is_floating(c.dtype()))
-    os << ", dtype=" << dtype_name(c.dtype());
-  if (t.grad_fn()) {
-    os << ", grad_fn=<" << t.grad_fn()->name() << ">";
-  } else if (t.requires_grad()) {
-    os << ", requires_grad=True";
-  }
-  return os << ")";
 }
 
 }  // namespace xgrad

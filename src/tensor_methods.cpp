@@ -1,4 +1,5 @@
-// Method forms of the free-function ops (x.sum(), x.reshape(...)), as torch offers both.
+// Method forms of the free-function ops (x.sum(), x.reshape(...)), as torch offers both, and
+// the compound assignment operators (x += y is x.add_(y)).
 #include "xgrad/ops/activation.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/linalg.hpp"
@@ -66,6 +67,9 @@ Tensor Tensor::sqrt() const {
 Tensor Tensor::abs() const {
   return xgrad::abs(*this);
 }
+Tensor Tensor::sign() const {
+  return xgrad::sign(*this);
+}
 Tensor Tensor::tanh() const {
   return xgrad::tanh(*this);
 }
@@ -77,6 +81,33 @@ Tensor Tensor::relu() const {
 }
 Tensor Tensor::pow(double exponent) const {
   return xgrad::pow(*this, exponent);
+}
+
+// ---- compound assignment: the in-place ops ------------------------------------------------
+
+Tensor& Tensor::operator+=(const Tensor& other) {
+  return add_(other);
+}
+Tensor& Tensor::operator+=(double scalar) {
+  return add_(scalar);
+}
+Tensor& Tensor::operator-=(const Tensor& other) {
+  return sub_(other);
+}
+Tensor& Tensor::operator-=(double scalar) {
+  return add_(-scalar);
+}
+Tensor& Tensor::operator*=(const Tensor& other) {
+  return mul_(other);
+}
+Tensor& Tensor::operator*=(double scalar) {
+  return mul_(scalar);
+}
+Tensor& Tensor::operator/=(const Tensor& other) {
+  return div_(other);
+}
+Tensor& Tensor::operator/=(double scalar) {
+  return div_(scalar);
 }
 
 }  // namespace xgrad

@@ -403,9 +403,9 @@ BOOST_AUTO_TEST_CASE(float32_and_float64_both_compute) {
 }
 
 // ---- printing -----------------------------------------------------------------------------
-// Expected strings are torch 1.13's, except that xgrad names dtypes without "torch.", names
-// grad_fn after the op ("mul" rather than "MulBackward0"), and prints integral floats with
-// four decimals (torch prints "1.").
+// Expected strings are torch 1.13's, except that xgrad names dtypes without "torch." and names
+// grad_fn after the op ("mul" rather than "MulBackward0"). Whole-number floats ("1."),
+// summaries and line wrapping are tested in tensor_print_test.cpp.
 
 BOOST_AUTO_TEST_CASE(print_vectors_and_scalars) {
   BOOST_TEST(str(tensor({1.0, 2.5})) == "tensor([1.0000, 2.5000])");

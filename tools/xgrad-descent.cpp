@@ -102,12 +102,23 @@ double parse_number(std::string_view option, std::string_view text) {
   return v;
 }
 
+// A comma-separated list of `count` numbers. `--start -1.5, 2` reaches here as '-1.5,' with
+// the word '2' after it: `shown` is then the words as typed ("-1.5, 2") and `joined` the value
+// without the spaces ("-1.5,2") (both empty when the value was not cut), and the message says
+// that a space split the value rather than "expected a finite number, got ''".
 std::vector<double> parse_numbers(std::string_view option, std::string_view text, std::size_t count,
-                                  std::string_view what) {
+                                  std::string_view what, std::string_view shown = {},
+                                  std::string_view joined = {}) {
+  if (!shown.empty())
+    usage_error(option, ": the value '", text, "' is cut at a space (the shell split '", shown,
+                "' into several words): write ", what, " without spaces, e.g. ", option, " ",
+                joined);
   std::vector<double> out;
   std::size_t begin = 0;
   while (true) {
     const std::size_t comma = text.find(',', begin);
+    if (comma == begin || (comma == std::string_view::npos && begin == text.size() && begin > 0))
+      usage_error(option, ": expected ", what, ", got '", text, "' (a number is missing)");
     out.push_back(parse_number(option, text.substr(begin, comma - begin)));
     if (comma == std::string_view::npos) break;
     begin = comma + 1;
@@ -290,7 +301,7 @@ Config parse_args(int argc, char** argv) {
       continue;
     }
     if (arg.rfind("--", 0) != 0 || arg.size() == 2)
-      usage_error("unexpected argument '", arg, "' (options start with --; see --help)");
+      usage_error("unexpected argument '", arg, "' (options start with --)");
     std::string key = arg.substr(2);
     std::string value;
     bool has_value = false;
@@ -301,11 +312,24 @@ Config parse_args(int argc, char** argv) {
     }
     const std::string opt = "--" + key;
     const bool valued = key == "optim" || global_valued.count(key) || optim_valued.count(key);
-    if (!valued && !optim_flags.count(key)) usage_error("unknown option '", opt, "' (see --help)");
+    if (!valued && !optim_flags.count(key)) usage_error("unknown option '", opt, "'");
     if (valued && !has_value) {
       if (i + 1 >= argc) usage_error(opt, ": missing value");
       value = argv[++i];  // the next word, whatever it looks like: -1.5,2 is a value
       has_value = true;
+    }
+    // A list value cut by spaces (--start -1.5, 2 or --start -1.5 ,2): the words that continue
+    // it, for parse_numbers' message. They are not consumed: the value is refused anyway.
+    std::string shown, joined;
+    if (valued && !value.empty()) {
+      std::string cont = value;
+      for (int j = i + 1; j < argc && std::string_view(argv[j]).rfind("--", 0) != 0 &&
+                          argv[j][0] != '\0' && (cont.back() == ',' || argv[j][0] == ',');
+           ++j) {
+        cont += argv[j];
+        shown += std::string(shown.empty() ? value : "") + " " + argv[j];
+      }
+      if (!shown.empty()) joined = cont;
     }
 
     if (key == "optim") {
@@ -318,7 +342,7 @@ Config parse_args(int argc, char** argv) {
       if (key == "function") {
         c.function = value;
       } else if (key == "start") {
-        auto v = parse_numbers(opt, value, 2, "X,Y");
+        auto v = parse_numbers(opt, value, 2, "X,Y", shown, joined);
         c.start = {v[0], v[1]};
         c.start_given = true;
       } else if (key == "steps") {
@@ -339,7 +363,7 @@ Config parse_args(int argc, char** argv) {
         if (value.empty()) usage_error(opt, ": empty file name");
         c.svg = value;
       } else if (key == "window") {
-        auto v = parse_numbers(opt, value, 4, "XMIN,XMAX,YMIN,YMAX");
+        auto v = parse_numbers(opt, value, 4, "XMIN,XMAX,YMIN,YMAX", shown, joined);
         if (!(v[0] < v[1] && v[2] < v[3]))
           usage_error(opt, ": expected XMIN < XMAX and YMIN < YMAX, got '", value, "'");
         c.window = {v[0], v[1], v[2], v[3]};
@@ -357,7 +381,7 @@ Config parse_args(int argc, char** argv) {
     if (optim_flags.count(key)) {
       o.values[key] = has_value ? (parse_bool(opt, value) ? 1.0 : 0.0) : 1.0;
     } else if (key == "betas") {
-      auto v = parse_numbers(opt, value, 2, "B1,B2");
+      auto v = parse_numbers(opt, value, 2, "B1,B2", shown, joined);
       o.values["beta1"] = v[0];
       o.values["beta2"] = v[1];
     } else {
@@ -854,8 +878,7 @@ int run(const Config& c) {
   const tf::Function& fn = tf::get(c.function);
   Config cfg = c;
   if (!cfg.start_given) cfg.start = fn.start;
-  if (cfg.optims.empty())
-    usage_error("no optimizer given (add --optim sgd|rmsprop|adam|adamw; see --help)");
+  if (cfg.optims.empty()) usage_error("no optimizer given (add --optim sgd|rmsprop|adam|adamw)");
   std::set<std::string> labels;
   for (const OptimConfig& o : cfg.optims)
     if (!labels.insert(o.label()).second)

@@ -2,9 +2,9 @@
 //
 //   xgrad-train [--model mlp] [--data DIR] [--optim adam] [--lr 1e-3] [--batch-size 64]
 //               [--epochs 1] [--max-steps N] [--seed 42] [--threads 1] [--log FILE.csv]
-//               [--dot FILE.dot] [--momentum M] [--nesterov] [--weight-decay W]
+//               [--dot FILE.dot|.gv|.svg|.png|.pdf] [--momentum M] [--nesterov] [--weight-decay W]
 //               [--scheduler none|step|cosine|exponential|linear|plateau] [--cosine-epochs N]
-//               [--clip-grad-norm X] [--save FILE] [--resume FILE]
+//               [--clip-grad-norm X] [--save FILE] [--resume FILE] [--allow-nonfinite]
 //
 // --save writes a checkpoint (docs/checkpoints.md) after every epoch; --resume continues from
 // one — model, optimizer, scheduler, random generator, data loader position and epoch — so
@@ -13,11 +13,14 @@
 //
 // The batch size chooses the kind of gradient descent: the dataset size (60000) is batch
 // gradient descent, 1 is stochastic, 32 or 64 mini-batch. Bad input prints one line on stderr
-// and exits with code 2.
+// and exits with code 2. A loss that turns NaN or infinite stops the run at that step, before
+// the optimizer uses its gradients, with a message naming the epoch and step, and exit code 1
+// (--allow-nonfinite keeps training instead).
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -28,6 +31,7 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 #include "xgrad/data/dataloader.hpp"
@@ -72,6 +76,7 @@ struct Config {
   std::int64_t cosine_epochs = 0;  // T_max of --scheduler cosine; 0: --epochs
   double clip_grad_norm = 0;       // 0: no clipping
   std::string save, resume;
+  bool allow_nonfinite = false;  // keep training after a NaN/inf loss
 
   bool is_sgd() const { return optim == "sgd" || optim == "momentum"; }
   double effective_momentum() const {
@@ -152,6 +157,19 @@ std::string flag_of(const std::string& key) {
   return f;
 }
 
+// The whole number >= 0 a checkpoint's metadata holds under `key` ("train.step"), or an error
+// naming the key, the file and the value.
+std::int64_t metadata_count(const std::map<std::string, std::string>& meta, const char* key,
+                            const std::string& path) {
+  const std::string& text = meta.at(key);
+  std::int64_t v = -1;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || v < 0)
+    fail("--resume: '", path, "' has a malformed '", key, "' in its metadata: '", text,
+         "' (expected a whole number >= 0)");
+  return v;
+}
+
 // Checks that the checkpoint `path` was written by a run with the same settings; returns its
 // metadata.
 std::map<std::string, std::string> check_resume_settings(const std::string& path, const Config& c,
@@ -172,10 +190,12 @@ std::map<std::string, std::string> check_resume_settings(const std::string& path
       fail("--resume: '", path, "' was written with ", flag_of(key), " ", it->second,
            ", this run has ", value, " (resume with the settings of the run that saved it)");
   }
-  for (const char* key : {"train.step", "train.epoch"})
+  for (const char* key : {"train.step", "train.epoch"}) {
     if (!meta.count(key))
       fail("--resume: '", path, "' is not a checkpoint written by xgrad-train --save (no '", key,
            "')");
+    metadata_count(meta, key, path);
+  }
   return meta;
 }
 
@@ -197,6 +217,11 @@ std::pair<double, double> evaluate(nn::Module& model, const data::Dataset& ds) {
   return {loss / n, static_cast<double>(correct) / n};
 }
 
+// A training loss that is NaN or infinite: exit code 1 (a failed run, not bad input).
+struct NonFiniteLoss : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 double peak_rss_mib() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -210,7 +235,8 @@ std::string progress_bar(double frac, int width = 30) {
 }
 
 int run(const Config& c) {
-  check(c.model == "mlp" || c.model == "cnn", "unknown model '", c.model, "' (choose mlp or cnn)");
+  check(c.model == "mlp" || c.model == "mlp-bn" || c.model == "cnn", "unknown model '", c.model,
+        "' (choose mlp, mlp-bn or cnn)");
   check(c.lr >= 0 && std::isfinite(c.lr), "invalid learning rate ", c.lr, " (must be >= 0)");
   check(c.batch_size >= 1, "invalid batch size ", c.batch_size, " (must be >= 1)");
   check(c.epochs >= 1, "invalid number of epochs ", c.epochs, " (must be >= 1)");
@@ -234,6 +260,14 @@ int run(const Config& c) {
     check(std::filesystem::is_directory(folder), flag, ": the folder '", folder.string(), "' of '",
           path, "' does not exist");
   }
+  if (!c.dot.empty()) {  // write_graph would write DOT text into step.jpg and say nothing
+    std::string ext = std::filesystem::path(c.dot).extension().string();
+    for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    check(ext == ".dot" || ext == ".gv" || ext == ".svg" || ext == ".png" || ext == ".pdf",
+          "--dot: cannot tell the format of '", c.dot, "' ",
+          ext.empty() ? std::string("(no extension)") : "from its extension '" + ext + "'",
+          ": name it .dot or .gv (DOT text), or .svg, .png or .pdf (drawn by Graphviz)");
+  }
   if (!c.save.empty()) {  // fail now rather than after the first epoch
     const std::filesystem::path folder = std::filesystem::absolute(c.save).parent_path();
     check(std::filesystem::is_directory(folder), "--save: the folder '", folder.string(), "' of '",
@@ -246,6 +280,10 @@ int run(const Config& c) {
 
   data::MnistDataset train(c.data, data::Split::train);
   data::MnistDataset test(c.data, data::Split::test);
+  // Refused here whatever the data layer accepts: an empty epoch would "train" nothing and
+  // report a mean loss of 0/0.
+  check(train.size() > 0, "--data: the training set in '", c.data,
+        "' is empty (0 images): nothing to train on");
   std::unique_ptr<nn::Module> model_ptr;
   if (c.model == "cnn") {
     check(train.rows() == 28 && train.cols() == 28, "the cnn model needs 28x28 images, got ",
@@ -253,7 +291,8 @@ int run(const Config& c) {
     model_ptr = std::make_unique<nn::CNN>();
   } else {
     model_ptr = std::make_unique<nn::MLP>(
-        std::vector<std::int64_t>{train.rows() * train.cols(), 256, 128, 10});
+        std::vector<std::int64_t>{train.rows() * train.cols(), 256, 128, 10}, nn::LinearOptions{},
+        /*batch_norm=*/c.model == "mlp-bn");
   }
   nn::Module& model = *model_ptr;
   const std::vector<Tensor> params = model.parameters();
@@ -266,7 +305,7 @@ int run(const Config& c) {
   if (!c.resume.empty()) {
     const auto meta = check_resume_settings(c.resume, c, train.size());
     io::load_checkpoint(c.resume, model, *opt, {.scheduler = sched.get(), .loader = &loader});
-    step = std::stoll(meta.at("train.step"));
+    step = metadata_count(meta, "train.step", c.resume);
   }
   const std::int64_t first_epoch = loader.state().epoch + 1;
 
@@ -323,11 +362,27 @@ int run(const Config& c) {
                          {.title = "xgrad-train: one training step of the " + c.model});
         dot_written = true;
       }
+      const double l = loss.item();
+      if (!std::isfinite(l) && !c.allow_nonfinite) {
+        // Stop before the optimizer spreads the NaN/inf into every parameter. Step numbers are
+        // 1-based, as in the --log file.
+        if (tty) std::fprintf(stderr, "\n");
+        if (!c.log.empty()) {
+          log << step + 1 << "," << epoch << "," << l << "," << opt->param_groups()[0].lr() << "\n";
+          io::write_file_atomically(c.log, log.str());
+        }
+        std::ostringstream msg;
+        msg << "the training loss is " << (std::isnan(l) ? "nan" : (l > 0 ? "inf" : "-inf"))
+            << " at epoch " << epoch << ", step " << step + 1 << " (batch " << batch_index + 1
+            << " of " << loader.size()
+            << "): stopping; lower --lr or use --clip-grad-norm, or pass --allow-nonfinite to "
+               "keep training";
+        throw NonFiniteLoss(msg.str());
+      }
       opt->zero_grad();
       loss.backward();
       if (c.clip_grad_norm > 0) nn::clip_grad_norm_(params, c.clip_grad_norm);
       opt->step();
-      const double l = loss.item();
       loss_sum += l;
       ++loss_count;
       ++step;
@@ -397,8 +452,9 @@ int main(int argc, char** argv) {
   po::options_description desc("xgrad-train options");
   desc.add_options()("help,h", "show this help")(
       "model", po::value(&c.model)->default_value(c.model),
-      "model: mlp (784-256-128-10, ReLU) | cnn (conv 1→16, pool, conv 16→32, pool, linear "
-      "1568→10)")("data", po::value(&c.data)->default_value(c.data), "folder with the IDX files")(
+      "model: mlp (784-256-128-10, ReLU) | mlp-bn (the mlp with BatchNorm1d before each ReLU) | "
+      "cnn (conv 1→16, pool, conv 16→32, pool, linear 1568→10)")(
+      "data", po::value(&c.data)->default_value(c.data), "folder with the IDX files")(
       "optim", po::value(&c.optim)->default_value(c.optim),
       "optimizer: sgd | momentum (SGD, momentum 0.9) | rmsprop | adam | adamw")(
       "lr", po::value(&c.lr)->default_value(c.lr), "learning rate")(
@@ -412,8 +468,9 @@ int main(int argc, char** argv) {
       "threads for BLAS and for the batch pool of conv2d and pooling")(
       "log", po::value(&c.log), "write step,epoch,loss,lr to this CSV file")(
       "dot", po::value(&c.dot),
-      "write the graph of the first training step to this file: drawn by Graphviz when it "
-      "ends in .svg, .png or .pdf, DOT text otherwise")(
+      "write the graph of the first training step to this file: DOT text when it ends in "
+      ".dot or .gv, drawn by Graphviz when it ends in .svg, .png or .pdf (other names are "
+      "refused)")(
       "momentum", po::value(&c.momentum),
       "momentum of sgd (default 0; 0.9 for --optim momentum) and of rmsprop (default 0)")(
       "nesterov", po::bool_switch(&c.nesterov), "Nesterov momentum (sgd and momentum)")(
@@ -433,7 +490,10 @@ int main(int argc, char** argv) {
       "write a checkpoint (safetensors) to this file after every epoch, atomically")(
       "resume", po::value(&c.resume),
       "continue the run that wrote this checkpoint (same settings; --epochs and --max-steps "
-      "count from that run's start)");
+      "count from that run's start)")(
+      "allow-nonfinite", po::bool_switch(&c.allow_nonfinite),
+      "keep training when the loss turns NaN or infinite (by default the run stops at that "
+      "step with exit code 1)");
   try {
     po::variables_map vm;
     // No positional arguments: a stray word is an error, not silently ignored.
@@ -450,6 +510,9 @@ int main(int argc, char** argv) {
     c.momentum_set = vm.count("momentum") > 0;
     c.weight_decay_set = vm.count("weight-decay") > 0;
     return run(c);
+  } catch (const NonFiniteLoss& e) {
+    std::cerr << "xgrad-train: " << e.what() << "\n";
+    return 1;
   } catch (const po::error& e) {
     std::cerr << "xgrad-train: " << e.what() << " (see --help)\n";
     return 2;

@@ -25,4 +25,11 @@ void set_num_batch_threads(int n);
 /// The current batch thread count (get_num_threads() unless set_num_batch_threads(n ≥ 1)).
 int get_num_batch_threads();
 
+/// The instruction set the hot kernels (optimizer updates, max pooling) run with, chosen once
+/// at start-up from what the CPU supports, whatever flags the library was compiled with:
+/// "avx2" (AVX2 + FMA) or "default" (the build's baseline). The environment variable
+/// XGRAD_CPU_CAPABILITY=default forces the baseline (as ATen's ATEN_CPU_CAPABILITY); results
+/// are bit-identical either way.
+const char* cpu_capability();
+
 }  // namespace xgrad

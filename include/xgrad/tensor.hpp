@@ -13,12 +13,21 @@
 
 #include "xgrad/dtype.hpp"
 #include "xgrad/error.hpp"
+#include "xgrad/indexing.hpp"
 #include "xgrad/storage.hpp"
 
 namespace xgrad {
 
 /// A tensor shape (or strides, in elements): one entry per dimension, outermost first.
 using Shape = std::vector<std::int64_t>;
+
+/// Prints a shape as libtorch prints sizes: [2, 3] ([] for 0-d). Shape is an alias of
+/// std::vector<std::int64_t>, so argument-dependent lookup looks only in std, never here:
+/// `std::cout << t.shape()` finds this operator in code inside namespace xgrad or after
+/// `using namespace xgrad;` (or `using xgrad::operator<<;`). Elsewhere call it by name,
+/// `xgrad::operator<<(std::cout, t.shape())`, or print format_shape(t.shape()) ("[2,3]", the
+/// spelling of error messages). Source: c10's operator<< for ArrayRef.
+std::ostream& operator<<(std::ostream& os, const Shape& shape);
 
 namespace autograd {
 class Node;
@@ -159,6 +168,32 @@ class Tensor {
   /// Copies src's values (broadcast to this shape, converted to this dtype).
   Tensor& copy_(const Tensor& src);
 
+  /// In-place operators (torch's x += y): add_, sub_, mul_, div_ with a broadcast tensor or a
+  /// scalar, with their errors (refused on tensors that require grad outside no_grad).
+  Tensor& operator+=(const Tensor& other);
+  Tensor& operator+=(double scalar);
+  Tensor& operator-=(const Tensor& other);
+  Tensor& operator-=(double scalar);
+  Tensor& operator*=(const Tensor& other);
+  Tensor& operator*=(double scalar);
+  Tensor& operator/=(const Tensor& other);
+  Tensor& operator/=(double scalar);
+
+  // ---- indexing (ops/tensor_index.hpp documents shapes, errors and gradients) ------------
+  /// torch's x.index({Slice(0, 2), 1, None, Ellipsis}) (Python x[0:2, 1, None, ...]): a view
+  /// sharing this tensor's storage; differentiable.
+  Tensor index(const std::vector<indexing::TensorIndex>& indices) const;
+  /// x[i] = x.select(0, i): the i-th slice along the first dimension, a view without that
+  /// dimension (negative i counts from the end); differentiable.
+  Tensor operator[](std::int64_t i) const;
+  /// The i-th slice along `dim` (a view without `dim`); differentiable.
+  Tensor select(std::int64_t dim, std::int64_t i) const;
+  /// Writes `value` (broadcast to the indexed region's shape, converted to this dtype) into
+  /// the region x.index(indices), in place (Python x[...] = value). Bumps the version.
+  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, const Tensor& value);
+  /// Fills the region x.index(indices) with `value`, in place.
+  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, double value);
+
   // ---- method forms of common ops (see the ops/ headers for shapes and errors) -----------
   Tensor reshape(const Shape& shape) const;
   Tensor view(const Shape& shape) const;
@@ -179,6 +214,7 @@ class Tensor {
   Tensor log() const;
   Tensor sqrt() const;
   Tensor abs() const;
+  Tensor sign() const;
   Tensor tanh() const;
   Tensor sigmoid() const;
   Tensor relu() const;
@@ -262,7 +298,24 @@ Tensor tensor(const NestedList& data, TensorOptions opts = {});
 template <class T>
 Tensor from_data(const T* data, const Shape& shape, bool requires_grad = false);
 
-/// Prints like torch: tensor([[1.0000, 2.0000], ...], dtype=float64, grad_fn=<mul>).
+/// Prints a tensor as torch 1.13's repr() does with its default print options (4 decimals,
+/// summary threshold 1000, 3 edge items, 80 columns), e.g.
+///   tensor([[0.5000, 1.2500],
+///           [2.0000, 3.0000]], dtype=float64, grad_fn=<mul>)
+/// Values: floats in fixed notation with 4 decimals, or scientific (1.0000e-05) when the
+/// nonzero finite magnitudes span more than 1e3, exceed 1e8 or go below 1e-4; floats that are
+/// all whole numbers print as torch's "1." / "-3." (int mode); nan, inf, -inf; int64 as
+/// integers; bool as True/False; every element right-aligned to the widest one. Layout: one
+/// row per line, a blank line between blocks of 3-d and higher tensors, 1-d rows wrapped at
+/// 80 columns. Over 1000 elements, each dimension longer than 6 shows its first and last 3
+/// entries around "..." (the format then follows those entries only). Suffixes, each moved
+/// to a new line when it would pass column 80: "size=(2, 0)" for an empty tensor that is not
+/// 1-d; "dtype=float64" when the dtype is a float other than default_dtype() (for an empty
+/// tensor, any dtype but the default); then "grad_fn=<mul>" for a non-leaf or
+/// "requires_grad=True" for a leaf that requires grad. Differences from torch: dtypes print
+/// without "torch." (dtype=float64), grad_fn shows the node's name ("mul", not
+/// "MulBackward0"), an undefined tensor prints "tensor(undefined)". Source: torch/_tensor_str.py.
+/// Throws nothing beyond what the stream throws.
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
 // ---- type dispatch helper ---------------------------------------------------------------

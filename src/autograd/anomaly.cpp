@@ -241,12 +241,18 @@ std::vector<SourceLocation> resolve(const std::vector<void*>& stack) {
 
 #endif
 
-// This repository's root, from this file's path at build time (".../src/autograd/anomaly.cpp").
+// This repository's root: from this file's path at build time (".../src/autograd/anomaly.cpp"),
+// or, when that path is relative (ccache's base_dir, -ffile-prefix-map), from the absolute root
+// CMake passes in XGRAD_SOURCE_ROOT — debug info names files by absolute path either way.
 const std::string& repo_root() {
   static const std::string root = [] {
     std::string f = __FILE__;
     const auto pos = f.rfind("src/autograd/anomaly.cpp");
-    return pos == std::string::npos ? std::string() : f.substr(0, pos);
+    std::string r = pos == std::string::npos ? std::string() : f.substr(0, pos);
+#if defined(XGRAD_SOURCE_ROOT)
+    if (r.empty() || r[0] != '/') r = XGRAD_SOURCE_ROOT;
+#endif
+    return r;
   }();
   return root;
 }
@@ -276,6 +282,8 @@ bool is_library_frame(const SourceLocation& f) {
   if (!root.empty() && !f.file.empty() &&
       (f.file.rfind(root + "include/xgrad/", 0) == 0 || f.file.rfind(root + "src/", 0) == 0))
     return true;
+  // The installed headers (PREFIX/include/xgrad/...) are the library's too.
+  if (f.file.find("/include/xgrad/") != std::string::npos) return true;
   // Inlined frames often carry unqualified names ("_Construct<...>"): tell the standard
   // library and Boost by where their headers live.
   for (const char* dir : {"/include/c++/", "/usr/include/boost/", "/usr/local/include/boost/"})

@@ -1,12 +1,11 @@
 #include "xgrad/autograd/engine.hpp"
 
-#include <queue>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "xgrad/autograd/anomaly.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
+#include "xgrad/autograd/schedule.hpp"
 #include "xgrad/ops/elementwise.hpp"
 
 namespace xgrad {
@@ -18,15 +17,8 @@ using autograd::Node;
 using autograd::tensor_list;
 
 struct NodeState {
-  int dependencies = 0;
   tensor_list buffer;  // one slot per output of the node, summed as gradients arrive
   bool needed = true;  // grad(): only nodes on a path to a requested input run
-};
-
-struct ByLatest {
-  bool operator()(const Node* a, const Node* b) const {
-    return a->sequence_nr() < b->sequence_nr();
-  }
 };
 
 void accumulate(tensor_list& buffer, std::size_t slot, Tensor&& g) {
@@ -61,7 +53,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
   check(seeds.empty() || seeds.size() == outputs.size(), "backward: got ", seeds.size(),
         " seeds for ", outputs.size(), " outputs");
   std::unordered_map<Node*, NodeState> state;
-  std::vector<std::shared_ptr<Node>> roots;
+  std::vector<Node*> roots;
 
   // Seed the roots.
   for (std::size_t i = 0; i < outputs.size(); ++i) {
@@ -73,29 +65,15 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
            " does not require grad and has no grad_fn");
     Tensor s = make_seed(out, i < seeds.size() ? seeds[i] : Tensor(), i);
     accumulate(state[e.fn.get()].buffer, e.input_nr, std::move(s));
-    roots.push_back(e.fn);
+    roots.push_back(e.fn.get());
   }
 
-  // Count dependencies with an explicit stack (no recursion).
-  std::vector<Node*> order;  // discovery order, for the needed-set pass
-  {
-    std::vector<Node*> stack;
-    std::unordered_set<Node*> seen;
-    for (auto& r : roots)
-      if (seen.insert(r.get()).second) stack.push_back(r.get());
-    while (!stack.empty()) {
-      Node* n = stack.back();
-      stack.pop_back();
-      order.push_back(n);
-      for (const Edge& e : n->next_edges()) {
-        if (!e.valid()) continue;
-        state[e.fn.get()].dependencies++;
-        if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
-      }
-    }
-  }
+  // The order to run the nodes in (schedule.hpp): each node after every node that feeds it a
+  // gradient, so a node's buffer is complete when its turn comes.
+  const std::vector<Node*> order = autograd::schedule(roots);
 
-  // grad(): mark the captured nodes and every node with a path to one of them.
+  // grad(): mark the captured nodes and every node with a path to one of them. A node's
+  // inputs come after it in `order`, so walking it backwards decides children first.
   std::unordered_map<Node*, std::vector<std::pair<std::uint32_t, std::size_t>>> capture_at;
   std::vector<Tensor> captured;
   if (captures) {
@@ -104,13 +82,10 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
       const Edge& e = (*captures)[i];
       capture_at[e.fn.get()].emplace_back(e.input_nr, i);
     }
-    // Sequence numbers order the graph topologically: a node's inputs were recorded before
-    // it. Visit in increasing sequence order so that children are decided before parents.
-    std::vector<Node*> by_seq = order;
-    std::sort(by_seq.begin(), by_seq.end(),
-              [](Node* a, Node* b) { return a->sequence_nr() < b->sequence_nr(); });
-    for (Node* n : by_seq) {
-      bool needed = capture_at.count(n) > 0;
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      Node* n = *it;
+      const bool captured_here = capture_at.count(n) > 0;
+      bool needed = captured_here;
       if (!needed && n->leaf() == nullptr) {
         for (const Edge& e : n->next_edges())
           if (e.valid() && state[e.fn.get()].needed) {
@@ -118,32 +93,17 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
             break;
           }
       }
-      state[n].needed = needed && (n->leaf() == nullptr || capture_at.count(n) > 0);
+      state[n].needed = needed && (n->leaf() == nullptr || captured_here);
     }
-  }
-
-  std::priority_queue<Node*, std::vector<Node*>, ByLatest> ready;
-  for (auto& r : roots) {
-    auto& st = state[r.get()];
-    if (st.dependencies == 0 && st.needed) {
-      st.dependencies = -1;  // queued
-      ready.push(r.get());
-    }
-  }
-  // Roots that are also reached from another root wait for their dependencies.
-  for (auto& r : roots) {
-    auto& st = state[r.get()];
-    if (st.dependencies == 0 && !st.needed) st.dependencies = -1;
   }
 
   // detect_anomaly (anomaly.hpp), read once per backward: when on, each node's gradients are
   // checked for NaN/Inf and errors name where the op was called.
   const bool anomaly = autograd::is_anomaly_enabled();
   no_grad guard;  // backward formulas are not recorded (create_graph is future work)
-  while (!ready.empty()) {
-    Node* node = ready.top();
-    ready.pop();
+  for (Node* node : order) {
     NodeState& st = state[node];
+    if (!st.needed) continue;  // grad(): off every path to a requested input
     tensor_list grads = std::move(st.buffer);
     grads.resize(std::max<std::size_t>(grads.size(), node->outputs().size()));
     node->run_pre_hooks(grads);
@@ -160,7 +120,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
     bool any = false;
     for (const Tensor& g : grads) any = any || g.defined();
     tensor_list out;
-    const bool run = any && st.needed && !(captures && node->leaf());
+    const bool run = any && !(captures && node->leaf());
     if (run) {
       out = anomaly ? autograd::detail::apply_checked(*node, std::move(grads))
                     : node->apply(std::move(grads));
@@ -171,23 +131,14 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
     if (!retain_graph) node->release_saved();
 
     const auto& edges = node->next_edges();
-    for (std::size_t i = 0; i < edges.size(); ++i) {
+    for (std::size_t i = 0; i < edges.size() && i < out.size(); ++i) {
       const Edge& e = edges[i];
-      if (!e.valid()) continue;
-      NodeState& next = state[e.fn.get()];
-      if (i < out.size() && out[i].defined()) {
-        const auto& meta = e.fn->outputs()[e.input_nr];
-        if (out[i].shape() != meta.shape)
-          fail(node->name(), ": backward produced a gradient of shape ", out[i].shape(),
-               " for input ", i, ", which has shape ", meta.shape);
-        accumulate(next.buffer, e.input_nr, std::move(out[i]));
-      }
-      if (--next.dependencies == 0) {
-        if (next.needed) {
-          next.dependencies = -1;
-          ready.push(e.fn.get());
-        }
-      }
+      if (!e.valid() || !out[i].defined()) continue;
+      const auto& meta = e.fn->outputs()[e.input_nr];
+      if (out[i].shape() != meta.shape)
+        fail(node->name(), ": backward produced a gradient of shape ", out[i].shape(),
+             " for input ", i, ", which has shape ", meta.shape);
+      accumulate(state[e.fn.get()].buffer, e.input_nr, std::move(out[i]));
     }
   }
   return captured;

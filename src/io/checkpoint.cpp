@@ -112,7 +112,7 @@ void save_checkpoint(const std::string& path, const NamedTensors& params,
 
 void save_checkpoint(const std::string& path, const nn::Module& model,
                      const optim::Optimizer& optimizer, const CheckpointSaveOptions& options) {
-  save_checkpoint(path, model.named_parameters(), optimizer, options);
+  save_checkpoint(path, model.state_dict(), optimizer, options);  // parameters and buffers
 }
 
 std::map<std::string, std::string> load_checkpoint(const std::string& path,
@@ -221,7 +221,7 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path,
 std::map<std::string, std::string> load_checkpoint(const std::string& path, nn::Module& model,
                                                    optim::Optimizer& optimizer,
                                                    const CheckpointLoadOptions& options) {
-  return load_checkpoint(path, model.named_parameters(), optimizer, options);
+  return load_checkpoint(path, model.state_dict(), optimizer, options);  // parameters and buffers
 }
 
 }  // namespace xgrad::io

@@ -15,17 +15,10 @@ BatchNorm::BatchNorm(std::int64_t num_features, BatchNormOptions options)
     bias = register_parameter("bias", zeros({num_features}, options.dtype));
   }
   if (options.track_running_stats) {
-    running_mean = zeros({num_features}, options.dtype);
-    running_var = ones({num_features}, options.dtype);
-    num_batches_tracked = zeros({}, Dtype::int64);
+    running_mean = register_buffer("running_mean", zeros({num_features}, options.dtype));
+    running_var = register_buffer("running_var", ones({num_features}, options.dtype));
+    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, Dtype::int64));
   }
-}
-
-std::vector<std::pair<std::string, Tensor>> BatchNorm::named_buffers() const {
-  if (!running_mean.defined()) return {};
-  return {{"running_mean", running_mean},
-          {"running_var", running_var},
-          {"num_batches_tracked", num_batches_tracked}};
 }
 
 void BatchNorm::reset_running_stats() {

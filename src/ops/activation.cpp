@@ -345,4 +345,55 @@ Tensor elu(const Tensor& a, double alpha) {
   return out;
 }
 
+// ---- hardtanh, relu6 -----------------------------------------------------------------------
+
+namespace {
+
+// g where min_val < x < max_val, else 0: torch's hardtanh_backward, whose bounds (unlike
+// clamp's) are excluded.
+Tensor hardtanh_backward(const Tensor& g, const Tensor& x, double min_val, double max_val) {
+  return binary(g, x, "hardtanh_backward", [min_val, max_val]<class T>(T) {
+    const T lo = static_cast<T>(min_val), hi = static_cast<T>(max_val);
+    return [lo, hi](T gv, T xv) { return (xv <= lo || xv >= hi) ? T(0) : gv; };
+  });
+}
+
+struct HardtanhBackward final : Node {
+  SavedVariable x;
+  double min_val = -1, max_val = 1;
+  const char* op = "hardtanh";
+  std::string_view name() const override { return op; }
+  tensor_list apply(tensor_list&& g) override {
+    return {hardtanh_backward(g[0], x.unpack(name()), min_val, max_val)};
+  }
+  void release_saved() override { x.reset(); }
+};
+
+Tensor hardtanh_impl(const Tensor& a, double min_val, double max_val, const char* op) {
+  check(!(min_val > max_val), op, ": min_val ", min_val, " is greater than max_val ", max_val);
+  Tensor out = unary(a, op, [min_val, max_val]<class T>(T) {
+    const T lo = static_cast<T>(min_val), hi = static_cast<T>(max_val);
+    return [lo, hi](T x) { return x < lo ? lo : (x > hi ? hi : x); };  // NaN stays NaN
+  });
+  if (autograd::any_requires_grad({&a})) {
+    auto node = std::make_shared<HardtanhBackward>();
+    node->x = SavedVariable(a);
+    node->min_val = min_val;
+    node->max_val = max_val;
+    node->op = op;
+    autograd::record(node, {&a}, {&out});
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor hardtanh(const Tensor& a, double min_val, double max_val) {
+  return hardtanh_impl(a, min_val, max_val, "hardtanh");
+}
+
+Tensor relu6(const Tensor& a) {
+  return hardtanh_impl(a, 0.0, 6.0, "relu6");
+}
+
 }  // namespace xgrad

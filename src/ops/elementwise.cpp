@@ -160,6 +160,11 @@ struct AbsBackward final : Node {
   void release_saved() override { a.reset(); }
 };
 
+struct SignBackward final : Node {
+  std::string_view name() const override { return "sign"; }
+  tensor_list apply(tensor_list&& g) override { return {zeros_like(g[0])}; }
+};
+
 struct ClampBackward final : Node {
   SavedVariable a;
   double lo = 0, hi = 0;
@@ -329,15 +334,6 @@ Tensor max_min(const Tensor& a, const Tensor& b, bool is_max) {
   }
   return out;
 }
-
-template <class F>
-Tensor compare(const Tensor& a, const Tensor& b, const char* op, F f) {
-  detail::check_same_dtype(a, b, op);
-  return dispatch_all(a.dtype(), [&]<class T>() {
-    return detail::map_binary<T, bool>(
-        a, b, [f](T x, T y) { return f(x, y); }, op);
-  });
-}
 }  // namespace
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
@@ -345,22 +341,6 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 }
 Tensor minimum(const Tensor& a, const Tensor& b) {
   return max_min(a, b, false);
-}
-
-Tensor eq(const Tensor& a, const Tensor& b) {
-  return compare(a, b, "eq", [](auto x, auto y) { return x == y; });
-}
-Tensor gt(const Tensor& a, const Tensor& b) {
-  return compare(a, b, "gt", [](auto x, auto y) { return x > y; });
-}
-Tensor lt(const Tensor& a, const Tensor& b) {
-  return compare(a, b, "lt", [](auto x, auto y) { return x < y; });
-}
-Tensor ge(const Tensor& a, const Tensor& b) {
-  return compare(a, b, "ge", [](auto x, auto y) { return x >= y; });
-}
-Tensor le(const Tensor& a, const Tensor& b) {
-  return compare(a, b, "le", [](auto x, auto y) { return x <= y; });
 }
 
 // ---- unary ops -----------------------------------------------------------------------------
@@ -409,6 +389,21 @@ Tensor abs(const Tensor& a) {
     auto node = std::make_shared<AbsBackward>();
     node->a = SavedVariable(a);
     autograd::record(node, {&a}, {&out});
+  }
+  return out;
+}
+
+Tensor sign(const Tensor& a) {
+  Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
+    if constexpr (std::is_same_v<T, bool>) {
+      return a.detach().clone();
+    } else {
+      return detail::map_unary<T>(a.detach(),
+                                  [](T x) { return static_cast<T>((T(0) < x) - (x < T(0))); });
+    }
+  });
+  if (autograd::any_requires_grad({&a})) {
+    autograd::record(std::make_shared<SignBackward>(), {&a}, {&out});
   }
   return out;
 }

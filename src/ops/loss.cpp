@@ -1,7 +1,9 @@
 #include "xgrad/ops/loss.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "detail/kernel.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
@@ -26,11 +28,15 @@ struct LossBackward final : Node {
   Shape loss_shape;          // shape of the per-element loss (before reduction)
   Shape grad_shape;          // loss_shape with trailing 1s so it broadcasts against d_input
   Reduction reduction = Reduction::mean;
+  double divisor = -1;  // what mean divides by; < 0: the number of per-element losses
   std::string_view name() const override { return op; }
   tensor_list apply(tensor_list&& g) override {
     Tensor ge = g[0];
     if (reduction == Reduction::mean) {
-      ge = div(ge, scalar_tensor(static_cast<double>(shape_numel(loss_shape)), ge.dtype()));
+      const double d = divisor < 0 ? static_cast<double>(shape_numel(loss_shape)) : divisor;
+      // Nothing counted (every target ignored): the loss is 0/0 = NaN and, as torch, the
+      // gradient 0.
+      ge = d == 0 ? mul(ge, scalar_tensor(0.0, ge.dtype())) : div(ge, scalar_tensor(d, ge.dtype()));
     }
     ge = reduction == Reduction::none ? reshape(ge, grad_shape) : ge;
     tensor_list out(2);
@@ -44,14 +50,15 @@ struct LossBackward final : Node {
   }
 };
 
-Tensor reduce(const Tensor& per_element, Reduction r) {
+// divisor < 0: mean divides by the number of elements.
+Tensor reduce(const Tensor& per_element, Reduction r, double divisor) {
   switch (r) {
     case Reduction::none:
       return per_element;
     case Reduction::sum:
       return sum(per_element);
     case Reduction::mean:
-      return mean(per_element);
+      return divisor < 0 ? mean(per_element) : sum(per_element) / divisor;
   }
   return per_element;
 }
@@ -64,11 +71,12 @@ void check_same_shape(const Tensor& input, const Tensor& target, const char* op)
 }
 
 Tensor finish(const char* op, const Tensor& input, const Tensor& target, Tensor per_element,
-              Tensor d_input, Tensor d_target, Shape grad_shape, Reduction reduction) {
+              Tensor d_input, Tensor d_target, Shape grad_shape, Reduction reduction,
+              double divisor = -1) {
   Tensor out;
   {
     no_grad guard;
-    out = reduce(per_element, reduction);
+    out = reduce(per_element, reduction, divisor);
   }
   if (autograd::any_requires_grad({&input, &target})) {
     auto node = std::make_shared<LossBackward>();
@@ -78,6 +86,7 @@ Tensor finish(const char* op, const Tensor& input, const Tensor& target, Tensor 
     node->loss_shape = per_element.shape();
     node->grad_shape = std::move(grad_shape);
     node->reduction = reduction;
+    node->divisor = divisor;
     autograd::record(node, {&input, &target}, {&out});
   }
   return out;
@@ -136,7 +145,62 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
   return finish(op, logits, targets, per, d_in, d_tg, logits.shape(), reduction);
 }
 
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight,
+                            Reduction reduction) {
+  const char* op = "binary_cross_entropy";
+  check_same_shape(input, target, op);
+  Tensor w;
+  if (weight.defined()) {
+    detail::check_same_dtype(input, weight, op);
+    if (detail::broadcast_shapes(weight.shape(), input.shape(), op) != input.shape())
+      fail(op, ": weight ", weight.shape(), " cannot be broadcast to the input's shape ",
+           input.shape());
+    w = detail::broadcast_view(weight.detach(), input.shape()).contiguous();
+  }
+  Tensor per, d_in, d_tg;
+  dispatch_floating(input.dtype(), op, [&]<class T>() {
+    Tensor x = input.detach().contiguous(), y = target.detach().contiguous();
+    per = empty(x.shape(), x.dtype());
+    d_in = empty(x.shape(), x.dtype());
+    d_tg = empty(x.shape(), x.dtype());
+    const T* px = x.data_ptr<T>();
+    const T* py = y.data_ptr<T>();
+    const T* pw = w.defined() ? w.data_ptr<T>() : nullptr;
+    T* pl = per.data_ptr<T>();
+    T* pd = d_in.data_ptr<T>();
+    T* pt = d_tg.data_ptr<T>();
+    for (std::int64_t i = 0, n = x.numel(); i < n; ++i) {
+      const T v = px[i], t = py[i];
+      if (!(v >= T(0) && v <= T(1)))
+        fail(op, ": input ", v, " at position ", i, " of ", x.shape(),
+             " is not a probability in [0, 1] (for logits use binary_cross_entropy_with_logits)");
+      if (!(t >= T(0) && t <= T(1)))
+        fail(op, ": target ", t, " at position ", i, " of ", y.shape(), " is not in [0, 1]");
+      const T wi = pw ? pw[i] : T(1);
+      // torch's kernel: (y − 1)·max(log(1 − x), −100) − y·max(log x, −100).
+      const T log_x = std::max(std::log(v), T(-100));
+      const T log_1mx = std::max(std::log1p(-v), T(-100));
+      pl[i] = wi * ((t - T(1)) * log_1mx - t * log_x);
+      // torch's binary_cross_entropy_backward: (x − y) / max(x(1 − x), 1e-12).
+      pd[i] = wi * (v - t) / std::max((T(1) - v) * v, T(1e-12));
+      pt[i] = wi * (log_1mx - log_x);
+    }
+  });
+  return finish(op, input, target, per, d_in, d_tg, input.shape(), reduction);
+}
+
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction) {
+  return binary_cross_entropy(input, target, Tensor(), reduction);
+}
+
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduction) {
+  CrossEntropyOptions options;
+  options.reduction = reduction;
+  return cross_entropy(logits, labels, options);
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
+                     const CrossEntropyOptions& options) {
   const char* op = "cross_entropy";
   if (logits.dim() != 2) fail(op, ": expected logits of shape [N,C], got ", logits.shape());
   if (labels.dtype() != Dtype::int64)
@@ -146,38 +210,82 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduc
     fail(op, ": logits ", logits.shape(), " and labels ", labels.shape(),
          " do not match (expected labels [", logits.shape()[0], "])");
   const std::int64_t n = logits.shape()[0], c = logits.shape()[1];
+  const double eps = options.label_smoothing;
+  if (!(eps >= 0.0 && eps <= 1.0))
+    fail(op, ": label_smoothing must be between 0.0 and 1.0, got ", eps);
+  const std::int64_t ignore = options.ignore_index;
+  Tensor weight;
+  if (options.weight.defined()) {
+    if (options.weight.shape() != Shape{c})
+      fail(op, ": expected a weight of shape [", c, "] (one per class), got ",
+           options.weight.shape());
+    detail::check_same_dtype(logits, options.weight, op);
+    weight = options.weight.detach().contiguous();
+  }
   Tensor lab = labels.contiguous();
   const std::int64_t* pl = lab.data_ptr<std::int64_t>();
   for (std::int64_t i = 0; i < n; ++i)
-    if (pl[i] < 0 || pl[i] >= c)
+    if (pl[i] != ignore && (pl[i] < 0 || pl[i] >= c))
       fail(op, ": label ", pl[i], " at position ", i, " is out of range for ", c, " classes");
   Tensor per, d_in;
+  double total_weight = 0;  // what mean divides by: Σ weight[label] over the counted rows
   dispatch_floating(logits.dtype(), op, [&]<class T>() {
     Tensor x = logits.detach().contiguous();
     per = empty({n}, x.dtype());
     d_in = empty({n, c}, x.dtype());
     const T* px = x.data_ptr<T>();
+    const T* pw = weight.defined() ? weight.data_ptr<T>() : nullptr;
     T* pper = per.data_ptr<T>();
     T* pd = d_in.data_ptr<T>();
+    double w_all = 0;  // Σ_c weight[c]
+    for (std::int64_t k = 0; k < c; ++k) w_all += pw ? static_cast<double>(pw[k]) : 1.0;
+    std::vector<double> e(static_cast<std::size_t>(c));
     for (std::int64_t i = 0; i < n; ++i) {
       const T* row = px + i * c;
       T* drow = pd + i * c;
+      if (pl[i] == ignore) {  // contributes 0 to the loss and the gradient
+        pper[i] = T(0);
+        std::fill(drow, drow + c, T(0));
+        continue;
+      }
+      const std::int64_t y = pl[i];
+      const double wy = pw ? static_cast<double>(pw[y]) : 1.0;
+      total_weight += wy;
       T mx = -std::numeric_limits<T>::infinity();
       for (std::int64_t k = 0; k < c; ++k) mx = std::max(mx, row[k]);
-      T total = 0;
+      double total = 0;
       for (std::int64_t k = 0; k < c; ++k) {
-        drow[k] = std::exp(row[k] - mx);
-        total += drow[k];
+        e[static_cast<std::size_t>(k)] = std::exp(static_cast<double>(row[k] - mx));
+        total += e[static_cast<std::size_t>(k)];
       }
-      const T lse = mx + std::log(total);
-      pper[i] = lse - row[pl[i]];
-      // d loss_i / d x_ik = softmax_ik - [k == label_i]
-      for (std::int64_t k = 0; k < c; ++k) drow[k] /= total;
-      drow[pl[i]] -= T(1);
+      const double log_total = std::log(total);
+      // -log_softmax(x)_k = (max − x_k) + log Σ exp(x − max): the difference max − x_k first.
+      // (max + log Σ) − x_k would cancel: [1e8, 1e8] in float32 would give 0, not log 2.
+      auto nll = [&](std::int64_t k) { return static_cast<double>(mx - row[k]) + log_total; };
+      double loss = (1.0 - eps) * wy * nll(y);
+      if (eps > 0) {
+        // Label smoothing (torch 1.13): + eps/C · Σ_k weight[k]·(−log_softmax(x)_k).
+        double smooth = 0;
+        for (std::int64_t k = 0; k < c; ++k)
+          smooth += (pw ? static_cast<double>(pw[k]) : 1.0) * nll(k);
+        loss += eps / static_cast<double>(c) * smooth;
+      }
+      pper[i] = static_cast<T>(loss);
+      // d loss_i / d x_ik = (1−eps)·w_y·(p_k − [k = y]) + eps/C·(W·p_k − w_k), p = softmax(x_i),
+      // W = Σ_k w_k; without weights and smoothing, p_k − [k = y].
+      for (std::int64_t k = 0; k < c; ++k) {
+        const double p = e[static_cast<std::size_t>(k)] / total;
+        double d = (1.0 - eps) * wy * (p - (k == y ? 1.0 : 0.0));
+        if (eps > 0)
+          d += eps / static_cast<double>(c) * (w_all * p - (pw ? static_cast<double>(pw[k]) : 1.0));
+        drow[k] = static_cast<T>(d);
+      }
     }
   });
+  // Mean divides by Σ weight[label] over the rows not ignored (their number without weights),
+  // as torch; 0/0 = NaN when every row is ignored.
   // The labels take the target's slot (no gradient: int64), so graph dumps can draw them.
-  return finish(op, logits, labels, per, d_in, Tensor(), {n, 1}, reduction);
+  return finish(op, logits, labels, per, d_in, Tensor(), {n, 1}, options.reduction, total_weight);
 }
 
 }  // namespace xgrad

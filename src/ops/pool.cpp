@@ -3,7 +3,7 @@
 // input once (no per-element bounds tests); the N·C planes are split across threads by
 // detail::parallel_for (src/detail/parallel.hpp). The 2×2 stride-2 max pool of the CNN has its
 // own loops over pairs of input rows: AVX2 (8 outputs per step) for float32 when the CPU has
-// it (checked at run time), scalar otherwise.
+// it (chosen at run time: detail/cpu.hpp), scalar otherwise.
 #include "xgrad/ops/pool.hpp"
 
 #include <algorithm>
@@ -22,6 +22,7 @@
 #define XGRAD_AVX2_FN __attribute__((target("avx2")))
 #endif
 
+#include "detail/cpu.hpp"
 #include "detail/parallel.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -116,9 +117,9 @@ void max_pool_row_2x2(const T* __restrict r0, const T* __restrict r1, T* __restr
 }
 
 #if defined(XGRAD_POOL_AVX2)
+// AVX2 when detail::isa() chose it (the CPU has it and XGRAD_CPU_CAPABILITY does not cap it).
 bool cpu_has_avx2() {
-  static const bool has = __builtin_cpu_supports("avx2");
-  return has;
+  return detail::use_avx2();
 }
 
 // Lanes [0, n) of a mask for the AVX2 masked loads and stores, n in [0, 8].

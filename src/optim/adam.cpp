@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "detail/cpu.hpp"
 #include "optim/update.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/optim/adamw.hpp"
@@ -18,10 +19,12 @@ struct AdamScalars {
 
 // One fused pass over a parameter, in torch 1.13's operation order (see adam.hpp). The flags
 // are template parameters so that each variant is a branch-free loop GCC can vectorise;
-// __restrict tells it the five buffers do not overlap.
+// __restrict tells it the five buffers do not overlap. Compiled twice (detail/cpu.hpp): here for
+// the baseline and in adam_update_avx2 for AVX2 + FMA, chosen per call.
 template <class T, bool Decoupled, bool Wd, bool Ams>
-void adam_update(T* __restrict pp, const T* __restrict pg, T* __restrict pm, T* __restrict pv,
-                 T* __restrict px, std::int64_t n, const AdamScalars<T> k) {
+[[gnu::always_inline]] inline void adam_update(T* __restrict pp, const T* __restrict pg,
+                                               T* __restrict pm, T* __restrict pv, T* __restrict px,
+                                               std::int64_t n, const AdamScalars<T> k) {
   for (std::int64_t i = 0; i < n; ++i) {
     T d = pg[i];
     T p = pp[i];
@@ -41,6 +44,13 @@ void adam_update(T* __restrict pp, const T* __restrict pg, T* __restrict pm, T* 
     const T denom = std::sqrt(s) / k.bc2s + k.eps;  // (v.sqrt() / bc2_sqrt).add_(eps)
     pp[i] = p + (k.neg_step * m) / denom;           // param.addcdiv_(m, denom, value=-step_size)
   }
+}
+
+template <class T, bool Decoupled, bool Wd, bool Ams>
+XGRAD_TARGET_AVX2 void adam_update_avx2(T* __restrict pp, const T* __restrict pg, T* __restrict pm,
+                                        T* __restrict pv, T* __restrict px, std::int64_t n,
+                                        const AdamScalars<T> k) {
+  adam_update<T, Decoupled, Wd, Ams>(pp, pg, pm, pv, px, n, k);
 }
 
 }  // namespace
@@ -95,8 +105,12 @@ void Adam::step() {
                                T(1 - lr * wd), T(-step_size), T(bias_correction2_sqrt)};
         T* px = vmax.defined() ? vmax.data_ptr<T>() : nullptr;
         auto run = [&]<bool Decoupled, bool Wd, bool Ams>() {
-          adam_update<T, Decoupled, Wd, Ams>(p.data_ptr<T>(), g.data_ptr<T>(), m.data_ptr<T>(),
-                                             v.data_ptr<T>(), px, p.numel(), k);
+          T *pp = p.data_ptr<T>(), *pm = m.data_ptr<T>(), *pv = v.data_ptr<T>();
+          const T* pg = g.data_ptr<T>();
+          if (::xgrad::detail::use_avx2())
+            adam_update_avx2<T, Decoupled, Wd, Ams>(pp, pg, pm, pv, px, p.numel(), k);
+          else
+            adam_update<T, Decoupled, Wd, Ams>(pp, pg, pm, pv, px, p.numel(), k);
         };
         if (decoupled_) {
           amsgrad ? run.template operator()<true, false, true>()

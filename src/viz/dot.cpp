@@ -7,13 +7,14 @@
 #include <limits>
 #include <map>
 #include <optional>
-#include <queue>
 #include <sstream>
 #include <tuple>
 #include <unordered_map>
 
+#include "viz/dot_style.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/io/atomic_file.hpp"
+#include "xgrad/viz/graph.hpp"
 #include "xgrad/viz/render.hpp"
 
 namespace xgrad::viz {
@@ -22,326 +23,11 @@ namespace {
 
 using autograd::Node;
 
-// ---- styles (one per kind of node; the legend shows each) ---------------------------------
-
-constexpr const char* kOpColor = "#dbe7f5";
-constexpr const char* kParamColor = "#cfe8cf";
-constexpr const char* kInputColor = "#e8e8e8";
-constexpr const char* kOutputColor = "#f5d0a9";
-constexpr const char* kFoldColor = "#e4d7f5";
-constexpr const char* kNanColor = "#f28b82";
-constexpr const char* kVanishColor = "#ffd166";
-constexpr const char* kNoGradColor = "#f7f7f7";
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    if (c == '\r') continue;
-    out += c;
-  }
-  return out;
-}
-
-std::string num(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
-  return buf;
-}
-
-std::string percent(double f) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.0f%%", 100.0 * f);
-  return buf;
-}
-
-std::string shape_dtype(const autograd::OutputMeta& m) {
-  return format_shape(m.shape) + " " + std::string(dtype_name(m.dtype));
-}
-
-// ---- the graph --------------------------------------------------------------------------
-
-enum class Kind { op, param, input };
-
-struct DataItem {  // an input without gradient, recorded under record_data_inputs
-  std::string label;
-  std::vector<std::pair<std::size_t, std::uint32_t>> consumers;  // (node index, slot)
-  Shape shape;
-};
-
-struct FoldGroup {
-  std::size_t start = 0, period = 0, count = 0;  // repeats [start + period*j, ...), j < count
-  std::size_t first_folded() const { return start + period; }
-  std::size_t end_folded() const { return start + period * (count - 1); }
-  std::size_t folded_repeats() const { return count - 2; }
-};
-
-struct Graph {
-  std::vector<const Node*> nodes;  // recording order
-  std::unordered_map<const Node*, std::size_t> index;
-  std::vector<std::vector<std::size_t>> producers;  // per node: indices of its valid edges' fns
-  std::vector<DataItem> data;
-  std::vector<int> group;  // per node: fold group or -1
-  std::vector<FoldGroup> folds;
-};
-
-Kind kind_of(const Node* n) {
-  if (const TensorImpl* leaf = n->leaf()) return leaf->name.empty() ? Kind::input : Kind::param;
-  return Kind::op;
-}
-
-Graph collect(const std::vector<Tensor>& outputs) {
-  Graph g;
-  std::vector<const Node*> stack;
-  auto visit = [&](const Node* n) {
-    if (g.index.emplace(n, 0).second) stack.push_back(n);
-  };
-  for (const auto& t : outputs) {
-    check(t.defined(), "to_dot: an output tensor is undefined");
-    if (t.grad_fn()) visit(t.grad_fn().get());
-  }
-  while (!stack.empty()) {  // explicit stack: graphs can be 100,000 nodes deep
-    const Node* n = stack.back();
-    stack.pop_back();
-    g.nodes.push_back(n);
-    for (const auto& e : n->next_edges())
-      if (e.valid()) visit(e.fn.get());
-  }
-  // Ids are positions in recording order within this graph, not raw sequence numbers: those
-  // keep growing across the process, so the same program dumped twice would differ.
-  std::sort(g.nodes.begin(), g.nodes.end(),
-            [](const Node* a, const Node* b) { return a->sequence_nr() < b->sequence_nr(); });
-  for (std::size_t i = 0; i < g.nodes.size(); ++i) g.index[g.nodes[i]] = i;
-  g.producers.resize(g.nodes.size());
-  g.group.assign(g.nodes.size(), -1);
-
-  // Inputs without gradient, when they were recorded; one item per tensor still alive.
-  std::map<const TensorImpl*, std::size_t> data_of;
-  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
-    for (const auto& e : g.nodes[i]->next_edges())
-      if (e.valid()) g.producers[i].push_back(g.index.at(e.fn.get()));
-    const autograd::NodeDebugInfo* d = g.nodes[i]->debug_info();
-    if (!d) continue;
-    for (const auto& in : d->data_inputs) {
-      auto alive = in.tensor.lock();
-      std::size_t k = g.data.size();
-      if (alive) {
-        auto [it, fresh] = data_of.emplace(alive.get(), k);
-        k = it->second;
-        if (!fresh) {
-          g.data[k].consumers.emplace_back(i, in.slot);
-          continue;
-        }
-      }
-      g.data.push_back({(in.name.empty() ? std::string("input") : in.name) + "\n" +
-                            format_shape(in.shape) + " " + std::string(dtype_name(in.dtype)),
-                        {{i, in.slot}},
-                        in.shape});
-    }
-  }
-  return g;
-}
-
-// ---- folding repeated structure ---------------------------------------------------------
-
-constexpr std::size_t kMaxPeriod = 512;
-
-std::vector<int> signatures(const Graph& g) {
-  std::map<std::string, int> ids;
-  std::vector<int> sig(g.nodes.size());
-  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
-    const Node* n = g.nodes[i];
-    std::string s = n->leaf() ? "leaf" : std::string(n->name());
-    for (const auto& m : n->outputs()) {
-      s += '|';
-      s += shape_dtype(m);
-    }
-    sig[i] = ids.emplace(s, static_cast<int>(ids.size())).first->second;
-  }
-  return sig;
-}
-
-// How badly cutting the region [s, s + len) into blocks of `period` starting at s + phase
-// splits the structure, over the first few blocks: first the number of edges between blocks
-// (the natural cut — between RNN steps, between layers — has the fewest), then how far those
-// edges are from going "last node of a block -> first node of the next" (a step's output
-// feeding the next step's start).
-std::size_t cut_score(const Graph& g, std::size_t s, std::size_t len, std::size_t period,
-                      std::size_t phase) {
-  const std::size_t begin = s + phase, end = std::min(s + len, begin + 3 * period);
-  std::size_t crossing = 0, distance = 0;
-  for (std::size_t c = begin; c < end; ++c)
-    for (std::size_t q : g.producers[c])
-      if (q >= begin && (q - begin) / period != (c - begin) / period) {
-        ++crossing;
-        distance += (c - begin) % period + (period - 1 - (q - begin) % period);
-      }
-  return crossing * 2 * period + distance;  // distance < 2 * period per edge
-}
-
-// The run of consecutive repeats whose folding removes the most nodes (at least 3 repeats:
-// the first and last stay visible), among nodes not folded yet.
-std::optional<FoldGroup> best_fold(const Graph& g, const std::vector<int>& sig) {
-  const std::size_t n = sig.size();
-  std::optional<FoldGroup> best;
-  std::size_t best_saving = 0;
-  for (std::size_t p = 1; p <= std::min(kMaxPeriod, n / 3); ++p) {
-    std::size_t run = 0;
-    for (std::size_t i = 0; i + p <= n; ++i) {
-      const bool match = i + p < n && g.group[i] < 0 && g.group[i + p] < 0 && sig[i] == sig[i + p];
-      if (match) {
-        ++run;
-        continue;
-      }
-      if (run >= 2 * p) {
-        // Positions [i - run, i) match p later: a periodic region of run + p nodes.
-        const std::size_t s = i - run, len = run + p;
-        // Ties (an RNN step cut before its hidden projection or before its tanh is the same
-        // cut to the graph): prefer blocks flush with the end of the run — its start often
-        // includes the tail of a first step that differs, its end is where the steps stop.
-        std::size_t best_phase = 0, best_score = std::numeric_limits<std::size_t>::max();
-        for (std::size_t d = 0; d < p; ++d) {
-          if ((len - d) / p < 3) break;
-          const std::size_t score = 2 * cut_score(g, s, len, p, d) + (d == len % p ? 0 : 1);
-          if (score < best_score) {
-            best_score = score;
-            best_phase = d;
-          }
-        }
-        const std::size_t k = (len - best_phase) / p;
-        const std::size_t saving = p * (k - 2);
-        if (saving > best_saving) {
-          best_saving = saving;
-          best = FoldGroup{s + best_phase, p, k};
-        }
-      }
-      run = 0;
-    }
-  }
-  return best;
-}
-
-std::size_t visible_count(const Graph& g, std::size_t outputs) {
-  std::size_t n = outputs + g.folds.size();
-  for (int grp : g.group) n += grp < 0;
-  for (const auto& d : g.data) {
-    bool shown = false;
-    for (auto& [c, slot] : d.consumers) shown = shown || g.group[c] < 0;
-    n += shown;
-  }
-  return n;
-}
-
-void fold(Graph& g, std::size_t outputs, std::size_t max_nodes) {
-  if (max_nodes == 0 || visible_count(g, outputs) <= max_nodes) return;
-  const std::vector<int> sig = signatures(g);
-  while (visible_count(g, outputs) > max_nodes) {
-    auto f = best_fold(g, sig);
-    if (!f) break;
-    const int id = static_cast<int>(g.folds.size());
-    for (std::size_t i = f->first_folded(); i < f->end_folded(); ++i) g.group[i] = id;
-    g.folds.push_back(*f);
-  }
-}
-
-// ---- the engine's order (backward graph) ----------------------------------------------------
-
-// The order in which the engine runs the nodes: dependency counts, then a max-heap on the
-// sequence number (engine.cpp). Position per node index, from 1.
-std::vector<std::size_t> engine_order(const Graph& g, const std::vector<Tensor>& outputs) {
-  std::vector<int> deps(g.nodes.size(), 0);
-  for (const auto& prods : g.producers)
-    for (std::size_t q : prods) ++deps[q];
-  // Indices are in recording order, so the largest index is the latest node.
-  std::priority_queue<std::size_t> ready;
-  std::vector<bool> queued(g.nodes.size(), false);
-  for (const auto& t : outputs) {
-    if (!t.grad_fn()) continue;
-    const std::size_t r = g.index.at(t.grad_fn().get());
-    if (deps[r] == 0 && !queued[r]) {
-      queued[r] = true;
-      ready.push(r);
-    }
-  }
-  std::vector<std::size_t> order(g.nodes.size(), 0);
-  std::size_t next = 1;
-  while (!ready.empty()) {
-    const std::size_t n = ready.top();
-    ready.pop();
-    order[n] = next++;
-    for (std::size_t q : g.producers[n])
-      if (--deps[q] == 0 && !queued[q]) {
-        queued[q] = true;
-        ready.push(q);
-      }
-  }
-  return order;
-}
-
-// ---- writing ----------------------------------------------------------------------------
-
 struct Item {
   std::string id, attrs, cluster;
 };
 
-struct GradLook {
-  std::string lines;           // label lines to append
-  const char* fill = nullptr;  // replaces the kind's colour when set
-  bool red = false, dashed = false;
-};
-
-enum class State { ok, vanishing, nonfinite, none };
-
-State state_of(const GradientStats* s, double threshold) {
-  if (!s) return State::none;
-  if (!s->finite()) return State::nonfinite;
-  if (s->norm < threshold) return State::vanishing;
-  return State::ok;
-}
-
-std::string stats_lines(const GradientStats& s) {
-  std::string out = "\n‖g‖ " + num(s.norm);
-  if (!s.finite()) {
-    out += " (" + std::to_string(s.nan_count) + " NaN, " + std::to_string(s.inf_count) + " Inf)";
-    if (s.nan_count == s.numel) return out;
-  }
-  out += "\n[" + num(s.min) + ", " + num(s.max) + "]";
-  return out;
-}
-
-GradLook look(State st) {
-  GradLook l;
-  if (st == State::nonfinite) {
-    l.fill = kNanColor;
-    l.red = true;
-  } else if (st == State::vanishing) {
-    l.fill = kVanishColor;
-  } else if (st == State::none) {
-    l.fill = kNoGradColor;
-    l.dashed = true;
-  }
-  return l;
-}
-
-std::string node_attrs(const char* shape, const char* style, const char* fill,
-                       const std::string& label, const GradLook* g = nullptr) {
-  std::string st = style;
-  const char* color = fill;
-  if (g && g->fill) color = g->fill;
-  if (g && g->dashed) st += ",dashed";
-  // Quoted only when it lists several styles (the attribute text stays as it always was).
-  const std::string style_attr = st.find(',') == std::string::npos ? st : "\"" + st + "\"";
-  std::string a = std::string("shape=") + shape + ", style=" + style_attr + ", fillcolor=\"" +
-                  color + "\", label=\"" + escape(label) + "\"";
-  if (g && g->red) a += ", color=\"#c5221f\", penwidth=2";
-  return a;
-}
+using namespace dot_style;  // NOLINT(google-build-using-namespace): the writer's own vocabulary
 
 struct Writer {
   const Graph& g;
@@ -376,21 +62,18 @@ struct Writer {
     return worst;
   }
 
-  // After a ReLU: the gradient it passes back (at its input's producer, when that producer
-  // feeds nothing else) shows the dead units.
-  std::string relu_lines(std::size_t i, const std::vector<int>& consumers) const {
+  // The op's own annotation (gradients.hpp: the dead units after a ReLU), from the gradient
+  // it passes back to its first input's producer when that producer feeds nothing else.
+  std::string annotation_lines(std::size_t i, const std::vector<int>& consumers) const {
     const Node* n = g.nodes[i];
-    if (n->name() != "relu" || n->next_edges().empty() || !n->next_edges()[0].valid()) return "";
+    if (n->leaf() || n->next_edges().empty() || !n->next_edges()[0].valid()) return "";
+    const GradientAnnotation annotate = gradient_annotation(std::string(n->name()));
+    if (!annotate) return "";
     const auto& e = n->next_edges()[0];
     const std::size_t q = g.index.at(e.fn.get());
     if (consumers[q] != 1) return "";
     const GradientStats* s = stats(q, e.input_nr);
-    if (!s) return "";
-    std::string out = "\ndead " + std::to_string(s->dead_units) + "/" + std::to_string(s->units);
-    if (s->units > 0)
-      out += " units (" + percent(static_cast<double>(s->dead_units) / s->units) + ")";
-    out += "\nzero grads " + percent(s->zero_fraction);
-    return out;
+    return s ? annotate(*s) : "";
   }
 
   Item node_item(std::size_t i, const std::vector<int>& consumers) const {
@@ -410,17 +93,17 @@ struct Writer {
         if (slots > 1) grad_text += "\noutput " + std::to_string(s) + ":";
         grad_text += gs ? stats_lines(*gs) : "\nno gradient";
       }
-      grad_text += relu_lines(i, consumers);
+      grad_text += annotation_lines(i, consumers);
     }
     if (const TensorImpl* leaf = n->leaf()) {
-      const Kind k = kind_of(n);
+      const NodeKind k = kind_of(n);
       std::string label = prefix + (backward ? "accumulate_grad\n" : "");
-      if (k == Kind::param) {
+      if (k == NodeKind::param) {
         label += leaf->name + "\n" + format_shape(leaf->shape);
       } else {
         label += "input\n" + format_shape(leaf->shape) + " " + std::string(dtype_name(leaf->dtype));
       }
-      it.attrs = k == Kind::param
+      it.attrs = k == NodeKind::param
                      ? node_attrs("ellipse", "filled", kParamColor, label + grad_text, glp)
                      : node_attrs("parallelogram", "filled", kInputColor, label + grad_text, glp);
     } else {
@@ -433,7 +116,7 @@ struct Writer {
   }
 
   Item fold_item(std::size_t f) const {
-    const FoldGroup& fg = g.folds[f];
+    const Fold& fg = g.folds[f];
     std::string label = "×" + std::to_string(fg.folded_repeats()) + " repeats of a block of " +
                         std::to_string(fg.period) + " node" + (fg.period == 1 ? "" : "s") +
                         " (folded)";
@@ -557,7 +240,7 @@ struct Writer {
       label += "\nfolded for readability (" + std::to_string(g.nodes.size()) + " nodes, " +
                std::to_string(folded) + " of them folded):";
       for (std::size_t f = 0; f < g.folds.size() && f < 4; ++f) {
-        const FoldGroup& fg = g.folds[f];
+        const Fold& fg = g.folds[f];
         label += "\n  fold" + std::to_string(f) + ": ×" + std::to_string(fg.folded_repeats()) +
                  " repeats of a " + std::to_string(fg.period) + "-node block (" +
                  std::to_string(fg.count) + " in a row; the first and last are shown)";
@@ -600,7 +283,7 @@ struct Writer {
     with_grads = opt.gradients != nullptr &&
                  (opt.kind == GraphKind::gradients || opt.kind == GraphKind::backward);
     backward = opt.kind == GraphKind::backward;
-    if (backward) order = engine_order(g, outputs);
+    if (backward) order = backward_order(g, outputs);
 
     // Consumers per node (for dead-unit attribution).
     std::vector<int> consumers(g.nodes.size(), 0);
@@ -797,8 +480,8 @@ std::string to_dot(const std::vector<Tensor>& outputs, const DotOptions& options
   check(options.kind != GraphKind::gradients || options.gradients != nullptr,
         "to_dot: GraphKind::gradients needs the GradientRecorder that was attached before "
         "backward (DotOptions::gradients)");
-  Graph g = collect(outputs);
-  fold(g, outputs.size(), options.max_nodes);
+  Graph g = collect_graph(outputs);
+  fold_graph(g, outputs.size(), options.max_nodes);
   Writer w{g, outputs, options, false, false, {}, {}, "label"};
   return w.write();
 }

@@ -10,6 +10,7 @@
 
 using namespace xgrad;
 using xgrad::testing::expect_error;
+using xgrad::testing::expect_error_exact;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
 using xgrad::testing::kInf;
@@ -537,6 +538,61 @@ BOOST_AUTO_TEST_CASE(integer_tensors_are_rejected_by_float_ops) {
   expect_error([&] { add(i, i); }, {"add", "int64"});
   expect_error([&] { exp(i); }, {"exp", "int64"});
   expect_error([&] { i * 2.0; }, {"mul", "int64"});
+}
+
+// ---- in-place writes through a broadcast view ---------------------------------------------
+
+// expand(w.unsqueeze(0), {3, 2}).add_(...) used to keep the last row's sum silently (the three
+// rows are one memory location); every in-place op now refuses such a target, as torch.
+BOOST_AUTO_TEST_CASE(inplace_into_broadcast_view_throws) {
+  Tensor w = tensor({1.0, 2.0}, float64);
+  Tensor v = expand(w.unsqueeze(0), {3, 2});
+  BOOST_TEST((v.strides() == Shape{0, 1}));
+  expect_error_exact(
+      [&] {
+        v.add_(tensor({{10.0, 20.0}, {30.0, 40.0}, {50.0, 60.0}}, float64));
+      },
+      "add_: unsupported operation: more than one element of the written-to tensor refers to a "
+      "single memory location (a broadcast view of shape [3,2] with strides [0,1]); write into "
+      "a clone() or contiguous() copy");
+  const Tensor o = ones({3, 2}, float64);
+  const std::vector<std::pair<const char*, std::function<void()>>> ops = {
+      {"add_", [&] { v.add_(o, 2.0); }},
+      {"add_", [&] { v.add_(1.0); }},
+      {"sub_", [&] { v.sub_(o); }},
+      {"mul_", [&] { v.mul_(o); }},
+      {"mul_", [&] { v.mul_(2.0); }},
+      {"div_", [&] { v.div_(o); }},
+      {"div_", [&] { v.div_(2.0); }},
+      {"addcmul_", [&] { v.addcmul_(o, o); }},
+      {"addcdiv_", [&] { v.addcdiv_(o, o); }},
+      {"sqrt_", [&] { v.sqrt_(); }},
+      {"maximum_", [&] { v.maximum_(o); }},
+      {"zero_", [&] { v.zero_(); }},
+      {"fill_", [&] { v.fill_(3.0); }},
+      {"copy_", [&] { v.copy_(o); }},
+  };
+  for (const auto& [name, f] : ops) {
+    BOOST_TEST_CONTEXT(name) {
+      expect_error(f, {std::string(name) + ": unsupported operation", "more than one element",
+                       "single memory location", "[3,2]", "strides [0,1]"});
+    }
+  }
+  // Under no_grad too (it is not an autograd rule), and for a column broadcast.
+  {
+    no_grad guard;
+    Tensor c = expand(tensor({{1.0}, {2.0}}, float32), {2, 4});
+    expect_error([&] { c.fill_(0.0); }, {"fill_", "[2,4]", "strides [1,0]"});
+  }
+  // Nothing was written.
+  expect_values(w, {2}, {1, 2});
+  // A broadcast dimension of size 1, or a clone, is a fine target.
+  Tensor one = expand(tensor({5.0}, float64), {1});
+  one.add_(1.0);
+  expect_values(one, {1}, {6});
+  Tensor c = v.clone();
+  c.add_(tensor({{10.0, 20.0}, {30.0, 40.0}, {50.0, 60.0}}, float64));
+  expect_values(c, {3, 2}, {11, 22, 31, 42, 51, 62});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -5,17 +5,24 @@
 #include <cmath>
 #include <string>
 
+#include "ops_golden.hpp"
 #include "test_util.hpp"
 
 using namespace xgrad;
 using xgrad::testing::all_finite;
 using xgrad::testing::expect_error;
 using xgrad::testing::expect_error_exact;
+using xgrad::testing::expect_golden;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
 using xgrad::testing::kFloatDtypes;
+using xgrad::testing::kNaN;
 using xgrad::testing::leaf;
+using xgrad::testing::ops_golden_tol;
+using xgrad::testing::OpsGoldenCase;
+using xgrad::testing::read_ops_golden;
 using xgrad::testing::tol;
+using xgrad::testing::values_of;
 
 namespace {
 
@@ -43,6 +50,16 @@ Tensor ce_logits(Dtype d) {
   return tensor({{1.0, 2.0, 3.0}, {1.0, 1.0, 1.0}, {0.5, -1.0, 2.0}}, d);
 }
 const std::vector<double> kCePerRow = {2.40760596444438, 1.0986122886681096, 3.241311296657157};
+
+// The cross_entropy options of a golden case.
+CrossEntropyOptions ce_options(const OpsGoldenCase& c, Dtype d, Reduction r) {
+  CrossEntropyOptions o;
+  if (c.has("weight")) o.weight = c.at("weight").to(d);
+  o.ignore_index = static_cast<std::int64_t>(c.scalar("ignore_index"));
+  o.label_smoothing = c.scalar("label_smoothing");
+  o.reduction = r;
+  return o;
+}
 
 }  // namespace
 
@@ -273,6 +290,258 @@ BOOST_AUTO_TEST_CASE(loss_mixed_dtypes_throw) {
         cross_entropy(zeros({2, 3}, int64), labels({0, 1}));
       },
       {"cross_entropy", "int64"});
+}
+
+// The cases: (max + log Σ exp(x − max)) − x[label] cancelled; the loss is now
+// (max − x[label]) + log Σ exp(x − max). Expected values: torch's (and the exact ones).
+BOOST_AUTO_TEST_CASE(cross_entropy_does_not_cancel) {
+  // [[1e8, 1e8]], label 1: log 2 (float32 used to give 0).
+  Tensor f32 = cross_entropy(tensor({{1e8, 1e8}}, float32), labels({1}));
+  BOOST_TEST(f32.item() == static_cast<double>(static_cast<float>(std::log(2.0))));
+  // float64 used to give 0.69314718246; now log 2 to the last bit.
+  Tensor f64 = cross_entropy(tensor({{1e8, 1e8}}, float64), labels({1}));
+  BOOST_TEST(std::abs(f64.item() - std::log(2.0)) <= 1e-16);
+  // [[1e4, 1e4 + 1]], label 0: log(1 + e) = 1.3132616875182228 (float32 used to give 1.3134766).
+  for (Dtype d : kFloatDtypes) {
+    Tensor x = tensor({{1e4, 1e4 + 1}}, d).requires_grad_();
+    Tensor loss = cross_entropy(x, labels({0}));
+    expect_values(loss, {}, {1.3132616875182228}, d == float64 ? 1e-15 : 1e-7);
+    loss.backward();
+    // softmax − one_hot: [σ(−1) − 1, σ(1)].
+    expect_values(x.grad(), {1, 2}, {0.2689414213699951 - 1, 0.7310585786300049}, tol(d));
+    // The weighted / smoothed path computes the same way.
+    CrossEntropyOptions o;
+    o.label_smoothing = 0.5;
+    // 0.5·l[0] + 0.25·(l[0] + l[1]) with l = [log(1 + e), log(1 + e^-1)].
+    expect_values(cross_entropy(x, labels({0}), o), {},
+                  {0.75 * 1.3132616875182228 + 0.25 * 0.31326168751822286}, tol(d));
+  }
+  // log_softmax has the same form ((x − max) − log Σ): −log 2 for both entries.
+  expect_values(log_softmax(tensor({{1e8, 1e8}}, float32)), {1, 2},
+                {-std::log(2.0), -std::log(2.0)}, 1e-7);
+  expect_values(log_softmax(tensor({{1e4, 1e4 + 1}}, float32)), {1, 2},
+                {-1.3132616875182228, -0.31326168751822286}, 1e-7);
+}
+
+// weight, ignore_index and label_smoothing, alone and combined, against torch 1.13.
+BOOST_AUTO_TEST_CASE(cross_entropy_options_match_torch) {
+  for (const OpsGoldenCase& c : read_ops_golden("cross_entropy.txt")) {
+    for (Dtype d : kFloatDtypes) {
+      BOOST_TEST_CONTEXT("case " << c.name << ", " << dtype_name(d)) {
+        const double t = ops_golden_tol(d);
+        Tensor lab = c.int64("labels");
+        Tensor x = c.at("logits").to(d).detach().requires_grad_();
+        Tensor mean = cross_entropy(x, lab, ce_options(c, d, Reduction::mean));
+        BOOST_TEST((mean.dtype() == d));
+        expect_values(mean, {}, values_of(c.at("output_mean")), t);
+        mean.backward();
+        expect_golden(x.grad(), c.at("grad_mean"), t);
+        expect_values(cross_entropy(x, lab, ce_options(c, d, Reduction::sum)), {},
+                      values_of(c.at("output_sum")), t);
+        x.zero_grad();
+        Tensor none = cross_entropy(x, lab, ce_options(c, d, Reduction::none));
+        expect_golden(none, c.at("output_none"), t);
+        none.backward(c.at("grad_output").to(d));
+        expect_golden(x.grad(), c.at("grad_none"), t);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_options_gradient) {
+  Tensor lab = labels({3, 0, -100, 1});
+  Tensor w = tensor({0.5, 2.0, 1.0, 0.25}, float64);
+  for (Reduction r : kReductions) {
+    for (double eps : {0.0, 0.3}) {
+      BOOST_TEST_CONTEXT("reduction " << reduction_name(r) << ", label_smoothing " << eps) {
+        CrossEntropyOptions o;
+        o.reduction = r;
+        o.label_smoothing = eps;
+        expect_gradcheck(
+            [&](const std::vector<Tensor>& in) { return cross_entropy(in[0], lab, o); },
+            {leaf({4, 4}, -2, 2, 7)});
+        o.weight = w;
+        o.ignore_index = 0;  // row 1 ignored, and -100 is now out of range: relabel it
+        Tensor lab2 = labels({3, 0, 2, 1});
+        expect_gradcheck(
+            [&](const std::vector<Tensor>& in) { return cross_entropy(in[0], lab2, o); },
+            {leaf({4, 4}, -2, 2, 8)});
+      }
+    }
+  }
+}
+
+// By hand: ignored rows add nothing and mean counts only the others; weights weigh the rows
+// and mean divides by Σ weight[label].
+BOOST_AUTO_TEST_CASE(cross_entropy_ignore_index_and_weight_by_value) {
+  for (Dtype d : kFloatDtypes) {
+    CrossEntropyOptions o;
+    o.ignore_index = 2;
+    o.reduction = Reduction::none;
+    // Rows 0 and 2 of the fixture keep their losses; row 1 (label 2) is ignored.
+    expect_values(cross_entropy(ce_logits(d), labels({0, 2, 1}), o), {3},
+                  {kCePerRow[0], 0, kCePerRow[2]}, tol(d));
+    o.reduction = Reduction::mean;
+    expect_values(cross_entropy(ce_logits(d), labels({0, 2, 1}), o), {},
+                  {(kCePerRow[0] + kCePerRow[2]) / 2}, tol(d));
+    // With designated initializers, as the header shows.
+    expect_values(cross_entropy(ce_logits(d), labels({0, 2, 1}),
+                                {.ignore_index = 2, .reduction = Reduction::sum}),
+                  {}, {kCePerRow[0] + kCePerRow[2]}, tol(d));
+    // Default ignore_index -100: a label -100 is skipped, not out of range.
+    CrossEntropyOptions def;
+    expect_values(cross_entropy(ce_logits(d), labels({0, -100, 1}), def), {},
+                  {(kCePerRow[0] + kCePerRow[2]) / 2}, tol(d));
+    // Weights [2, 1, 0.5]: rows weigh 2, 0.5, 1; mean = Σ w·l / 3.5.
+    CrossEntropyOptions ow;
+    ow.weight = tensor({2.0, 1.0, 0.5}, d);
+    expect_values(cross_entropy(ce_logits(d), labels({0, 2, 1}), ow), {},
+                  {(2 * kCePerRow[0] + 0.5 * kCePerRow[1] + kCePerRow[2]) / 3.5}, tol(d));
+    ow.reduction = Reduction::sum;
+    expect_values(cross_entropy(ce_logits(d), labels({0, 2, 1}), ow), {},
+                  {2 * kCePerRow[0] + 0.5 * kCePerRow[1] + kCePerRow[2]}, tol(d));
+  }
+  // Every row ignored: mean is 0/0 = NaN with gradient 0, as torch.
+  Tensor x = ce_logits(float64).requires_grad_();
+  Tensor loss = cross_entropy(x, labels({-100, -100, -100}), CrossEntropyOptions{});
+  BOOST_TEST(std::isnan(loss.item()));
+  loss.backward();
+  expect_values(x.grad(), {3, 3}, std::vector<double>(9, 0.0));
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_options_errors) {
+  CrossEntropyOptions o;
+  o.weight = tensor({1.0, 2.0}, float32);
+  expect_error_exact(
+      [&] {
+        cross_entropy(zeros({2, 3}), labels({0, 1}), o);
+      },
+      "cross_entropy: expected a weight of shape [3] (one per class), got [2]");
+  o.weight = tensor({1.0, 2.0, 3.0}, float64);
+  expect_error(
+      [&] {
+        cross_entropy(zeros({2, 3}), labels({0, 1}), o);
+      },
+      {"cross_entropy", "float32 [2,3]", "float64 [3]"});
+  CrossEntropyOptions s;
+  s.label_smoothing = 1.5;
+  expect_error_exact(
+      [&] {
+        cross_entropy(zeros({2, 3}), labels({0, 1}), s);
+      },
+      "cross_entropy: label_smoothing must be between 0.0 and 1.0, got 1.5");
+  s.label_smoothing = -0.1;
+  expect_error(
+      [&] {
+        cross_entropy(zeros({2, 3}), labels({0, 1}), s);
+      },
+      {"label_smoothing", "-0.1"});
+  // A label that is neither in range nor ignore_index still throws.
+  CrossEntropyOptions i;
+  i.ignore_index = 7;
+  expect_error_exact(
+      [&] {
+        cross_entropy(zeros({2, 3}), labels({7, -100}), i);
+      },
+      "cross_entropy: label -100 at position 1 is out of range for 3 classes");
+}
+
+BOOST_AUTO_TEST_CASE(binary_cross_entropy_matches_torch) {
+  for (const OpsGoldenCase& c : read_ops_golden("binary_cross_entropy.txt")) {
+    for (Dtype d : kFloatDtypes) {
+      BOOST_TEST_CONTEXT("case " << c.name << ", " << dtype_name(d)) {
+        const double t = ops_golden_tol(d);
+        Tensor w = c.has("weight") ? c.at("weight").to(d) : Tensor();
+        // Inputs 0 and 1: the logs clamp at -100, so the loss is at most 100·w.
+        Tensor edges = binary_cross_entropy(c.at("input_edges").to(d), c.at("target").to(d), w,
+                                            Reduction::none);
+        BOOST_TEST(all_finite(edges));
+        expect_golden(edges, c.at("output_edges_none"), t);
+        Tensor x = c.at("input").to(d).detach().requires_grad_();
+        Tensor y = c.at("target").to(d).detach().requires_grad_();
+        Tensor mean = binary_cross_entropy(x, y, w);
+        expect_values(mean, {}, values_of(c.at("output_mean")), t);
+        mean.backward();
+        expect_golden(x.grad(), c.at("grad_input_mean"), t);
+        expect_golden(y.grad(), c.at("grad_target_mean"), t);
+        expect_values(binary_cross_entropy(x, y, w, Reduction::sum), {},
+                      values_of(c.at("output_sum")), t);
+        x.zero_grad();
+        y.zero_grad();
+        Tensor none = binary_cross_entropy(x, y, w, Reduction::none);
+        expect_golden(none, c.at("output_none"), t);
+        none.backward(c.at("grad_output").to(d));
+        expect_golden(x.grad(), c.at("grad_input_none"), t);
+        expect_golden(y.grad(), c.at("grad_target_none"), t);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(binary_cross_entropy_values_and_gradient) {
+  for (Dtype d : kFloatDtypes) {
+    // −(y log x + (1 − y) log(1 − x)): x = 0.5 gives log 2 for any y; x = 0.25, y = 1 gives
+    // log 4; x = 0 with y = 1 clamps at 100, x = 1 with y = 1 gives 0.
+    Tensor x = tensor({0.5, 0.25, 0.0, 1.0}, d);
+    Tensor y = tensor({0.3, 1.0, 1.0, 1.0}, d);
+    expect_values(binary_cross_entropy(x, y, Reduction::none), {4},
+                  {std::log(2.0), std::log(4.0), 100, 0}, tol(d));
+    expect_values(binary_cross_entropy(x, y), {}, {(std::log(2.0) + std::log(4.0) + 100) / 4},
+                  tol(d));
+    // A weight [2] broadcasts over [2, 2].
+    expect_values(binary_cross_entropy(x.reshape({2, 2}), y.reshape({2, 2}), tensor({2.0, 0.5}, d),
+                                       Reduction::none),
+                  {2, 2}, {2 * std::log(2.0), 0.5 * std::log(4.0), 200, 0}, tol(d));
+  }
+  for (Reduction r : kReductions) {
+    BOOST_TEST_CONTEXT("reduction " << reduction_name(r)) {
+      expect_gradcheck(
+          [r](const std::vector<Tensor>& in) { return binary_cross_entropy(in[0], in[1], r); },
+          {leaf({2, 3}, 0.05, 0.95, 1), leaf({2, 3}, 0, 1, 2)});
+      Tensor w = leaf({3}, 0.5, 2, 3).detach();
+      expect_gradcheck(
+          [r, w](const std::vector<Tensor>& in) {
+            return binary_cross_entropy(in[0], in[1], w, r);
+          },
+          {leaf({2, 3}, 0.05, 0.95, 4), leaf({2, 3}, 0, 1, 5).detach()});
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(binary_cross_entropy_errors) {
+  expect_error_exact(
+      [] {
+        binary_cross_entropy(tensor({0.5, 1.5}, float32), tensor({0.0, 1.0}, float32));
+      },
+      "binary_cross_entropy: input 1.5 at position 1 of [2] is not a probability in [0, 1] (for "
+      "logits use binary_cross_entropy_with_logits)");
+  expect_error(
+      [] {
+        binary_cross_entropy(tensor({0.5, kNaN}, float64), tensor({0.0, 1.0}, float64));
+      },
+      {"binary_cross_entropy", "input nan", "position 1"});
+  expect_error_exact(
+      [] {
+        binary_cross_entropy(tensor({0.5, 0.5}, float64), tensor({2.0, 1.0}, float64));
+      },
+      "binary_cross_entropy: target 2 at position 0 of [2] is not in [0, 1]");
+  expect_error_exact(
+      [] {
+        binary_cross_entropy(zeros({2, 3}), zeros({3}));
+      },
+      "binary_cross_entropy: input [2,3] and target [3] must have the same shape");
+  expect_error_exact(
+      [] {
+        binary_cross_entropy(zeros({2, 3}), zeros({2, 3}), zeros({2, 2}));
+      },
+      "binary_cross_entropy: shapes [2,2] and [2,3] cannot be broadcast");
+  expect_error_exact(
+      [] {
+        binary_cross_entropy(zeros({3}), zeros({3}), zeros({2, 3}));
+      },
+      "binary_cross_entropy: weight [2,3] cannot be broadcast to the input's shape [3]");
+  expect_error([] { binary_cross_entropy(zeros({3}), zeros({3}), zeros({3}, float64)); },
+               {"binary_cross_entropy", "float32 [3]", "float64 [3]"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,20 +1,27 @@
-// gelu (exact erf form), softplus, elu and logsumexp: values and gradients against torch 1.13
-// (numbers printed by python3-torch, float64), both float dtypes, gradcheck in float64 away from
-// the kinks, the conventions at the kinks, stability for extreme inputs, and that argmax/argmin
-// record nothing.
+// gelu (exact erf form), softplus, elu, hardtanh, relu6 and logsumexp: values and gradients against
+// torch 1.13 (numbers printed by python3-torch, float64), both float dtypes, gradcheck in float64
+// away from the kinks, the conventions at the kinks, stability for extreme inputs, and that
+// argmax/argmin record nothing.
 #include <cmath>
 #include <functional>
 #include <limits>
 
+#include "ops_golden.hpp"
 #include "test_util.hpp"
 #include "xgrad/ops/indexing.hpp"
 
 using namespace xgrad;
 using xgrad::testing::expect_error;
+using xgrad::testing::expect_error_exact;
+using xgrad::testing::expect_golden;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
 using xgrad::testing::kFloatDtypes;
+using xgrad::testing::kNaN;
 using xgrad::testing::leaf;
+using xgrad::testing::ops_golden_tol;
+using xgrad::testing::OpsGoldenCase;
+using xgrad::testing::read_ops_golden;
 using xgrad::testing::tol;
 
 namespace {
@@ -249,6 +256,50 @@ BOOST_AUTO_TEST_CASE(argmax_argmin_record_nothing) {
   for (std::size_t r = 0; r < 3; ++r)
     for (std::size_t c = 0; c < 4; ++c)
       BOOST_TEST(g(r, c) == (static_cast<std::int64_t>(c) == at(r, 0) ? 1.0 : 0.0));
+}
+
+// ---- hardtanh, relu6 ----------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(hardtanh_relu6_match_torch) {
+  for (const OpsGoldenCase& c : read_ops_golden("hardtanh.txt")) {
+    for (Dtype d : kFloatDtypes) {
+      BOOST_TEST_CONTEXT("case " << c.name << ", " << dtype_name(d)) {
+        Tensor x = c.at("input").to(d).detach().requires_grad_();
+        Tensor out =
+            c.name == "relu6" ? relu6(x) : hardtanh(x, c.scalar("min_val"), c.scalar("max_val"));
+        BOOST_TEST((out.dtype() == d));
+        expect_golden(out, c.at("output"), ops_golden_tol(d));
+        out.backward(c.at("grad_output").to(d));
+        expect_golden(x.grad(), c.at("grad_input"), ops_golden_tol(d));
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(hardtanh_relu6_values_and_bounds) {
+  for (Dtype d : kFloatDtypes) {
+    // points(): [-3, -1, -0.25, 0, 0.5, 2, 25].
+    expect_values(hardtanh(points(d)), {7}, {-1, -1, -0.25, 0, 0.5, 1, 1});
+    expect_values(relu6(points(d)), {7}, {0, 0, 0, 0, 0.5, 2, 6});
+    expect_values(hardtanh(points(d), -0.25, 2), {7}, {-0.25, -0.25, -0.25, 0, 0.5, 2, 2});
+    // Gradient 1 strictly inside (min_val, max_val): 0 at the bounds -1 and 0 (relu6's lower
+    // bound), unlike clamp.
+    expect_values(grad_of_sum([](const Tensor& x) { return hardtanh(x); }, d), {7},
+                  {0, 0, 1, 1, 1, 0, 0});
+    expect_values(grad_of_sum([](const Tensor& x) { return relu6(x); }, d), {7},
+                  {0, 0, 0, 0, 1, 1, 0});
+    Tensor six = tensor({6.0, kNaN, -kInf}, d).requires_grad_();
+    Tensor r = relu6(six);
+    expect_values(r, {3}, {6, kNaN, 0});
+    r.sum().backward();
+    expect_values(six.grad(), {3}, {0, 1, 0});
+  }
+  expect_gradcheck([](const auto& x) { return hardtanh(x[0]); }, {away_from_zero()});
+  expect_gradcheck([](const auto& x) { return hardtanh(x[0], -0.5, 1.5); }, {away_from_zero()});
+  expect_gradcheck([](const auto& x) { return relu6(x[0] * 4.0); }, {away_from_zero()});
+  expect_error_exact([] { hardtanh(zeros({2}), 1, -1); },
+                     "hardtanh: min_val 1 is greater than max_val -1");
+  expect_error([] { relu6(zeros({2}, int64)); }, {"relu6", "int64"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,15 +6,23 @@
 #include <string>
 #include <vector>
 
+#include "ops_golden.hpp"
 #include "test_util.hpp"
 
 using namespace xgrad;
 using xgrad::testing::expect_error;
+using xgrad::testing::expect_error_exact;
+using xgrad::testing::expect_golden;
 using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
+using xgrad::testing::kFloatDtypes;
+using xgrad::testing::kInf;
 using xgrad::testing::kNaN;
 using xgrad::testing::leaf;
 using xgrad::testing::make;
+using xgrad::testing::ops_golden_tol;
+using xgrad::testing::OpsGoldenCase;
+using xgrad::testing::read_ops_golden;
 using xgrad::testing::tol;
 
 namespace {
@@ -374,6 +382,187 @@ BOOST_AUTO_TEST_CASE(non_float_inputs) {
   // max/min of int64 are defined (no gradient).
   expect_values(max(make({3, -7, 5}, {3}, int64)), {}, {5});
   expect_values(min(make({3, -7, 5}, {3}, int64), 0), {}, {-7});
+}
+
+// ---- NaN gradients ------------------------------------------------------------------------
+
+// The case: max()/min() of [1, nan, 3] had gradient [nan, nan, nan] (eq(x, nan) is
+// all false, and 0/0); torch gives [0, 1, 0]: the NaN is the result and takes the gradient.
+BOOST_AUTO_TEST_CASE(max_min_gradient_with_nan) {
+  for (Dtype d : kFloatDtypes) {
+    for (bool is_max : {true, false}) {
+      BOOST_TEST_CONTEXT((is_max ? "max" : "min") << ", " << dtype_name(d)) {
+        Tensor x = make({1, kNaN, 3}, {3}, d).requires_grad_();
+        Tensor r = is_max ? max(x) : min(x);
+        BOOST_TEST(std::isnan(r.item()));
+        r.backward();
+        expect_values(x.grad(), {3}, {0, 1, 0});
+        // Two NaNs share the gradient, as ties do.
+        Tensor y = make({kNaN, 2, kNaN, 0}, {2, 2}, d).requires_grad_();
+        (is_max ? max(y) : min(y)).backward(scalar_tensor(4.0, d));
+        expect_values(y.grad(), {2, 2}, {2, 0, 2, 0});
+        // Along a dim: the first NaN of each slice takes it (torch: index of the NaN).
+        Tensor z = make({1, kNaN, 3, 4, 5, 6, kNaN, kNaN, 0}, {3, 3}, d).requires_grad_();
+        Tensor rz = is_max ? max(z, 1) : min(z, 1);
+        expect_values(rz, {3}, {kNaN, is_max ? 6.0 : 4.0, kNaN});
+        rz.backward(make({1, 2, 3}, {3}, d));
+        expect_values(z.grad(), {3, 3},
+                      {0, 1, 0, is_max ? 0.0 : 2.0, 0, is_max ? 2.0 : 0.0, 3, 0, 0});
+        // amax/amin: likewise (torch 1.13 gives NaN to the whole slice there).
+        Tensor a = make({1, kNaN, 3}, {1, 3}, d).requires_grad_();
+        (is_max ? amax(a, {1}) : amin(a, {1})).sum().backward();
+        expect_values(a.grad(), {1, 3}, {0, 1, 0});
+      }
+    }
+  }
+}
+
+// ---- amax / amin --------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(amax_amin_match_torch) {
+  for (const OpsGoldenCase& c : read_ops_golden("amax.txt")) {
+    for (Dtype d : kFloatDtypes) {
+      BOOST_TEST_CONTEXT("case " << c.name << ", " << dtype_name(d)) {
+        Tensor x = c.at("input").to(d).detach().requires_grad_();
+        const bool keepdim = c.scalar("keepdim") != 0;
+        const Shape dim = c.shape_list("dim");
+        Tensor out = c.name.rfind("amax", 0) == 0 ? amax(x, dim, keepdim) : amin(x, dim, keepdim);
+        BOOST_TEST((out.dtype() == d));
+        expect_golden(out, c.at("output"), ops_golden_tol(d));
+        out.backward(c.at("grad_output").to(d));
+        expect_golden(x.grad(), c.at("grad_input"), ops_golden_tol(d));
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(amax_amin_values_and_ties) {
+  for (Dtype d : kFloatDtypes) {
+    const Tensor t = make({1, 5, 5, -2, 0, 7}, {2, 3}, d);
+    expect_values(amax(t), {}, {7});
+    expect_values(amin(t), {}, {-2});
+    expect_values(amax(t, {1}), {2}, {5, 7});
+    expect_values(amin(t, {0}, true), {1, 3}, {-2, 0, 5});
+    expect_values(amax(t, {-1, 0}, true), {1, 1}, {7});
+    expect_values(amax(t.t(), {0}), {2}, {5, 7});  // non-contiguous input
+    // Ties share evenly (max(axis) would send all to the first): [1, 5, 5] -> 0, 1/2, 1/2.
+    Tensor x = t.detach().requires_grad_();
+    amax(x, {1}).backward(make({2, 3}, {2}, d));
+    expect_values(x.grad(), {2, 3}, {0, 1, 1, 0, 0, 3});
+    Tensor y = make({2, 2, 2, 2}, {2, 2}, d).requires_grad_();
+    amin(y).backward();
+    expect_values(y.grad(), {2, 2}, {0.25, 0.25, 0.25, 0.25});
+  }
+  // Distinct values: differentiable.
+  expect_gradcheck([](const auto& x) { return amax(x[0], {1, 2}); }, {leaf({2, 3, 4})});
+  expect_gradcheck([](const auto& x) { return amin(x[0], {0}, true); }, {leaf({2, 3, 4})});
+  expect_gradcheck([](const auto& x) { return amax(x[0]); }, {leaf({3, 4})});
+}
+
+BOOST_AUTO_TEST_CASE(amax_amin_errors) {
+  expect_error_exact(
+      [] {
+        amax(zeros({2, 0}), {1});
+      },
+      "amax: cannot reduce over dimensions [1] of size 0 in a tensor of shape [2,0]");
+  expect_error_exact(
+      [] {
+        amin(zeros({2, 3}), {2});
+      },
+      "amin: axis 2 is out of range for a tensor of shape [2,3]");
+  expect_error([] { amax(zeros({2, 3}), {1, -1}); }, {"amax", "twice", "[2,3]"});
+  expect_error([] { amax(zeros({2}, int64)); }, {"amax", "int64"});
+}
+
+// ---- norm ---------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(norm_matches_torch) {
+  for (const OpsGoldenCase& c : read_ops_golden("norm.txt")) {
+    for (Dtype d : kFloatDtypes) {
+      BOOST_TEST_CONTEXT("case " << c.name << ", " << dtype_name(d)) {
+        Tensor x = c.at("input").to(d).detach().requires_grad_();
+        const Shape dim = c.has("dim") ? c.shape_list("dim") : Shape{};
+        Tensor out = norm(x, c.scalar("p"), dim, c.scalar("keepdim") != 0);
+        BOOST_TEST((out.dtype() == d));
+        expect_golden(out, c.at("output"), ops_golden_tol(d));
+        out.backward(c.at("grad_output").to(d));
+        expect_golden(x.grad(), c.at("grad_input"), ops_golden_tol(d));
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(norm_values) {
+  for (Dtype d : kFloatDtypes) {
+    const Tensor v = make({3, -4, 0, 12}, {2, 2}, d);
+    expect_values(norm(v), {}, {13}, tol(d));
+    expect_values(norm(v, 1), {}, {19}, tol(d));
+    expect_values(norm(v, kInf), {}, {12}, tol(d));
+    expect_values(norm(v, 2, {1}), {2}, {5, 12}, tol(d));
+    expect_values(norm(v, 1, {0}, true), {1, 2}, {3, 16}, tol(d));
+    expect_values(norm(v, 3, {1}), {2}, {std::cbrt(91.0), 12}, tol(d));
+    expect_values(norm(zeros({0}, d)), {}, {0});
+    // No overflow of the squares: torch gives inf for float32 [1e20, 1e20] (it sums the
+    // squares in float32); the norm is 1.414e20. Likewise float64 [1e200, 1e200], and no
+    // underflow to 0 for [1e-200, 1e-200].
+    expect_values(norm(make({1e20, 1e20}, {2}, d)), {}, {std::sqrt(2.0) * 1e20}, tol(d));
+  }
+  expect_values(norm(make({1e200, 1e200}, {2})), {}, {std::sqrt(2.0) * 1e200}, 1e-15);
+  expect_values(norm(make({1e-200, 1e-200}, {2})), {}, {std::sqrt(2.0) * 1e-200}, 0);
+  BOOST_TEST(std::abs(norm(make({1e-200, 1e-200}, {2})).item() / (std::sqrt(2.0) * 1e-200) - 1) <
+             1e-15);
+  expect_values(norm(make({1, kNaN}, {2})), {}, {kNaN});
+  expect_values(norm(make({1, -kInf}, {2})), {}, {kInf});
+}
+
+// At the zero vector the gradient is 0 for every p (torch's choice), not NaN (0/0).
+BOOST_AUTO_TEST_CASE(norm_gradient_at_zero_and_ties) {
+  for (Dtype d : kFloatDtypes) {
+    for (double p : {1.0, 2.0, 3.0, kInf}) {
+      BOOST_TEST_CONTEXT("p " << p << ", " << dtype_name(d)) {
+        Tensor x = zeros({3}, d).requires_grad_();
+        Tensor n = norm(x, p);
+        BOOST_TEST(n.item() == 0.0);
+        n.backward();
+        expect_values(x.grad(), {3}, {0, 0, 0});
+      }
+    }
+    // p = 2: x/‖x‖; p = 1: sign(x); p = inf: sign(x) shared among the largest |x|.
+    Tensor x = make({3, -4, 0}, {3}, d).requires_grad_();
+    norm(x).backward();
+    expect_values(x.grad(), {3}, {0.6, -0.8, 0}, tol(d));
+    x.zero_grad();
+    norm(x, 1).backward();
+    expect_values(x.grad(), {3}, {1, -1, 0}, tol(d));
+    Tensor y = make({-2, 1, 2}, {3}, d).requires_grad_();
+    norm(y, kInf).backward();
+    expect_values(y.grad(), {3}, {-0.5, 0, 0.5}, tol(d));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(norm_gradcheck) {
+  for (double p : {1.0, 2.0, 3.0, 1.5, kInf}) {
+    BOOST_TEST_CONTEXT("p " << p) {
+      expect_gradcheck([p](const auto& x) { return norm(x[0], p); }, {leaf({2, 3})});
+      expect_gradcheck([p](const auto& x) { return norm(x[0], p, {1}); }, {leaf({2, 3, 4})});
+      expect_gradcheck(
+          [p](const auto& x) {
+            return norm(x[0], p, {0, 2}, true);
+          },
+          {leaf({2, 3, 4})});
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(norm_errors) {
+  expect_error_exact([] { norm(zeros({3}), 0.5); }, "norm: p must be >= 1 or inf, got 0.5");
+  expect_error([] { norm(zeros({3}), -kInf); }, {"norm", "-inf"});
+  expect_error_exact(
+      [] {
+        norm(zeros({2, 3}), 2, {-3});
+      },
+      "norm: axis -3 is out of range for a tensor of shape [2,3]");
+  expect_error([] { norm(zeros({3}, int64)); }, {"norm", "int64"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

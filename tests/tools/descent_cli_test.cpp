@@ -94,6 +94,14 @@ void expect_usage_error(const std::string& args, const std::string& fragment) {
                       args << ": stderr '" << r.err << "' lacks '" << fragment << "'");
 }
 
+// The whole of stderr, word for word, and exit code 2.
+void expect_usage_message(const std::string& args, const std::string& message) {
+  Run r = run_descent(args);
+  BOOST_CHECK_MESSAGE(r.code == 2, args << ": exit code " << r.code << ", expected 2");
+  BOOST_CHECK_MESSAGE(r.err == message + "\n",
+                      args << ": stderr\n  '" << r.err << "'\nexpected\n  '" << message << "'");
+}
+
 /// Line `n` (0-based) of a text.
 std::string line_at(const std::string& text, int n) {
   std::istringstream in(text);
@@ -209,6 +217,53 @@ BOOST_AUTO_TEST_CASE(svg_is_well_formed_xml) {
     fs::remove(err);
   }
   fs::remove(svg);
+}
+
+// `--start -1.5, 2` used to say "expected a finite number, got ''": the message now names the
+// cause, a space that split the value. The messages below are checked word for word.
+BOOST_AUTO_TEST_CASE(value_split_by_a_space_is_named) {
+  expect_usage_message("--start -1.5, 2 --optim sgd",
+                       "xgrad-descent: --start: the value '-1.5,' is cut at a space (the shell "
+                       "split '-1.5, 2' into several words): write X,Y without spaces, e.g. "
+                       "--start -1.5,2 (see --help)");
+  expect_usage_message("--optim sgd --start -1.5 ,2",
+                       "xgrad-descent: --start: the value '-1.5' is cut at a space (the shell "
+                       "split '-1.5 ,2' into several words): write X,Y without spaces, e.g. "
+                       "--start -1.5,2 (see --help)");
+  expect_usage_message("--window -2, 2, -1, 3 --optim sgd",
+                       "xgrad-descent: --window: the value '-2,' is cut at a space (the shell "
+                       "split '-2, 2, -1, 3' into several words): write XMIN,XMAX,YMIN,YMAX "
+                       "without spaces, e.g. --window -2,2,-1,3 (see --help)");
+  expect_usage_message("--optim adam --betas 0.9, 0.99",
+                       "xgrad-descent: --betas: the value '0.9,' is cut at a space (the shell "
+                       "split '0.9, 0.99' into several words): write B1,B2 without spaces, e.g. "
+                       "--betas 0.9,0.99 (see --help)");
+  // A number missing without a space: said so, not "got ''".
+  expect_usage_message("--start 1,,2 --optim sgd",
+                       "xgrad-descent: --start: expected X,Y, got '1,,2' (a number is missing) "
+                       "(see --help)");
+  expect_usage_message("--optim sgd --start 1,",
+                       "xgrad-descent: --start: expected X,Y, got '1,' (a number is missing) "
+                       "(see --help)");
+  // The next option is not taken for the rest of the value.
+  expect_usage_message("--start 1, --optim sgd",
+                       "xgrad-descent: --start: expected X,Y, got '1,' (a number is missing) "
+                       "(see --help)");
+  // Quoted, the spaces are inside one word: a plain number error.
+  expect_usage_message("--start '-1.5, 2' --optim sgd",
+                       "xgrad-descent: --start: expected a finite number, got ' 2' (see --help)");
+}
+
+// "(see --help)" once: messages used to end "(see --help) (see --help)".
+BOOST_AUTO_TEST_CASE(see_help_appears_once) {
+  expect_usage_message("--function bowl",
+                       "xgrad-descent: no optimizer given (add --optim sgd|rmsprop|adam|adamw) "
+                       "(see --help)");
+  expect_usage_message("stray --optim sgd",
+                       "xgrad-descent: unexpected argument 'stray' (options start with --) "
+                       "(see --help)");
+  expect_usage_message("--optim sgd --no-such-flag",
+                       "xgrad-descent: unknown option '--no-such-flag' (see --help)");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

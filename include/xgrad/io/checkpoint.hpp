@@ -7,8 +7,9 @@
 //   auto meta = io::load_checkpoint("ckpt.safetensors", model, opt,
 //                                   {.scheduler = &sched, .loader = &loader});
 //
-// Layout. Tensors: the model's parameters under their torch state_dict names ("fc1.weight",
-// "fc1.bias", ...) and the optimizer's state tensors under "optimizer." + their
+// Layout. Tensors: the model's state_dict() — parameters and persistent buffers (BatchNorm's
+// running statistics) — under their torch names ("fc1.weight", "fc1.bias",
+// "bn.running_mean", ...) and the optimizer's state tensors under "optimizer." + their
 // Optimizer::state_dict() names ("optimizer.state.0.exp_avg", ...). "__metadata__" (strings;
 // numbers in shortest round-trip form, so doubles come back bit for bit):
 //   "xgrad.checkpoint"           "1" (the format version)
@@ -73,7 +74,7 @@ struct CheckpointLoadOptions {
 /// duplicate or reserved name, or when the file cannot be written.
 void save_checkpoint(const std::string& path, const NamedTensors& params,
                      const optim::Optimizer& optimizer, const CheckpointSaveOptions& options = {});
-/// The same for a module: its named_parameters().
+/// The same for a module: its state_dict(), parameters and persistent buffers.
 void save_checkpoint(const std::string& path, const nn::Module& model,
                      const optim::Optimizer& optimizer, const CheckpointSaveOptions& options = {});
 
@@ -88,7 +89,8 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path,
                                                    const NamedTensors& params,
                                                    optim::Optimizer& optimizer,
                                                    const CheckpointLoadOptions& options = {});
-/// The same for a module: its named_parameters().
+/// The same for a module: its state_dict() (parameters and persistent buffers, copied into the
+/// module's own tensors).
 std::map<std::string, std::string> load_checkpoint(const std::string& path, nn::Module& model,
                                                    optim::Optimizer& optimizer,
                                                    const CheckpointLoadOptions& options = {});

@@ -27,8 +27,10 @@ struct BatchNormOptions {
 /// See xgrad::batch_norm (ops/normalization.hpp) for the formulas.
 ///
 /// running_mean (zeros), running_var (ones), both [C], and num_batches_tracked (int64, 0-d)
-/// are buffers: state that is not learned, so they are not in parameters() and never require
-/// grad; named_buffers() lists them.
+/// are buffers (Module::register_buffer), registered in that order as torch does: state that is
+/// not learned, so they are not in parameters() and never require grad; named_buffers() lists
+/// them and state_dict() holds them ("running_mean", ..., after "weight" and "bias"), so that
+/// io::save, io::load and checkpoints carry them.
 class BatchNorm : public Module {
  public:
   Tensor weight, bias;               // [C] parameters, undefined unless affine
@@ -37,8 +39,6 @@ class BatchNorm : public Module {
 
   std::int64_t num_features() const { return num_features_; }
   const BatchNormOptions& options() const { return options_; }
-  /// ("running_mean", t), ("running_var", t), ("num_batches_tracked", t) when tracked.
-  std::vector<std::pair<std::string, Tensor>> named_buffers() const;
   /// Running mean 0, running variance 1, num_batches_tracked 0 (in place).
   void reset_running_stats();
 

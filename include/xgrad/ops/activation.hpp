@@ -29,5 +29,13 @@ Tensor softplus(const Tensor& a, double beta = 1.0, double threshold = 20.0);
 /// ELU (Clevert et al. 2015): x where x > 0, alpha·(e^x − 1) elsewhere. Gradient 1 where
 /// x > 0, alpha·e^x where x <= 0 (so alpha at x = 0, torch's convention).
 Tensor elu(const Tensor& a, double alpha = 1.0);
+/// Hardtanh (torch.nn.functional.hardtanh): min(max(x, min_val), max_val); NaN stays NaN.
+/// Gradient 1 where min_val < x < max_val and 0 elsewhere, bounds included (torch's
+/// hardtanh_backward; clamp instead passes the gradient at its bounds). Throws when
+/// min_val > max_val ("hardtanh: min_val 1 is greater than max_val -1").
+Tensor hardtanh(const Tensor& a, double min_val = -1.0, double max_val = 1.0);
+/// ReLU6 (torch.nn.functional.relu6) = hardtanh(x, 0, 6): min(max(x, 0), 6). Gradient 1 for
+/// 0 < x < 6, 0 elsewhere (0 at x = 0 and at x = 6, as torch).
+Tensor relu6(const Tensor& a);
 
 }  // namespace xgrad

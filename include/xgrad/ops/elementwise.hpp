@@ -7,6 +7,7 @@
 // "mul: expected tensors of the same dtype, got float32 [2] and float64 [2]".
 #pragma once
 
+#include "xgrad/ops/comparison.hpp"
 #include "xgrad/tensor.hpp"
 
 namespace xgrad {
@@ -34,6 +35,10 @@ Tensor pow(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, double exponent);
 /// |a|. Gradient sign(a), 0 at 0 (torch's convention).
 Tensor abs(const Tensor& a);
+/// Sign of each element: -1, 0 or 1 (torch.sign), in a's dtype (float32, float64 or int64;
+/// bool returns a copy). NaN and -0 give 0, as torch 1.13. Shapes: [...] -> the same shape.
+/// Gradient 0 everywhere (recorded, so the result requires grad when a does, as in torch).
+Tensor sign(const Tensor& a);
 /// min(max(a, lo), hi). Gradient 1 where lo ≤ a ≤ hi (bounds included, as torch), else 0.
 /// Pass ±infinity for a one-sided clamp. Throws when lo > hi.
 Tensor clamp(const Tensor& a, double lo, double hi);
@@ -42,12 +47,8 @@ Tensor clamp(const Tensor& a, double lo, double hi);
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
 
-/// Comparisons: boolean tensors of the broadcast shape, never differentiable.
-Tensor eq(const Tensor& a, const Tensor& b);
-Tensor gt(const Tensor& a, const Tensor& b);
-Tensor lt(const Tensor& a, const Tensor& b);
-Tensor ge(const Tensor& a, const Tensor& b);
-Tensor le(const Tensor& a, const Tensor& b);
+// Comparisons (eq, ne, lt, le, gt, ge and their operators) live in ops/comparison.hpp,
+// included above.
 
 /// Sums `grad` over broadcast dimensions so that it gets `shape` (the inverse of
 /// broadcasting): the helper every broadcasting op's backward uses. Differentiable.

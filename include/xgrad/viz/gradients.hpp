@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "xgrad/autograd/node.hpp"
@@ -65,5 +67,21 @@ class GradientRecorder {
   struct State;
   std::shared_ptr<State> state_;
 };
+
+/// Extra lines for an op's box in gradient graphs (viz::to_dot with gradients), computed from
+/// the gradient the op's backward produced for its first input, d(loss)/d(input) — the place
+/// where an op's effect on the gradient shows (a ReLU zeroes the gradient of dead units).
+/// Returns the lines, each starting with '\n'; "" adds nothing.
+using GradientAnnotation = std::function<std::string(const GradientStats& input_grad)>;
+
+/// Registers `annotate` for every op whose Node::name() is `op_name`, replacing an earlier
+/// registration ("" or an empty function removes it). The writer calls it only when the op's
+/// first input comes from a node that feeds nothing else (so the gradient there is the op's
+/// alone) and a GradientRecorder saw that gradient. Built in: "relu", "relu6", "hardtanh"
+/// ("dead 3/128 units (2%)" and "zero grads 41%"). Thread-safe.
+void register_gradient_annotation(const std::string& op_name, GradientAnnotation annotate);
+
+/// The annotation registered for `op_name`, or an empty function.
+GradientAnnotation gradient_annotation(const std::string& op_name);
 
 }  // namespace xgrad::viz

@@ -1,0 +1,256 @@
+#include "xgrad/ops/tensor_index.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "detail/kernel.hpp"
+#include "xgrad/autograd/grad_mode.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/ops/elementwise.hpp"
+
+namespace xgrad {
+
+using autograd::Node;
+using autograd::tensor_list;
+using indexing::TensorIndex;
+
+namespace {
+
+struct ViewSpec {
+  Shape shape, strides;
+  std::int64_t offset = 0;
+};
+
+// Python's rules for one slice of a dimension of size n: the first position and the length.
+std::pair<std::int64_t, std::int64_t> slice_bounds(const indexing::Slice& s, std::int64_t n) {
+  auto bound = [n](const std::optional<std::int64_t>& v, std::int64_t dflt) {
+    if (!v) return dflt;
+    std::int64_t b = *v < 0 ? *v + n : *v;
+    return std::clamp<std::int64_t>(b, 0, n);
+  };
+  const std::int64_t start = bound(s.start(), 0);
+  const std::int64_t stop = bound(s.stop(), n);
+  const std::int64_t len = stop > start ? (stop - start + s.step() - 1) / s.step() : 0;
+  return {start, len};
+}
+
+// The shape, strides and offset of x[indices].
+ViewSpec resolve(const Tensor& x, const std::vector<TensorIndex>& indices, const char* op) {
+  const Shape& in = x.shape();
+  const Shape& st = x.strides();
+  const auto ndim = static_cast<std::int64_t>(in.size());
+  std::int64_t named = 0, ellipses = 0;
+  for (const auto& ix : indices) {
+    if (ix.is_integer() || ix.is_slice()) ++named;
+    if (ix.is_ellipsis()) ++ellipses;
+  }
+  if (ellipses > 1) fail(op, ": an index list can hold only one Ellipsis, got ", ellipses);
+  if (named > ndim)
+    fail(op, ": too many indices for a tensor of shape ", in, ": ", named, " dimensions indexed");
+  ViewSpec v;
+  v.offset = x.offset();
+  std::size_t d = 0;  // the next input dimension
+  auto keep = [&] {
+    v.shape.push_back(in[d]);
+    v.strides.push_back(st[d]);
+    ++d;
+  };
+  auto insert = [&](std::int64_t size) {
+    v.shape.push_back(size);
+    v.strides.push_back(d < in.size() ? st[d] * in[d] : 1);
+  };
+  for (const auto& ix : indices) {
+    switch (ix.kind()) {
+      case TensorIndex::Kind::none:
+        insert(1);
+        break;
+      case TensorIndex::Kind::boolean:
+        insert(ix.boolean() ? 1 : 0);
+        break;
+      case TensorIndex::Kind::ellipsis:
+        for (std::int64_t k = 0; k < ndim - named; ++k) keep();
+        break;
+      case TensorIndex::Kind::integer: {
+        const std::int64_t n = in[d];
+        const std::int64_t i = ix.integer();
+        if (i < -n || i >= n)
+          fail(op, ": index ", i, " is out of range for dimension ", d, " with size ", n,
+               " (tensor of shape ", in, ")");
+        v.offset += (i < 0 ? i + n : i) * st[d];
+        ++d;
+        break;
+      }
+      case TensorIndex::Kind::slice: {
+        const auto& s = ix.slice();
+        if (s.step() <= 0)
+          fail(op, ": slice step must be positive, got ", s.step(), " (dimension ", d,
+               " of a tensor of shape ", in, ")");
+        auto [start, len] = slice_bounds(s, in[d]);
+        v.shape.push_back(len);
+        v.strides.push_back(st[d] * s.step());
+        if (len > 0) v.offset += start * st[d];
+        ++d;
+        break;
+      }
+    }
+  }
+  while (d < in.size()) keep();
+  return v;
+}
+
+Tensor make_view(const Tensor& x, ViewSpec v) {
+  return Tensor(std::make_shared<TensorImpl>(x.storage(), std::move(v.shape), std::move(v.strides),
+                                             v.offset, x.dtype()));
+}
+
+// Gradient of x[indices]: zeros of x's shape with g written into the indexed region.
+struct IndexBackward final : Node {
+  Shape in_shape;
+  std::vector<TensorIndex> indices;
+  const char* op = "index";
+  std::string_view name() const override { return op; }
+  tensor_list apply(tensor_list&& g) override {
+    Tensor out = zeros(in_shape, g[0].dtype());
+    make_view(out, resolve(out, indices, op)).copy_(g[0]);
+    return {out};
+  }
+};
+
+Tensor index_impl(const Tensor& x, const std::vector<TensorIndex>& indices, const char* op) {
+  Tensor out = make_view(x, resolve(x, indices, op));
+  if (autograd::any_requires_grad({&x})) {
+    auto node = std::make_shared<IndexBackward>();
+    node->in_shape = x.shape();
+    node->indices = indices;
+    node->op = op;
+    autograd::record(node, {&x}, {&out});
+  }
+  return out;
+}
+
+// A value's shape without its leading dimensions of size 1: torch's setitem drops them before
+// broadcasting (x[0, :2] = [[7, 8]] writes a [2] region).
+Shape strip_leading_ones(const Shape& s) {
+  std::size_t k = 0;
+  while (k < s.size() && s[k] == 1) ++k;
+  return Shape(s.begin() + static_cast<std::ptrdiff_t>(k), s.end());
+}
+
+// The region x[indices] as a plain view, checked to accept a value of shape `value_shape`.
+Tensor region_for(const Tensor& x, const std::vector<TensorIndex>& indices,
+                  const Shape& value_shape, const char* op) {
+  const Shape value = strip_leading_ones(value_shape);
+  Tensor region = make_view(x, resolve(x, indices, op));
+  const Shape& r = region.shape();
+  bool ok = value.size() <= r.size();
+  for (std::size_t i = 0; ok && i < value.size(); ++i) {
+    const std::int64_t vd = value[value.size() - 1 - i], rd = r[r.size() - 1 - i];
+    ok = vd == rd || vd == 1;
+  }
+  if (!ok)
+    fail(op, ": cannot broadcast a value of shape ", value_shape,
+         " into the indexed region of shape ", r, " (tensor of shape ", x.shape(), ")");
+  return region;
+}
+
+void check_not_recorded(const Tensor& x, const Tensor* value) {
+  if (!is_grad_enabled()) return;
+  if (x.requires_grad())
+    fail("index_put_: in-place ops are not recorded by autograd; on a tensor that requires grad (",
+         x.shape(), ") use it under xgrad::no_grad, or use the out-of-place index_put");
+  if (value && value->requires_grad())
+    fail("index_put_: in-place ops are not recorded by autograd; with a value that requires grad (",
+         value->shape(), ") use it under xgrad::no_grad, or use the out-of-place index_put");
+}
+
+struct IndexPutBackward final : Node {
+  std::vector<TensorIndex> indices;
+  Shape value_shape;
+  Dtype value_dtype = Dtype::float32;
+  std::string_view name() const override { return "index_put"; }
+  tensor_list apply(tensor_list&& g) override {
+    tensor_list out(2);
+    if (needs_input_grad(0)) {
+      out[0] = g[0].clone();
+      make_view(out[0], resolve(out[0], indices, "index_put")).fill_(0.0);
+    }
+    if (needs_input_grad(1)) {
+      Tensor region = make_view(g[0], resolve(g[0], indices, "index_put"));
+      out[1] = sum_to(region, strip_leading_ones(value_shape))
+                   .clone()
+                   .reshape(value_shape)
+                   .to(value_dtype);
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+Tensor index(const Tensor& x, const std::vector<TensorIndex>& indices) {
+  return index_impl(x, indices, "index");
+}
+
+Tensor select(const Tensor& x, std::int64_t dim, std::int64_t i) {
+  const auto d = detail::normalize_axis(dim, x.dim(), x.shape(), "select");
+  std::vector<TensorIndex> indices(static_cast<std::size_t>(d), indexing::Slice());
+  indices.emplace_back(i);
+  return index_impl(x, indices, "select");
+}
+
+Tensor& index_put_(Tensor& x, const std::vector<TensorIndex>& indices, const Tensor& value) {
+  check_not_recorded(x, &value);
+  Tensor region = region_for(x, indices, value.shape(), "index_put_");
+  no_grad guard;
+  region.copy_(value.detach().reshape(strip_leading_ones(value.shape())));  // bumps x's version
+  return x;
+}
+
+Tensor& index_put_(Tensor& x, const std::vector<TensorIndex>& indices, double value) {
+  check_not_recorded(x, nullptr);
+  Tensor region = region_for(x, indices, {}, "index_put_");
+  no_grad guard;
+  region.fill_(value);
+  return x;
+}
+
+Tensor index_put(const Tensor& x, const std::vector<TensorIndex>& indices, const Tensor& value) {
+  Tensor out;
+  {
+    no_grad guard;
+    out = x.detach().clone();
+    region_for(out, indices, value.shape(), "index_put")
+        .copy_(value.detach().reshape(strip_leading_ones(value.shape())));
+  }
+  if (autograd::any_requires_grad({&x, &value})) {
+    check(is_floating(x.dtype()),
+          "index_put: a value that requires grad needs a float tensor, got ", dtype_name(x.dtype()),
+          " ", x.shape());
+    auto node = std::make_shared<IndexPutBackward>();
+    node->indices = indices;
+    node->value_shape = value.shape();
+    node->value_dtype = value.dtype();
+    autograd::record(node, {&x, &value}, {&out});
+  }
+  return out;
+}
+
+// ---- Tensor members -----------------------------------------------------------------------
+
+Tensor Tensor::index(const std::vector<TensorIndex>& indices) const {
+  return xgrad::index(*this, indices);
+}
+Tensor Tensor::operator[](std::int64_t i) const {
+  return xgrad::select(*this, 0, i);
+}
+Tensor Tensor::select(std::int64_t dim, std::int64_t i) const {
+  return xgrad::select(*this, dim, i);
+}
+Tensor& Tensor::index_put_(const std::vector<TensorIndex>& indices, const Tensor& value) {
+  return xgrad::index_put_(*this, indices, value);
+}
+Tensor& Tensor::index_put_(const std::vector<TensorIndex>& indices, double value) {
+  return xgrad::index_put_(*this, indices, value);
+}
+
+}  // namespace xgrad
