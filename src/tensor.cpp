@@ -372,8 +372,9 @@ bool Tensor::is_leaf() const {
   return checked().grad_fn == nullptr;
 }
 
-void Tensor::backward(const Tensor& seed, bool retain_graph) const {
-  xgrad::backward({*this}, {seed}, retain_graph);
+void Tensor::backward(const Tensor& seed, std::optional<bool> retain_graph,
+                      bool create_graph) const {
+  xgrad::backward({*this}, {seed}, retain_graph, create_graph);
 }
 
 Tensor Tensor::detach() const {

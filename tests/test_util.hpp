@@ -77,11 +77,20 @@ inline void expect_error_exact(const std::function<void()>& f, const std::string
 }
 
 /// Runs gradcheck with the suite's tight tolerances and reports its message on failure.
-inline void expect_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                             const std::vector<Tensor>& inputs, double eps = 1e-6) {
-  GradcheckResult r = gradcheck(f, inputs, eps, kAtol, kRtol);
-  BOOST_CHECK_MESSAGE(r.ok, r.message);
-}
+/// What expect_gradcheck checks beyond the first derivative.
+struct DerivativeChecks {
+  bool second_order =
+      true;                // gradgradcheck (off only for the exceptions docs/higher-order.md lists)
+  bool forward = true;     // forward mode (jvp) against reverse mode
+  double fwd_tol = 1e-10;  // |vᵀ(J·u) - (Jᵀv)·u| ≤ fwd_tol·(1 + |vᵀ(J·u)|)
+};
+
+/// Every derivative of f at `inputs` (float64; the ones that require grad): gradcheck against
+/// finite differences, gradgradcheck (the backward is itself differentiable), and forward
+/// mode against reverse mode (derivative_checks.hpp).
+void expect_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                      const std::vector<Tensor>& inputs, double eps = 1e-6,
+                      DerivativeChecks c = {});
 
 /// A float64 leaf of the given shape with reproducible values in [lo, hi), requiring grad.
 inline Tensor leaf(const Shape& shape, double lo = -1.0, double hi = 1.0, std::uint64_t seed = 1) {
@@ -104,3 +113,5 @@ inline void expect_error(const std::function<void()>& f, const std::vector<std::
 }
 
 }  // namespace xgrad::testing
+
+#include "derivative_checks.hpp"  // defines expect_gradcheck

@@ -6,6 +6,7 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -119,9 +120,11 @@ class Tensor {
   bool is_leaf() const;
   /// Computes gradients of this tensor w.r.t. every leaf that requires grad and accumulates them
   /// into their .grad(). `seed` (the gradient of some scalar w.r.t. this tensor, same shape) may
-  /// be omitted only for one-element tensors. Without retain_graph the graph's saved tensors
-  /// are freed, and a second backward through it throws.
-  void backward(const Tensor& seed = Tensor(), bool retain_graph = false) const;
+  /// be omitted only for one-element tensors. Without retain_graph (default: create_graph) the
+  /// graph's saved tensors are freed, and a second backward through it throws. With
+  /// create_graph the backward is recorded: the .grad() it leaves can be differentiated again.
+  void backward(const Tensor& seed = Tensor(), std::optional<bool> retain_graph = std::nullopt,
+                bool create_graph = false) const;
   /// A tensor sharing this one's data (and version counter) without autograd history.
   Tensor detach() const;
   /// Makes a non-leaf keep its .grad() after backward.
@@ -249,6 +252,10 @@ class TensorImpl {
   Tensor grad;
   std::vector<Hook> hooks;  // leaves: run by AccumulateGrad before accumulating
   std::string name;
+  // forward-mode AD (autograd/forward_ad.hpp): the tangent, valid while dual level
+  // `fw_level` is the active one (0: none)
+  Tensor fw_grad;
+  std::uint32_t fw_level = 0;
 };
 
 // ---- construction -----------------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 #include "xgrad/autograd/anomaly.hpp"
 #include "xgrad/autograd/engine.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/function.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/gradcheck.hpp"

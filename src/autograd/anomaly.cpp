@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -277,10 +278,21 @@ std::string qualified_name(const std::string& f) {
   return f.substr(start, end - start);
 }
 
+// A frame's file as an absolute path: debug info from a build with relative file names
+// (ccache's base_dir) names them from the build folder, "../src/ops/elementwise.cpp".
+std::string absolute_file(const std::string& file) {
+#if defined(XGRAD_BINARY_ROOT)
+  if (!file.empty() && file[0] != '/')
+    return (std::filesystem::path(XGRAD_BINARY_ROOT) / file).lexically_normal().string();
+#endif
+  return file;
+}
+
 bool is_library_frame(const SourceLocation& f) {
   const std::string& root = repo_root();
-  if (!root.empty() && !f.file.empty() &&
-      (f.file.rfind(root + "include/xgrad/", 0) == 0 || f.file.rfind(root + "src/", 0) == 0))
+  const std::string file = absolute_file(f.file);
+  if (!root.empty() && !file.empty() &&
+      (file.rfind(root + "include/xgrad/", 0) == 0 || file.rfind(root + "src/", 0) == 0))
     return true;
   // The installed headers (PREFIX/include/xgrad/...) are the library's too.
   if (f.file.find("/include/xgrad/") != std::string::npos) return true;

@@ -30,12 +30,27 @@ void accumulate(tensor_list& buffer, std::size_t slot, Tensor&& g) {
   }
 }
 
-Tensor make_seed(const Tensor& out, const Tensor& seed, std::size_t i) {
+// Grad mode for the length of a backward: on exactly when the backward is recorded.
+class GradModeScope {
+ public:
+  explicit GradModeScope(bool on) : prev_(is_grad_enabled()) { set_grad_enabled(on); }
+  ~GradModeScope() { set_grad_enabled(prev_); }
+  GradModeScope(const GradModeScope&) = delete;
+  GradModeScope& operator=(const GradModeScope&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// With create_graph the seed keeps its history (a gradient penalty may seed with a tensor
+// that depends on parameters, as torch allows); without, it is plain data.
+Tensor make_seed(const Tensor& out, const Tensor& seed, std::size_t i, bool create_graph) {
   if (seed.defined()) {
     if (seed.shape() != out.shape())
       fail("backward: seed ", i, " has shape ", seed.shape(), " but its output has shape ",
            out.shape());
-    return seed.dtype() == out.dtype() ? seed.detach() : seed.detach().to(out.dtype());
+    const Tensor s = create_graph ? seed : seed.detach();
+    return s.dtype() == out.dtype() ? s : s.to(out.dtype());
   }
   if (out.numel() != 1)
     fail(
@@ -49,7 +64,7 @@ Tensor make_seed(const Tensor& out, const Tensor& seed, std::size_t i) {
 // each captured edge is returned instead of accumulated into leaves.
 std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
                                  const std::vector<Tensor>& seeds, bool retain_graph,
-                                 const std::vector<Edge>* captures) {
+                                 bool create_graph, const std::vector<Edge>* captures) {
   check(seeds.empty() || seeds.size() == outputs.size(), "backward: got ", seeds.size(),
         " seeds for ", outputs.size(), " outputs");
   // The roots, each with its seed.
@@ -62,7 +77,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
     if (!e.valid())
       fail("backward: output ", i, " of shape ", out.shape(),
            " does not require grad and has no grad_fn");
-    Tensor s = make_seed(out, i < seeds.size() ? seeds[i] : Tensor(), i);
+    Tensor s = make_seed(out, i < seeds.size() ? seeds[i] : Tensor(), i, create_graph);
     roots.push_back(e.fn.get());
     seeded.emplace_back(std::move(e), std::move(s));
   }
@@ -104,7 +119,9 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
   // detect_anomaly (anomaly.hpp), read once per backward: when on, each node's gradients are
   // checked for NaN/Inf and errors name where the op was called.
   const bool anomaly = autograd::is_anomaly_enabled();
-  no_grad guard;  // backward formulas are not recorded (create_graph is future work)
+  // Backward formulas are recorded exactly when create_graph: they are written with xgrad ops,
+  // so the gradients then have a graph of their own, differentiable again (to any order).
+  GradModeScope grad_mode(create_graph);
   for (std::size_t k = 0; k < order.size(); ++k) {
     Node* node = order[k];
     NodeState& st = state[k];
@@ -127,6 +144,10 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
     tensor_list out;
     const bool run = any && !(captures && node->leaf());
     if (run) {
+      if (create_graph && node->once_differentiable())
+        fail(node->name(),
+             ": its backward is marked once_differentiable, so backward with create_graph=true "
+             "cannot record it; write the backward with differentiable xgrad ops");
       out = anomaly ? autograd::detail::apply_checked(*node, std::move(grads))
                     : node->apply(std::move(grads));
       if (!out.empty() && out.size() != node->next_edges().size())
@@ -152,12 +173,13 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
 }  // namespace
 
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& seeds,
-              bool retain_graph) {
-  run_backward(outputs, seeds, retain_graph, nullptr);
+              std::optional<bool> retain_graph, bool create_graph) {
+  run_backward(outputs, seeds, retain_graph.value_or(create_graph), create_graph, nullptr);
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
-                         const std::vector<Tensor>& seeds, bool retain_graph, bool allow_unused) {
+                         const std::vector<Tensor>& seeds, std::optional<bool> retain_graph,
+                         bool create_graph, bool allow_unused) {
   std::vector<Edge> edges;
   edges.reserve(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -165,7 +187,8 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
           " does not require grad");
     edges.push_back(autograd::gradient_edge(inputs[i]));
   }
-  std::vector<Tensor> result = run_backward(outputs, seeds, retain_graph, &edges);
+  std::vector<Tensor> result =
+      run_backward(outputs, seeds, retain_graph.value_or(create_graph), create_graph, &edges);
   for (std::size_t i = 0; i < result.size(); ++i) {
     if (!result[i].defined() && !allow_unused)
       fail("grad: input ", i, " of shape ", inputs[i].shape(),

@@ -1,10 +1,12 @@
 #include "xgrad/autograd/gradcheck.hpp"
 
 #include <cmath>
+#include <random>
 #include <sstream>
 
 #include "xgrad/autograd/engine.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
+#include "xgrad/ops/shape.hpp"
 
 namespace xgrad {
 
@@ -40,8 +42,9 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     for (std::int64_t j = 0; j < m; ++j) {
       Tensor seed = zeros(y.shape(), Dtype::float64);
       seed.data_ptr<double>()[j] = 1.0;
-      rows[static_cast<std::size_t>(j)] = grad({y}, wrt, {seed}, /*retain_graph=*/true,
-                                               /*allow_unused=*/true);
+      rows[static_cast<std::size_t>(j)] =
+          grad({y}, wrt, {seed}, /*retain_graph=*/true, /*create_graph=*/false,
+               /*allow_unused=*/true);
     }
   }
 
@@ -93,6 +96,60 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
      << ", numeric " << res.numeric << " (atol " << atol << ", rtol " << rtol << ")";
   res.message = os.str();
   return res;
+}
+
+GradcheckResult gradgradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                              const std::vector<Tensor>& inputs, const Tensor& grad_outputs,
+                              double eps, double atol, double rtol, std::uint64_t seed) {
+  std::vector<std::size_t> diff;
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].requires_grad()) diff.push_back(i);
+  check(!diff.empty(), "gradgradcheck: no input requires grad");
+  Tensor v = grad_outputs;
+  if (!v.defined()) {
+    Tensor y;
+    {
+      no_grad guard;
+      y = f(inputs);
+    }
+    check(y.dtype() == Dtype::float64, "gradgradcheck: f must return a float64 tensor, got ",
+          dtype_name(y.dtype()));
+    v = empty(y.shape(), Dtype::float64);
+    std::mt19937_64 gen(seed);
+    std::normal_distribution<double> normal;
+    double* pv = v.data_ptr<double>();
+    for (std::int64_t i = 0; i < v.numel(); ++i) pv[i] = normal(gen);
+  }
+  check(v.dtype() == Dtype::float64, "gradgradcheck: grad_outputs must be float64, got ",
+        dtype_name(v.dtype()));
+  std::vector<Tensor> all = inputs;
+  all.push_back(v.detach().clone().requires_grad_());
+  const std::size_t n = inputs.size();
+  // (x, v) ↦ the vjp, flattened and joined: what gradcheck differentiates.
+  auto vjp = [&](const std::vector<Tensor>& xs) {
+    enable_grad on;  // gradcheck evaluates under no_grad; the vjp needs a graph
+    std::vector<Tensor> args(xs.begin(), xs.begin() + static_cast<std::ptrdiff_t>(n));
+    Tensor y = f(args);
+    if (y.shape() != xs[n].shape())
+      fail("gradgradcheck: f returned shape ", y.shape(), " but grad_outputs has shape ",
+           xs[n].shape());
+    std::vector<Tensor> wrt;
+    for (auto i : diff) wrt.push_back(xs[i]);
+    std::vector<Tensor> g;
+    if (y.requires_grad())
+      g = grad({y}, wrt, {xs[n]}, /*retain_graph=*/true, /*create_graph=*/true,
+               /*allow_unused=*/true);
+    std::vector<Tensor> parts;
+    for (std::size_t k = 0; k < wrt.size(); ++k) {
+      const Tensor gk =
+          k < g.size() && g[k].defined() ? g[k] : zeros(wrt[k].shape(), Dtype::float64);
+      parts.push_back(reshape(gk, {gk.numel()}));
+    }
+    return concat(parts, 0);
+  };
+  GradcheckResult r = gradcheck(vjp, all, eps, atol, rtol);
+  r.message = "grad" + r.message;  // "gradgradcheck passed/FAILED: ..."
+  return r;
 }
 
 }  // namespace xgrad

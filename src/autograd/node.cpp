@@ -4,16 +4,32 @@
 #include <set>
 #include <tuple>
 
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
+#include "xgrad/ops/elementwise.hpp"
 
 namespace xgrad::autograd {
 
 // ---- SavedVariable ----------------------------------------------------------------------
 
-SavedVariable::SavedVariable(const Tensor& t)
-    : data_(t.detach()), version_(t.version()), saved_(true) {}
+SavedVariable::SavedVariable(const Tensor& t, const Node* owner)
+    : version_(t.version()), saved_(true) {
+  const auto& impl = *t.impl();
+  is_output_ = owner != nullptr && impl.grad_fn.get() == owner;
+  if (!is_output_) {
+    data_ = t;  // an input keeps its history: create_graph differentiates through it
+    return;
+  }
+  // An output would own its own node: keep the data only, and the history's coordinates.
+  data_ = t.detach();
+  output_nr_ = impl.output_nr;
+  if (has_tangent(t)) {
+    tangent_ = impl.fw_grad.detach();
+    fw_level_ = impl.fw_level;
+  }
+}
 
-Tensor SavedVariable::unpack(std::string_view op) const {
+Tensor SavedVariable::unpack(std::string_view op, const Node* owner) const {
   if (released_)
     fail(op,
          ": trying to backward through the graph a second time (its saved tensors were freed by "
@@ -23,11 +39,29 @@ Tensor SavedVariable::unpack(std::string_view op) const {
     fail(op, ": a tensor of shape ", data_.shape(),
          " saved for backward was modified by an in-place operation (saved at version ", version_,
          ", now at version ", data_.version(), ")");
-  return data_;
+  if (!is_output_) return data_;
+  const bool history = owner != nullptr && is_grad_enabled();
+  const bool fw = tangent_.defined() && fw_level_ == detail::active_fw_level();
+  if (!history && !fw) return data_;
+  // A saved output, unpacked while its backward is recorded (create_graph) or inside its
+  // forward-mode level: a fresh handle that has the node as grad_fn again (the node is
+  // alive: it is running) and the tangent it had.
+  Tensor r = data_.detach();
+  auto& impl = *r.impl();
+  if (history) {
+    impl.grad_fn = std::const_pointer_cast<Node>(owner->shared_from_this());
+    impl.output_nr = output_nr_;
+  }
+  if (fw) {
+    impl.fw_grad = tangent_;
+    impl.fw_level = fw_level_;
+  }
+  return r;
 }
 
 void SavedVariable::reset() {
   data_ = Tensor();
+  tangent_ = Tensor();
   released_ = saved_;
 }
 
@@ -105,6 +139,21 @@ Node::~Node() {
   draining = false;
 }
 
+Saved Node::save(const Tensor& t) {
+  if (!t.defined()) return {};
+  saved_.emplace_back(t, this);
+  return {static_cast<std::uint32_t>(saved_.size() - 1)};
+}
+
+Tensor Node::saved(Saved s) const {
+  if (!s.defined()) return Tensor();
+  return saved_[s.index].unpack(name(), this);
+}
+
+void Node::release_saved() {
+  for (auto& s : saved_) s.reset();
+}
+
 void Node::add_pre_hook(std::uint32_t output_nr, Hook hook) {
   pre_hooks_.emplace_back(output_nr, std::move(hook));
 }
@@ -146,16 +195,25 @@ tensor_list AccumulateGrad::apply(tensor_list&& grads) {
   Tensor& g = grads[0];
   if (!g.defined()) return {};
   Tensor& acc = leaf_->grad;
+  const bool stealable =
+      g.impl().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous();
+  if (is_grad_enabled()) {
+    // create_graph: .grad() keeps the gradient's graph (torch: grad = grad + new_grad, out of
+    // place), so it can be differentiated again.
+    if (!acc.defined()) {
+      acc = stealable ? std::move(g) : g.clone();
+    } else {
+      acc = add(acc, g);
+    }
+    return {};
+  }
   if (!acc.defined()) {
     // Steal the incoming gradient when nothing else refers to it; otherwise copy, so that
     // a later in-place accumulation cannot write into another tensor's memory.
-    if (g.impl().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous()) {
-      acc = std::move(g);
-    } else {
-      acc = g.clone();
-    }
+    acc = stealable ? std::move(g) : g.clone();
+  } else if (acc.requires_grad()) {
+    acc = add(acc, g);  // a .grad() left by create_graph: in-place would be refused
   } else {
-    no_grad guard;
     acc.add_(g);
   }
   return {};

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/reduction.hpp"
@@ -11,8 +12,11 @@
 
 namespace xgrad {
 
+using autograd::jvp_op;
 using autograd::Node;
-using autograd::SavedVariable;
+using autograd::record_op;
+using autograd::Saved;
+using autograd::tangent;
 using autograd::tensor_list;
 
 namespace {
@@ -37,14 +41,10 @@ Tensor unary_kernel(const Tensor& a, const char* op, F f) {
                            [&]<class T>() { return detail::map_unary<T>(a, f(T{})); });
 }
 
-// ---- fused backward kernels (not recorded: they run inside backward) ----------------------
-
-// grad * sign(a), with sign(0) = 0.
-Tensor abs_backward(const Tensor& g, const Tensor& a) {
-  return binary_kernel(g, a, "abs_backward", []<class T>(T) {
-    return [](T gv, T av) { return av > T(0) ? gv : (av < T(0) ? -gv : T(0)); };
-  });
-}
+// ---- derivative helpers -------------------------------------------------------------------
+// A backward (vjp) or jvp formula is written with xgrad ops, so that it is differentiable
+// again (create_graph, forward-over-reverse). Raw kernels appear only for factors whose own
+// derivative is zero: signs, masks and tie weights, which are piecewise constant.
 
 // A clamp bound in the tensor's dtype, as torch converts it: rounded to nearest, saturating to
 // ±inf beyond T's range. Comparing float32 elements with the double bound instead would give
@@ -58,23 +58,48 @@ T clamp_bound(double v) {
   return static_cast<T>(v);
 }
 
-// grad where lo <= a <= hi (bounds in a's dtype), else 0.
-Tensor clamp_backward(const Tensor& g, const Tensor& a, double lo, double hi) {
-  return binary_kernel(g, a, "clamp_backward", [lo, hi]<class T>(T) {
+// 1 where lo <= a <= hi (bounds in a's dtype), else 0: clamp's derivative.
+Tensor clamp_mask(const Tensor& a, double lo, double hi) {
+  return unary_kernel(a.detach(), "clamp_backward", [lo, hi]<class T>(T) {
     const T l = clamp_bound<T>(lo), h = clamp_bound<T>(hi);
-    return [l, h](T gv, T av) { return (av >= l && av <= h) ? gv : T(0); };
+    return [l, h](T av) { return (av >= l && av <= h) ? T(1) : T(0); };
   });
 }
 
-// grad * exponent * a^(exponent-1), with the exponent-0 case giving 0.
-Tensor pow_scalar_backward(const Tensor& g, const Tensor& a, double e) {
-  return binary_kernel(g, a, "pow_backward", [e]<class T>(T) {
-    const T te = static_cast<T>(e);
-    return [te](T gv, T av) { return te == T(0) ? T(0) : gv * te * std::pow(av, te - T(1)); };
+// d(a^e)/da = e·a^(e-1), written so that e = 0 gives 0 rather than 0·a^-1 (inf at a = 0).
+Tensor pow_scalar_derivative(const Tensor& a, double e) {
+  if (e == 0.0) return zeros_like(a);
+  return mul(pow(a, e - 1.0), scalar_like(e, a));
+}
+
+// pow(a, b)'s partial derivatives, with torch's conventions at the edges: d/da = b·a^(b-1) is 0
+// where b = 0 (the exponent is shifted to 1 there, so no 0·inf appears), and d/db = a^b·ln a is
+// 0 where a = 0 and b >= 0 (ln's argument is shifted to 1 there). The shifts are constant
+// masks, so the formulas stay differentiable.
+Tensor pow_da(const Tensor& a, const Tensor& b) {
+  Tensor b_zero = unary_kernel(b.detach(), "pow_backward", []<class T>(T) {
+    return [](T e) { return e == T(0) ? T(1) : T(0); };
+  });
+  return mul(b, pow(a, sub(add(b, b_zero), scalar_like(1.0, b))));
+}
+Tensor pow_db(const Tensor& a, const Tensor& b, const Tensor& out) {
+  Tensor a_zero = binary_kernel(a.detach(), b.detach(), "pow_backward", []<class T>(T) {
+    return [](T x, T e) { return (x == T(0) && e >= T(0)) ? T(1) : T(0); };
+  });
+  return mul(out, log(add(a, a_zero)));
+}
+
+// maximum/minimum: the weight of a — 1 where a wins, 0.5 on ties, 0 where b wins.
+Tensor max_min_weight(const Tensor& a, const Tensor& b, bool is_max) {
+  return binary_kernel(a.detach(), b.detach(), "maximum_backward", [is_max]<class T>(T) {
+    return [is_max](T x, T y) {
+      if (x == y) return T(0.5);
+      return (is_max ? x > y : x < y) ? T(1) : T(0);
+    };
   });
 }
 
-// ---- nodes ------------------------------------------------------------------------------
+// ---- nodes: the vjp of each op (its jvp sits beside its record_op below) ------------------
 
 struct AddBackward final : Node {
   Shape a_shape, b_shape;
@@ -89,37 +114,29 @@ struct AddBackward final : Node {
 };
 
 struct MulBackward final : Node {
-  SavedVariable a, b;
+  Saved a, b;
   Shape a_shape, b_shape;
   std::string_view name() const override { return "mul"; }
   tensor_list apply(tensor_list&& g) override {
     tensor_list out(2);
-    if (needs_input_grad(0)) out[0] = sum_to(mul(g[0], b.unpack(name())), a_shape);
-    if (needs_input_grad(1)) out[1] = sum_to(mul(g[0], a.unpack(name())), b_shape);
+    if (needs_input_grad(0)) out[0] = sum_to(mul(g[0], saved(b)), a_shape);
+    if (needs_input_grad(1)) out[1] = sum_to(mul(g[0], saved(a)), b_shape);
     return out;
-  }
-  void release_saved() override {
-    a.reset();
-    b.reset();
   }
 };
 
 struct DivBackward final : Node {
-  SavedVariable a, b;
+  Saved a, b;
   Shape a_shape, b_shape;
   std::string_view name() const override { return "div"; }
   tensor_list apply(tensor_list&& g) override {
     tensor_list out(2);
-    Tensor bv = b.unpack(name());
+    Tensor bv = saved(b);
     Tensor ga = div(g[0], bv);
     if (needs_input_grad(0)) out[0] = sum_to(ga, a_shape);
     // d(a/b)/db = -a/b² = -(g/b)·(a/b)
-    if (needs_input_grad(1)) out[1] = sum_to(neg(mul(ga, div(a.unpack(name()), bv))), b_shape);
+    if (needs_input_grad(1)) out[1] = sum_to(neg(mul(ga, div(saved(a), bv))), b_shape);
     return out;
-  }
-  void release_saved() override {
-    a.reset();
-    b.reset();
   }
 };
 
@@ -128,36 +145,31 @@ struct NegBackward final : Node {
   tensor_list apply(tensor_list&& g) override { return {neg(g[0])}; }
 };
 
-// Unary ops whose gradient is g * f(saved): exp (saves its output), log, sqrt, abs, ...
 struct ExpBackward final : Node {
-  SavedVariable result;
+  Saved y;
   std::string_view name() const override { return "exp"; }
-  tensor_list apply(tensor_list&& g) override { return {mul(g[0], result.unpack(name()))}; }
-  void release_saved() override { result.reset(); }
+  tensor_list apply(tensor_list&& g) override { return {mul(g[0], saved(y))}; }
 };
 
 struct LogBackward final : Node {
-  SavedVariable a;
+  Saved a;
   std::string_view name() const override { return "log"; }
-  tensor_list apply(tensor_list&& g) override { return {div(g[0], a.unpack(name()))}; }
-  void release_saved() override { a.reset(); }
+  tensor_list apply(tensor_list&& g) override { return {div(g[0], saved(a))}; }
 };
 
 struct SqrtBackward final : Node {
-  SavedVariable result;
+  Saved y;
   std::string_view name() const override { return "sqrt"; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor r = result.unpack(name());
+    Tensor r = saved(y);
     return {div(g[0], mul(r, scalar_like(2.0, r)))};
   }
-  void release_saved() override { result.reset(); }
 };
 
 struct AbsBackward final : Node {
-  SavedVariable a;
+  Saved a;
   std::string_view name() const override { return "abs"; }
-  tensor_list apply(tensor_list&& g) override { return {abs_backward(g[0], a.unpack(name()))}; }
-  void release_saved() override { a.reset(); }
+  tensor_list apply(tensor_list&& g) override { return {mul(g[0], sign(saved(a).detach()))}; }
 };
 
 struct SignBackward final : Node {
@@ -166,151 +178,116 @@ struct SignBackward final : Node {
 };
 
 struct ClampBackward final : Node {
-  SavedVariable a;
+  Saved a;
   double lo = 0, hi = 0;
   std::string_view name() const override { return "clamp"; }
-  tensor_list apply(tensor_list&& g) override {
-    return {clamp_backward(g[0], a.unpack(name()), lo, hi)};
-  }
-  void release_saved() override { a.reset(); }
+  tensor_list apply(tensor_list&& g) override { return {mul(g[0], clamp_mask(saved(a), lo, hi))}; }
 };
 
 struct PowScalarBackward final : Node {
-  SavedVariable a;
+  Saved a;
   double exponent = 0;
   std::string_view name() const override { return "pow"; }
   tensor_list apply(tensor_list&& g) override {
-    return {pow_scalar_backward(g[0], a.unpack(name()), exponent)};
+    return {mul(g[0], pow_scalar_derivative(saved(a), exponent))};
   }
-  void release_saved() override { a.reset(); }
 };
 
 struct PowBackward final : Node {
-  SavedVariable a, b, result;
+  Saved a, b, y;
   Shape a_shape, b_shape;
   std::string_view name() const override { return "pow"; }
   tensor_list apply(tensor_list&& g) override {
     tensor_list out(2);
-    Tensor av = a.unpack(name()), bv = b.unpack(name());
-    if (needs_input_grad(0)) {
-      // b * a^(b-1), written so that b = 0 gives 0 rather than 0 * inf.
-      Tensor d = binary_kernel(av, bv, "pow_backward", []<class T>(T) {
-        return [](T x, T e) { return e == T(0) ? T(0) : e * std::pow(x, e - T(1)); };
-      });
-      out[0] = sum_to(mul(g[0], d), a_shape);
-    }
-    if (needs_input_grad(1)) {
-      // a^b * ln(a), taken as 0 where a = 0 and b >= 0 (torch's convention).
-      Tensor r = result.unpack(name());
-      Tensor lg = binary_kernel(av, bv, "pow_backward", []<class T>(T) {
-        return [](T x, T e) { return (x == T(0) && e >= T(0)) ? T(0) : std::log(x); };
-      });
-      out[1] = sum_to(mul(g[0], mul(r, lg)), b_shape);
-    }
+    Tensor av = saved(a), bv = saved(b);
+    if (needs_input_grad(0)) out[0] = sum_to(mul(g[0], pow_da(av, bv)), a_shape);
+    if (needs_input_grad(1)) out[1] = sum_to(mul(g[0], pow_db(av, bv, saved(y))), b_shape);
     return out;
-  }
-  void release_saved() override {
-    a.reset();
-    b.reset();
-    result.reset();
   }
 };
 
 struct MaxMinBackward final : Node {
-  SavedVariable a, b;
+  Saved a, b;
   Shape a_shape, b_shape;
   bool is_max = true;
   std::string_view name() const override { return is_max ? "maximum" : "minimum"; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor av = a.unpack(name()), bv = b.unpack(name());
-    // Weight of a: 1 where a wins, 0.5 on ties, 0 where b wins.
-    const bool mx = is_max;
-    Tensor wa = binary_kernel(av, bv, "maximum_backward", [mx]<class T>(T) {
-      return [mx](T x, T y) {
-        if (x == y) return T(0.5);
-        return (mx ? x > y : x < y) ? T(1) : T(0);
-      };
-    });
+    Tensor wa = max_min_weight(saved(a), saved(b), is_max);
     tensor_list out(2);
     if (needs_input_grad(0)) out[0] = sum_to(mul(g[0], wa), a_shape);
     if (needs_input_grad(1)) out[1] = sum_to(mul(g[0], sub(scalar_like(1.0, wa), wa)), b_shape);
     return out;
   }
-  void release_saved() override {
-    a.reset();
-    b.reset();
-  }
 };
+
+// The shapes every broadcasting binary node keeps (its vjp sums back to them).
+template <class N>
+void keep_shapes(N& n, const Tensor& a, const Tensor& b) {
+  n.a_shape = a.shape();
+  n.b_shape = b.shape();
+}
 
 }  // namespace
 
 // ---- binary ops ----------------------------------------------------------------------------
+// Each op: the kernel, record_op (the reverse-mode node and what it saves), jvp_op (the
+// forward-mode rule: the output's tangent from the inputs' tangents, zeros where none).
 
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out =
       binary_kernel(a, b, "add", []<class T>(T) { return [](T x, T y) { return x + y; }; });
-  if (autograd::any_requires_grad({&a, &b})) {
-    auto node = std::make_shared<AddBackward>();
-    node->a_shape = a.shape();
-    node->b_shape = b.shape();
-    autograd::record(node, {&a, &b}, {&out});
-  }
+  record_op<AddBackward>({&a, &b}, {&out}, [&](AddBackward& n) { keep_shapes(n, a, b); });
+  jvp_op("add", {&a, &b}, out, [&] { return add(tangent(a), tangent(b)); });
   return out;
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out =
       binary_kernel(a, b, "sub", []<class T>(T) { return [](T x, T y) { return x - y; }; });
-  if (autograd::any_requires_grad({&a, &b})) {
-    auto node = std::make_shared<AddBackward>();
-    node->a_shape = a.shape();
-    node->b_shape = b.shape();
-    node->subtract = true;
-    autograd::record(node, {&a, &b}, {&out});
-  }
+  record_op<AddBackward>({&a, &b}, {&out}, [&](AddBackward& n) {
+    keep_shapes(n, a, b);
+    n.subtract = true;
+  });
+  jvp_op("sub", {&a, &b}, out, [&] { return sub(tangent(a), tangent(b)); });
   return out;
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out =
       binary_kernel(a, b, "mul", []<class T>(T) { return [](T x, T y) { return x * y; }; });
-  if (autograd::any_requires_grad({&a, &b})) {
-    auto node = std::make_shared<MulBackward>();
-    if (b.requires_grad()) node->a = SavedVariable(a);
-    if (a.requires_grad()) node->b = SavedVariable(b);
-    node->a_shape = a.shape();
-    node->b_shape = b.shape();
-    autograd::record(node, {&a, &b}, {&out});
-  }
+  record_op<MulBackward>({&a, &b}, {&out}, [&](MulBackward& n) {
+    keep_shapes(n, a, b);
+    if (n.needs_input_grad(1)) n.a = n.save(a);
+    if (n.needs_input_grad(0)) n.b = n.save(b);
+  });
+  jvp_op("mul", {&a, &b}, out, [&] { return add(mul(tangent(a), b), mul(a, tangent(b))); });
   return out;
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out =
       binary_kernel(a, b, "div", []<class T>(T) { return [](T x, T y) { return x / y; }; });
-  if (autograd::any_requires_grad({&a, &b})) {
-    auto node = std::make_shared<DivBackward>();
-    if (b.requires_grad()) node->a = SavedVariable(a);
-    node->b = SavedVariable(b);
-    node->a_shape = a.shape();
-    node->b_shape = b.shape();
-    autograd::record(node, {&a, &b}, {&out});
-  }
+  record_op<DivBackward>({&a, &b}, {&out}, [&](DivBackward& n) {
+    keep_shapes(n, a, b);
+    if (n.needs_input_grad(1)) n.a = n.save(a);
+    n.b = n.save(b);
+  });
+  // d(a/b) = (da - (a/b)·db) / b
+  jvp_op("div", {&a, &b}, out, [&] { return div(sub(tangent(a), mul(out, tangent(b))), b); });
   return out;
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor out = binary_kernel(a, b, "pow",
                              []<class T>(T) { return [](T x, T y) { return std::pow(x, y); }; });
-  if (autograd::any_requires_grad({&a, &b})) {
-    auto node = std::make_shared<PowBackward>();
-    node->a = SavedVariable(a);
-    node->b = SavedVariable(b);
-    if (b.requires_grad()) node->result = SavedVariable(out);
-    node->a_shape = a.shape();
-    node->b_shape = b.shape();
-    autograd::record(node, {&a, &b}, {&out});
-  }
+  record_op<PowBackward>({&a, &b}, {&out}, [&](PowBackward& n) {
+    keep_shapes(n, a, b);
+    n.a = n.save(a);
+    n.b = n.save(b);
+    if (n.needs_input_grad(1)) n.y = n.save(out);
+  });
+  jvp_op("pow", {&a, &b}, out,
+         [&] { return add(mul(tangent(a), pow_da(a, b)), mul(tangent(b), pow_db(a, b, out))); });
   return out;
 }
 
@@ -323,15 +300,16 @@ Tensor max_min(const Tensor& a, const Tensor& b, bool is_max) {
       return is_max ? (x < y ? y : x) : (y < x ? y : x);
     };
   });
-  if (autograd::any_requires_grad({&a, &b})) {
-    auto node = std::make_shared<MaxMinBackward>();
-    node->a = SavedVariable(a);
-    node->b = SavedVariable(b);
-    node->a_shape = a.shape();
-    node->b_shape = b.shape();
-    node->is_max = is_max;
-    autograd::record(node, {&a, &b}, {&out});
-  }
+  record_op<MaxMinBackward>({&a, &b}, {&out}, [&](MaxMinBackward& n) {
+    keep_shapes(n, a, b);
+    n.a = n.save(a);
+    n.b = n.save(b);
+    n.is_max = is_max;
+  });
+  jvp_op(op, {&a, &b}, out, [&] {
+    Tensor wa = max_min_weight(a, b, is_max);
+    return add(mul(tangent(a), wa), mul(tangent(b), sub(scalar_like(1.0, wa), wa)));
+  });
   return out;
 }
 }  // namespace
@@ -347,49 +325,36 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
 
 Tensor neg(const Tensor& a) {
   Tensor out = unary_kernel(a, "neg", []<class T>(T) { return [](T x) { return -x; }; });
-  if (autograd::any_requires_grad({&a})) {
-    autograd::record(std::make_shared<NegBackward>(), {&a}, {&out});
-  }
+  record_op<NegBackward>({&a}, {&out});
+  jvp_op("neg", {&a}, out, [&] { return neg(tangent(a)); });
   return out;
 }
 
 Tensor exp(const Tensor& a) {
   Tensor out = unary_kernel(a, "exp", []<class T>(T) { return [](T x) { return std::exp(x); }; });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<ExpBackward>();
-    node->result = SavedVariable(out);
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<ExpBackward>({&a}, {&out}, [&](ExpBackward& n) { n.y = n.save(out); });
+  jvp_op("exp", {&a}, out, [&] { return mul(tangent(a), out); });
   return out;
 }
 
 Tensor log(const Tensor& a) {
   Tensor out = unary_kernel(a, "log", []<class T>(T) { return [](T x) { return std::log(x); }; });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<LogBackward>();
-    node->a = SavedVariable(a);
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<LogBackward>({&a}, {&out}, [&](LogBackward& n) { n.a = n.save(a); });
+  jvp_op("log", {&a}, out, [&] { return div(tangent(a), a); });
   return out;
 }
 
 Tensor sqrt(const Tensor& a) {
   Tensor out = unary_kernel(a, "sqrt", []<class T>(T) { return [](T x) { return std::sqrt(x); }; });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<SqrtBackward>();
-    node->result = SavedVariable(out);
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<SqrtBackward>({&a}, {&out}, [&](SqrtBackward& n) { n.y = n.save(out); });
+  jvp_op("sqrt", {&a}, out, [&] { return div(tangent(a), mul(out, scalar_like(2.0, out))); });
   return out;
 }
 
 Tensor abs(const Tensor& a) {
   Tensor out = unary_kernel(a, "abs", []<class T>(T) { return [](T x) { return std::abs(x); }; });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<AbsBackward>();
-    node->a = SavedVariable(a);
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<AbsBackward>({&a}, {&out}, [&](AbsBackward& n) { n.a = n.save(a); });
+  jvp_op("abs", {&a}, out, [&] { return mul(tangent(a), sign(a.detach())); });
   return out;
 }
 
@@ -402,9 +367,8 @@ Tensor sign(const Tensor& a) {
                                   [](T x) { return static_cast<T>((T(0) < x) - (x < T(0))); });
     }
   });
-  if (autograd::any_requires_grad({&a})) {
-    autograd::record(std::make_shared<SignBackward>(), {&a}, {&out});
-  }
+  record_op<SignBackward>({&a}, {&out});
+  jvp_op("sign", {&a}, out, [&] { return zeros_like(out); });
   return out;
 }
 
@@ -417,13 +381,12 @@ Tensor clamp(const Tensor& a, double lo, double hi) {
       return x < l ? l : (x > h ? h : x);
     };
   });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<ClampBackward>();
-    node->a = SavedVariable(a);
-    node->lo = lo;
-    node->hi = hi;
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<ClampBackward>({&a}, {&out}, [&](ClampBackward& n) {
+    n.a = n.save(a);
+    n.lo = lo;
+    n.hi = hi;
+  });
+  jvp_op("clamp", {&a}, out, [&] { return mul(tangent(a), clamp_mask(a, lo, hi)); });
   return out;
 }
 
@@ -433,12 +396,11 @@ Tensor pow(const Tensor& a, double exponent) {
     const bool square = exponent == 2.0;
     return [e, square](T x) { return square ? x * x : std::pow(x, e); };
   });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<PowScalarBackward>();
-    node->a = SavedVariable(a);
-    node->exponent = exponent;
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<PowScalarBackward>({&a}, {&out}, [&](PowScalarBackward& n) {
+    n.a = n.save(a);
+    n.exponent = exponent;
+  });
+  jvp_op("pow", {&a}, out, [&] { return mul(tangent(a), pow_scalar_derivative(a, exponent)); });
   return out;
 }
 

@@ -108,7 +108,7 @@ BOOST_AUTO_TEST_CASE(grad_of_unused_input) {
   Tensor z = tensor({1.0}, float64).requires_grad_();
   Tensor y = (x * 2.0).sum();
   expect_error([&] { grad({y}, {z}, {}, true); }, {"grad", "not used"});
-  auto g = grad({y}, {z}, {}, false, /*allow_unused=*/true);
+  auto g = grad({y}, {z}, {}, false, /*create_graph=*/false, /*allow_unused=*/true);
   BOOST_TEST(!g[0].defined());
 }
 

@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 
@@ -34,8 +35,13 @@ class FunctionCtx {
  private:
   template <class F>
   friend class FunctionNode;
-  std::vector<SavedVariable> saved_;
-  std::string_view op_;
+  template <class F>
+  friend struct Function;
+  // Moves what forward saved into the node's store, once the node is recorded (so that a
+  // saved output is known as one and does not keep its own node alive).
+  void commit(Node& node);
+  std::vector<Tensor> pending_;
+  std::vector<Saved> handles_;
   const Node* node_ = nullptr;
 };
 
@@ -43,20 +49,21 @@ class FunctionCtx {
 template <class F>
 class FunctionNode final : public Node {
  public:
-  FunctionNode() {
-    ctx.op_ = F::name;
-    ctx.node_ = this;
-  }
+  FunctionNode() { ctx.node_ = this; }
   std::string_view name() const override { return F::name; }
+  bool once_differentiable() const override {
+    if constexpr (requires { F::once_differentiable; }) {
+      return F::once_differentiable;
+    } else {
+      return false;
+    }
+  }
   tensor_list apply(tensor_list&& grads) override {
     tensor_list out = F::backward(ctx, grads);
     if (out.size() != next_edges().size())
       fail(F::name, ": backward returned ", out.size(), " gradients, but forward took ",
            next_edges().size(), " tensor inputs");
     return out;
-  }
-  void release_saved() override {
-    for (auto& s : ctx.saved_) s.reset();
   }
   FunctionCtx ctx;
 };
@@ -69,7 +76,15 @@ class FunctionNode final : public Node {
 /// and call MyOp::apply(x, ...). forward runs with recording off (write it with any xgrad
 /// ops); backward gets the gradient of the output and returns one gradient per Tensor
 /// argument of apply, in order (an undefined Tensor for "no gradient"), each of its input's
-/// shape. Check it with xgrad::gradcheck. docs/extending.md walks through one.
+/// shape. Written with xgrad ops, backward is itself differentiable: backward with
+/// create_graph records it (double backward works through the op). A backward made of raw
+/// loops should say so with `static constexpr bool once_differentiable = true;`, so that
+/// create_graph through it throws instead of giving wrong second derivatives. For forward
+/// mode (forward_ad.hpp, func::jvp, func::jacfwd) add
+///   static Tensor jvp(FunctionCtx& ctx, const tensor_list& tangents);  // one per Tensor arg
+/// returning the output's tangent (tangents of inputs without one are zeros); without it, a
+/// dual input makes apply throw. Check it with xgrad::gradcheck and gradgradcheck;
+/// docs/extending.md walks through one.
 template <class F>
 struct Function {
   template <class... Args>
@@ -79,7 +94,8 @@ struct Function {
     auto node = std::make_shared<FunctionNode<F>>();
     Tensor out;
     {
-      no_grad guard;
+      no_grad guard;               // forward's own ops record nothing ...
+      detail::PauseForward pause;  // ... and propagate no tangents: jvp() says what to
       out = F::forward(node->ctx, args...);
     }
     check(out.defined(), F::name, ": forward returned an undefined tensor");
@@ -91,6 +107,27 @@ struct Function {
       std::vector<Tensor> outs{out};
       record(node, inputs, outs);
       out = outs[0];
+      node->ctx.commit(*node);
+    }
+    if (detail::fw_propagating()) {
+      bool dual = false;
+      for (const Tensor& in : inputs) dual = dual || has_tangent(in);
+      if (dual) {
+        if constexpr (requires(FunctionCtx & c, const tensor_list& t) { F::jvp(c, t); }) {
+          tensor_list tangents;
+          for (const Tensor& in : inputs) tangents.push_back(tangent(in));
+          Tensor t;
+          {
+            detail::PauseForward pause;
+            t = F::jvp(node->ctx, tangents);
+          }
+          set_tangent(out, t, F::name);
+        } else {
+          fail(F::name,
+               ": an input carries a forward-mode tangent, but the Function defines no "
+               "static jvp(ctx, tangents)");
+        }
+      }
     }
     return out;
   }

@@ -1,6 +1,7 @@
 // Finite-difference gradient checker: compares an op's backward with central differences.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -32,5 +33,18 @@ struct GradcheckResult {
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                           const std::vector<Tensor>& inputs, double eps = 1e-6, double atol = 1e-5,
                           double rtol = 1e-3);
+
+/// The second-order check (torch.autograd.gradgradcheck): gradcheck of the vector-Jacobian
+/// product (x, v) ↦ vᵀ·∂f/∂x, computed by grad(..., create_graph=true), with respect to the
+/// inputs that require grad and to v. It passes when f's backward is itself correctly
+/// differentiable — the first derivative's own derivative matches finite differences of it.
+/// `grad_outputs` is v (f's output shape, float64); undefined draws v from N(0, 1) with a
+/// private generator seeded by `seed` (the process-wide generator is left alone). Same
+/// tolerances and errors as gradcheck; cost: gradcheck's, with one double backward per
+/// element of the first derivative.
+GradcheckResult gradgradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                              const std::vector<Tensor>& inputs,
+                              const Tensor& grad_outputs = Tensor(), double eps = 1e-6,
+                              double atol = 1e-5, double rtol = 1e-3, std::uint64_t seed = 0);
 
 }  // namespace xgrad

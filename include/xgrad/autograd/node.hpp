@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -91,31 +92,53 @@ void set_record_flags(unsigned flags);
 std::vector<void*> capture_call_stack();
 }  // namespace detail
 
-/// A saved tensor, as PyTorch's SavedVariable: the data plus the version it had when saved.
-/// It never owns the saved tensor's grad_fn, so a node that saves its own output (tanh, exp,
-/// sigmoid, softmax) does not keep itself alive. unpack() throws when the graph was freed by
-/// an earlier backward or the tensor was modified in place since.
+/// A saved tensor, as PyTorch's SavedVariable: the tensor plus the version it had when saved.
+/// An input is kept as it is (its history too: a backward run with create_graph differentiates
+/// through it). A node's own output is kept without its grad_fn — else the node would own
+/// itself — and gets it back on unpack when grad mode is on, so create_graph works through
+/// saved outputs (tanh, exp, sigmoid, softmax) too. unpack() throws when the graph was freed
+/// by an earlier backward or the tensor was modified in place since.
 class SavedVariable {
  public:
   SavedVariable() = default;
-  explicit SavedVariable(const Tensor& t);
-  /// The saved data. `op` names the node in the error messages.
-  Tensor unpack(std::string_view op) const;
+  /// Saves `t` for `owner`; t is an output of owner when its grad_fn is owner.
+  SavedVariable(const Tensor& t, const Node* owner);
+  /// Transitional (ops not yet on the node store): saves a detached alias, no history.
+  explicit SavedVariable(const Tensor& t) : SavedVariable(t.detach(), nullptr) {}
+  /// The saved data. `op` names the node in the error messages; `owner` is the node that
+  /// saved it (needed to restore the history of a saved output).
+  Tensor unpack(std::string_view op, const Node* owner = nullptr) const;
   void reset();
   bool defined() const { return saved_; }
 
  private:
   Tensor data_;
+  Tensor tangent_;  // a saved output's forward-mode tangent (forward_ad.hpp), else undefined
   std::uint64_t version_ = 0;
+  std::uint32_t output_nr_ = 0;
+  std::uint32_t fw_level_ = 0;
+  bool is_output_ = false;
   bool saved_ = false;
   bool released_ = false;
 };
 
-/// Base class of every backward node. Subclasses hold their saved state and implement apply():
-/// given one gradient per output (undefined = zero), return one gradient per input edge
-/// (undefined where the edge is invalid or the gradient is zero). apply() runs with grad mode
-/// off and must express the backward with xgrad ops.
-class Node {
+/// Handle of a tensor saved on a node with Node::save(); a default handle means "nothing
+/// saved" and unpacks to an undefined tensor.
+struct Saved {
+  static constexpr std::uint32_t none = ~std::uint32_t{0};
+  std::uint32_t index = none;
+  bool defined() const { return index != none; }
+};
+
+/// Base class of every backward node. Subclasses keep their non-tensor state as fields, their
+/// tensors in the node's store (save() / saved(), freed together by release_saved()), and
+/// implement apply() — the op's vjp: given one gradient per output (undefined = zero), return
+/// one gradient per input edge (undefined where the edge is invalid or the gradient is zero).
+/// apply() runs with grad mode on exactly when the backward is recorded (create_graph), so it
+/// must be written with xgrad ops whose own derivatives exist: then the backward is itself
+/// differentiable, to any order. A node whose apply() is not (a raw kernel) says so with
+/// once_differentiable(); the engine then refuses to differentiate through it.
+class Node : public std::enable_shared_from_this<Node> {
  public:
   Node();
   virtual ~Node();
@@ -125,8 +148,18 @@ class Node {
   /// The forward op's name ("mul", "matmul", ...), shown in errors and graph dumps.
   virtual std::string_view name() const = 0;
   virtual tensor_list apply(tensor_list&& grads) = 0;
-  /// Frees saved tensors (called after backward unless retain_graph).
-  virtual void release_saved() {}
+  /// Saves a tensor (an input or an output of this node) for backward; an undefined t gives
+  /// an undefined handle. Call after the node is recorded (record_op's fill step), so that an
+  /// output is known as one.
+  Saved save(const Tensor& t);
+  /// The tensor saved under `s` (undefined for an undefined handle). Throws after the graph
+  /// was freed (backward without retain_graph) or when the tensor was modified in place.
+  Tensor saved(Saved s) const;
+  /// Frees every saved tensor (the engine calls it after backward unless retain_graph).
+  virtual void release_saved();
+  /// True when apply() is made of raw kernels with no derivative of their own: create_graph
+  /// through such a node throws (torch's once_differentiable) instead of giving wrong values.
+  virtual bool once_differentiable() const { return false; }
   /// The leaf this node accumulates into (AccumulateGrad only), else null.
   virtual TensorImpl* leaf() const { return nullptr; }
 
@@ -161,6 +194,7 @@ class Node {
   std::vector<Edge> next_edges_;
   std::vector<OutputMeta> outputs_;
   std::vector<std::pair<std::uint32_t, Hook>> pre_hooks_;
+  std::vector<SavedVariable> saved_;
   const ModuleScope* scope_;              // interned, never owned
   std::unique_ptr<NodeDebugInfo> debug_;  // null unless an inspection mode was on
 };
@@ -192,5 +226,24 @@ void record(const std::shared_ptr<Node>& node, std::initializer_list<const Tenso
             std::initializer_list<Tensor*> outputs);
 void record(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
             std::vector<Tensor>& outputs);
+
+/// The one recording step of an op: when grad mode is on and an input requires grad, makes a
+/// node N, connects it (record) and lets `fill(N&)` set its fields and save its tensors;
+/// otherwise does nothing and costs one check. Returns the node (null when not recorded).
+///   record_op<ExpBackward>({&a}, {&out}, [&](ExpBackward& n) { n.y = n.save(out); });
+template <class N, class Fill>
+std::shared_ptr<N> record_op(std::initializer_list<const Tensor*> inputs,
+                             std::initializer_list<Tensor*> outputs, Fill&& fill) {
+  if (!any_requires_grad(inputs)) return nullptr;
+  auto node = std::make_shared<N>();
+  record(node, inputs, outputs);
+  fill(*node);
+  return node;
+}
+template <class N>
+std::shared_ptr<N> record_op(std::initializer_list<const Tensor*> inputs,
+                             std::initializer_list<Tensor*> outputs) {
+  return record_op<N>(inputs, outputs, [](N&) {});
+}
 
 }  // namespace xgrad::autograd

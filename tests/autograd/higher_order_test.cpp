@@ -1,0 +1,209 @@
+// create_graph and double backward through the engine, the node's saved-tensor store, and
+// forward mode's API (dual levels, make_dual, unpack_dual, custom Functions with a jvp).
+#include <boost/test/unit_test.hpp>
+
+#include "test_util.hpp"
+
+using namespace xgrad;
+using xgrad::testing::expect_error;
+using xgrad::testing::expect_gradcheck;
+using xgrad::testing::expect_values;
+using xgrad::testing::make;
+namespace fwd = xgrad::autograd::forward_ad;
+
+BOOST_AUTO_TEST_SUITE(higher_order)
+
+// d/dx x³ = 3x², d²/dx² = 6x, d³/dx³ = 6, d⁴/dx⁴ = 0: grad of grad of grad, each recorded.
+BOOST_AUTO_TEST_CASE(derivatives_of_x_cubed_to_the_fourth_order) {
+  Tensor x = make({2.0, -1.5}, {2}).requires_grad_();
+  Tensor y = sum(mul(mul(x, x), x));
+  Tensor g1 = grad({y}, {x}, {}, std::nullopt, /*create_graph=*/true)[0];
+  expect_values(g1, {2}, {12.0, 6.75});
+  BOOST_TEST(g1.requires_grad());
+  Tensor g2 = grad({sum(g1)}, {x}, {}, std::nullopt, true)[0];
+  expect_values(g2, {2}, {12.0, -9.0});
+  Tensor g3 = grad({sum(g2)}, {x}, {}, std::nullopt, true)[0];
+  expect_values(g3, {2}, {6.0, 6.0});
+  // The fourth derivative is zero: g3 is made of constants only, so it has no graph (as in
+  // torch, differentiating it again is an error, not a silent zero).
+  BOOST_TEST(!g3.requires_grad());
+}
+
+// Through a node that saves its own output (exp): d²/dx² eˣ = eˣ.
+BOOST_AUTO_TEST_CASE(double_backward_through_a_saved_output) {
+  Tensor x = make({0.5, -1.0}, {2}).requires_grad_();
+  Tensor g = grad({sum(exp(x))}, {x}, {}, std::nullopt, true)[0];
+  Tensor h = grad({sum(g)}, {x})[0];
+  expect_values(h, {2}, {std::exp(0.5), std::exp(-1.0)});
+}
+
+// backward(create_graph) leaves a .grad() with a graph: a gradient penalty trains through it.
+BOOST_AUTO_TEST_CASE(backward_with_create_graph_leaves_a_differentiable_grad) {
+  Tensor w = make({3.0}, {1}).requires_grad_();
+  Tensor x = make({2.0}, {1});
+  Tensor y = sum(mul(mul(w, w), x));  // dy/dw = 2wx = 12
+  y.backward(Tensor(), std::nullopt, /*create_graph=*/true);
+  Tensor gw = w.grad();
+  expect_values(gw, {1}, {12.0});
+  BOOST_TEST(gw.requires_grad());
+  // penalty = (dy/dw)² → d/dw = 2·(2wx)·2x = 96
+  Tensor penalty = sum(mul(gw, gw));
+  Tensor d = grad({penalty}, {w})[0];
+  expect_values(d, {1}, {96.0});
+}
+
+// Hessian-vector product by double backward: f = Σ x_i² x_j summed over pairs.
+BOOST_AUTO_TEST_CASE(hessian_vector_product_by_double_backward) {
+  Tensor x = make({1.0, 2.0, 3.0}, {3}).requires_grad_();
+  Tensor v = make({1.0, 0.0, -1.0}, {3});
+  // f = (Σx)³ → ∇f = 3(Σx)²·1, H = 6(Σx)·11ᵀ → Hv = 6·6·(Σv)·1 = 0
+  Tensor s = sum(x);
+  Tensor f = mul(mul(s, s), s);
+  Tensor g = grad({f}, {x}, {}, std::nullopt, true)[0];
+  Tensor hv = grad({sum(mul(g, v))}, {x}, {}, /*retain_graph=*/true)[0];
+  expect_values(hv, {3}, {0.0, 0.0, 0.0});
+  Tensor v2 = make({1.0, 1.0, 0.0}, {3});
+  Tensor g2 = grad({f}, {x}, {}, std::nullopt, true)[0];
+  Tensor hv2 = grad({sum(mul(g2, v2))}, {x})[0];
+  expect_values(hv2, {3}, {72.0, 72.0, 72.0});
+}
+
+// create_graph off records nothing: the gradient has no graph.
+BOOST_AUTO_TEST_CASE(without_create_graph_the_gradient_has_no_graph) {
+  Tensor x = make({1.0, 2.0}, {2}).requires_grad_();
+  Tensor g = grad({sum(exp(x))}, {x})[0];
+  BOOST_TEST(!g.requires_grad());
+  BOOST_TEST(!g.grad_fn());
+}
+
+// retain_graph defaults to create_graph (torch): a second grad through the same graph works.
+BOOST_AUTO_TEST_CASE(retain_graph_defaults_to_create_graph) {
+  Tensor x = make({1.0}, {1}).requires_grad_();
+  Tensor y = sum(exp(x));
+  grad({y}, {x}, {}, std::nullopt, true);
+  Tensor g = grad({y}, {x})[0];
+  expect_values(g, {1}, {std::exp(1.0)});
+  expect_error([&] { grad({y}, {x}); }, {"exp", "second time"});
+}
+
+// Saved tensors are freed after backward: every storage the graph saved is released.
+BOOST_AUTO_TEST_CASE(saved_tensors_are_freed_after_backward) {
+  Tensor x = make({0.5, 1.5}, {2}).requires_grad_();
+  std::weak_ptr<Storage> saved_out;
+  Tensor loss;
+  {
+    Tensor e = exp(x);  // saves its output
+    saved_out = e.storage();
+    loss = sum(mul(log(e), e));  // log saves e, mul saves both
+  }
+  BOOST_TEST(saved_out.use_count() > 0);  // the graph keeps e alive
+  loss.backward();
+  BOOST_TEST(saved_out.use_count() == 0);  // nothing keeps it now
+}
+
+// A custom Function marked once_differentiable refuses create_graph with its name.
+struct RawSquare : autograd::Function<RawSquare> {
+  static constexpr std::string_view name = "raw_square";
+  static constexpr bool once_differentiable = true;
+  static Tensor forward(autograd::FunctionCtx& ctx, const Tensor& x) {
+    ctx.save_for_backward({x});
+    return mul(x, x);
+  }
+  static autograd::tensor_list backward(autograd::FunctionCtx& ctx,
+                                        const autograd::tensor_list& g) {
+    Tensor x = ctx.saved_tensors()[0];
+    return {mul(g[0], mul(x, scalar_tensor(2.0, float64)))};
+  }
+};
+
+BOOST_AUTO_TEST_CASE(once_differentiable_function_refuses_create_graph) {
+  Tensor x = make({3.0}, {1}).requires_grad_();
+  Tensor y = sum(RawSquare::apply(x));
+  expect_error([&] { grad({y}, {x}, {}, true, /*create_graph=*/true); },
+               {"raw_square", "once_differentiable", "create_graph"});
+  expect_values(grad({y}, {x})[0], {1}, {6.0});
+}
+
+// A custom Function written with xgrad ops is twice differentiable, and its jvp takes part in
+// forward mode.
+struct Cube : autograd::Function<Cube> {
+  static constexpr std::string_view name = "cube";
+  static Tensor forward(autograd::FunctionCtx& ctx, const Tensor& x) {
+    ctx.save_for_backward({x});
+    return mul(mul(x, x), x);
+  }
+  static autograd::tensor_list backward(autograd::FunctionCtx& ctx,
+                                        const autograd::tensor_list& g) {
+    Tensor x = ctx.saved_tensors()[0];
+    return {mul(g[0], mul(mul(x, x), scalar_tensor(3.0, float64)))};
+  }
+  static Tensor jvp(autograd::FunctionCtx& ctx, const autograd::tensor_list& t) {
+    Tensor x = ctx.saved_tensors()[0];
+    return mul(t[0], mul(mul(x, x), scalar_tensor(3.0, float64)));
+  }
+};
+
+BOOST_AUTO_TEST_CASE(custom_function_is_twice_differentiable_and_has_a_jvp) {
+  Tensor x = make({0.3, -0.7, 1.1}, {3}).requires_grad_();
+  expect_gradcheck([](const auto& in) { return Cube::apply(in[0]); }, {x});
+  fwd::dual_level level;
+  Tensor d = fwd::make_dual(make({2.0}, {1}), make({1.0}, {1}));
+  expect_values(fwd::unpack_dual(Cube::apply(d)).tangent, {1}, {12.0});
+}
+
+BOOST_AUTO_TEST_CASE(function_without_jvp_refuses_a_dual_input) {
+  fwd::dual_level level;
+  Tensor d = fwd::make_dual(make({2.0}, {1}), make({1.0}, {1}));
+  expect_error([&] { RawSquare::apply(d); }, {"raw_square", "tangent", "jvp"});
+}
+
+// ---- forward mode --------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(dual_numbers_carry_the_directional_derivative) {
+  fwd::dual_level level;
+  Tensor x = fwd::make_dual(make({1.0, 2.0}, {2}), make({1.0, 0.5}, {2}));
+  // y = x² eˣ → dy = (2x + x²) eˣ dx
+  Tensor y = mul(mul(x, x), exp(x));
+  auto [primal, t] = fwd::unpack_dual(y);
+  expect_values(primal, {2}, {std::exp(1.0), 4 * std::exp(2.0)});
+  expect_values(t, {2}, {3 * std::exp(1.0), 0.5 * 8 * std::exp(2.0)});
+  BOOST_TEST(!fwd::unpack_dual(primal).tangent.defined());
+}
+
+BOOST_AUTO_TEST_CASE(tangents_end_with_their_level) {
+  Tensor y;
+  {
+    fwd::dual_level level;
+    Tensor x = fwd::make_dual(make({1.0}, {1}), make({1.0}, {1}));
+    y = exp(x);
+    BOOST_TEST(fwd::unpack_dual(y).tangent.defined());
+  }
+  fwd::dual_level again;
+  BOOST_TEST(!fwd::unpack_dual(y).tangent.defined());
+}
+
+BOOST_AUTO_TEST_CASE(forward_mode_errors) {
+  expect_error([] { fwd::make_dual(make({1.0}, {1}), make({1.0}, {1})); },
+               {"make_dual", "dual_level"});
+  fwd::dual_level level;
+  expect_error([] { fwd::dual_level nested; }, {"dual_level", "already active"});
+  expect_error(
+      [] {
+        fwd::make_dual(make({1.0, 2.0}, {2}), make({1.0}, {1}));
+      },
+      {"make_dual", "[1]", "[2]"});
+}
+
+// make_dual keeps reverse mode connected: forward-over-reverse gives a Hessian-vector product.
+BOOST_AUTO_TEST_CASE(forward_over_reverse_gives_hessian_vector_product) {
+  // f(x) = Σ x³ → ∇f = 3x², H = diag(6x); H·u with u = [1, 2] at x = [1, -1] = [6, -12]
+  fwd::dual_level level;
+  Tensor x0 = make({1.0, -1.0}, {2}).requires_grad_();
+  Tensor x = fwd::make_dual(x0, make({1.0, 2.0}, {2}));
+  Tensor f = sum(mul(mul(x, x), x));
+  Tensor g = grad({f}, {x0}, {}, std::nullopt, /*create_graph=*/true)[0];
+  expect_values(g, {2}, {3.0, 3.0});
+  expect_values(fwd::unpack_dual(g).tangent, {2}, {6.0, -12.0});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
