@@ -6,8 +6,8 @@
 //                 [--window XMIN,XMAX,YMIN,YMAX]
 //                 --optim NAME [OPTIONS] [--optim NAME [OPTIONS]] ...
 //
-// Each `--optim NAME` (sgd, rmsprop, adam, adamw) starts an optimizer; the options after it,
-// up to the next --optim, are its own (--lr, --momentum, --dampening, --nesterov, --alpha,
+// Each `--optim NAME` (sgd, rmsprop, adam, adamw, newton) starts an optimizer; the options after
+// it, up to the next --optim, are its own (--lr, --momentum, --dampening, --nesterov, --alpha,
 // --betas B1,B2, --eps, --weight-decay, --centered, --amsgrad), with torch's defaults (SGD's
 // lr, which torch requires, defaults to xgrad's 1e-3). Global options may come anywhere.
 // Negative numbers are values, never options: `--start -1.5,2` works.
@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "descent/command_line.hpp"
+#include "descent/newton.hpp"
 #include "descent/optimizers.hpp"
 #include "xgrad/io/atomic_file.hpp"
 #include "xgrad/optim/test_functions.hpp"
@@ -72,6 +73,8 @@ optimizers (each --optim starts one; the options after it are its own):
   --optim adam          --lr (1e-3) --betas B1,B2 (0.9,0.999) --eps (1e-8)
                         --weight-decay (0, L2) --amsgrad
   --optim adamw         as adam, --weight-decay (1e-2, decoupled)
+  --optim newton        --lr (1) --damping (0): p -= lr·(H + damping·I)⁻¹·∇f, the Hessian
+                        H by double backward (stops where H + damping·I is singular)
 
 example:
   xgrad-descent --function rosenbrock --start -1.5,2 --steps 500 --svg rosenbrock.svg \
@@ -83,7 +86,32 @@ example:
 /// An optimizer's label and its points (x, y, f) at steps 0..N.
 using Trajectory = viz::ContourPath;
 
+/// Newton's method (descent/newton.hpp): the gradient (closed form with --grad analytic) and
+/// the Hessian (always by double backward) at each point; stops early where the damped Hessian
+/// is singular.
+Trajectory newton(const tf::Function& fn, const Config& c, const OptimConfig& oc) {
+  Trajectory t{oc.label(), {}};
+  Tensor p = tensor({c.start[0], c.start[1]}, float64).requires_grad_();
+  double* v = p.data_ptr<double>();
+  t.points.push_back({v[0], v[1], fn.value(v[0], v[1])});
+  for (long long step = 1; step <= c.steps; ++step) {
+    SecondOrder s = second_order(fn.expression, p);
+    if (c.grad == "analytic") {
+      const tf::Gradient g = fn.gradient(v[0], v[1]);
+      s.g = {g[0], g[1]};
+    }
+    std::array<double, 2> d{};
+    if (!newton_direction(s, oc.values.at("damping"), d)) break;
+    const double lr = oc.values.at("lr");
+    v[0] -= lr * d[0];  // no graph holds p between steps: a plain write is safe
+    v[1] -= lr * d[1];
+    t.points.push_back({v[0], v[1], fn.value(v[0], v[1])});
+  }
+  return t;
+}
+
 Trajectory descend(const tf::Function& fn, const Config& c, const OptimConfig& oc) {
+  if (oc.is_newton()) return newton(fn, c, oc);
   Trajectory t{oc.label(), {}};
   Tensor p = tensor({c.start[0], c.start[1]}, float64).requires_grad_();
   std::unique_ptr<optim::Optimizer> opt = oc.make(p);  // throws xgrad::Error for bad values
@@ -147,7 +175,8 @@ viz::ContourPlot picture(const tf::Function& fn, const Config& c,
 int run(Config c) {
   const tf::Function& fn = tf::get(c.function);
   if (!c.start_given) c.start = fn.start;
-  if (c.optims.empty()) usage_error("no optimizer given (add --optim sgd|rmsprop|adam|adamw)");
+  if (c.optims.empty())
+    usage_error("no optimizer given (add --optim sgd|rmsprop|adam|adamw|newton)");
   std::set<std::string> labels;
   for (const OptimConfig& o : c.optims)
     if (!labels.insert(o.label()).second)

@@ -32,6 +32,7 @@
 #include "xgrad/nn/linear.hpp"
 #include "xgrad/nn/mlp.hpp"
 #include "xgrad/nn/module.hpp"
+#include "xgrad/nn/module_scope.hpp"
 #include "xgrad/nn/pool.hpp"
 #include "xgrad/nn/rnn.hpp"
 #include "xgrad/nn/sequential.hpp"

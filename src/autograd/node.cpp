@@ -1,9 +1,5 @@
 #include "xgrad/autograd/node.hpp"
 
-#include <mutex>
-#include <set>
-#include <tuple>
-
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/ops/elementwise.hpp"
@@ -71,33 +67,9 @@ namespace {
 thread_local std::uint64_t g_next_sequence_nr = 0;
 // Graph inspection (see node.hpp): the module scope new nodes get, and the inspection modes.
 // Plain thread-locals with constant initialisation: reading one is a single load.
-thread_local const ModuleScope* g_scope = nullptr;
+thread_local const void* g_scope_tag = nullptr;
 thread_local unsigned g_record_flags = 0;
 }  // namespace
-
-const ModuleScope* intern_scope(const std::string& path, const std::string& type,
-                                const ModuleScope* parent) {
-  struct Less {
-    bool operator()(const ModuleScope& a, const ModuleScope& b) const {
-      return std::tie(a.path, a.type, a.parent) < std::tie(b.path, b.type, b.parent);
-    }
-  };
-  static std::mutex mutex;
-  static std::set<ModuleScope, Less> scopes;  // never shrinks: nodes may outlive their modules
-  std::lock_guard<std::mutex> lock(mutex);
-  return &*scopes.insert(ModuleScope{path, type, parent}).first;
-}
-
-const ModuleScope* current_scope() {
-  return g_scope;
-}
-
-ScopeGuard::ScopeGuard(const ModuleScope* scope) : prev_(g_scope) {
-  if (scope) g_scope = scope;
-}
-ScopeGuard::~ScopeGuard() {
-  g_scope = prev_;
-}
 
 namespace detail {
 unsigned record_flags() {
@@ -106,11 +78,17 @@ unsigned record_flags() {
 void set_record_flags(unsigned flags) {
   g_record_flags = flags;
 }
+const void* scope_tag() {
+  return g_scope_tag;
+}
+void set_scope_tag(const void* tag) {
+  g_scope_tag = tag;
+}
 }  // namespace detail
 
 // The scope costs one thread-local load per node; the debug info exists only when an
 // inspection mode is on (detect_anomaly captures the call stack here, at forward time).
-Node::Node() : sequence_nr_(g_next_sequence_nr++), scope_(g_scope) {
+Node::Node() : sequence_nr_(g_next_sequence_nr++), scope_tag_(g_scope_tag) {
   if (g_record_flags & detail::record_call_stack) [[unlikely]]
     mutable_debug_info().call_stack = detail::capture_call_stack();
 }

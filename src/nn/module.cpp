@@ -9,8 +9,8 @@ namespace xgrad::nn {
 
 Tensor Module::operator()(const Tensor& x) {
   // Nodes recorded inside forward() get this module's path (one thread-local store and load
-  // per call; see autograd::ScopeGuard).
-  autograd::ScopeGuard scope(scope_);
+  // per call; see ScopeGuard).
+  ScopeGuard scope(scope_);
   if (hooks_) return call_with_hooks(x);  // module_hooks.cpp
   return forward(x);
 }
@@ -198,11 +198,11 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> child) {
   children_.emplace_back(name, std::move(child));
 }
 
-void Module::prefix_names(const std::string& prefix, const autograd::ModuleScope* parent) {
+void Module::prefix_names(const std::string& prefix, const ModuleScope* parent) {
   prefix_ = prefix + prefix_;
   // Registered, hence fully constructed: type_name() is the subclass's. Children are renamed
   // below with this new scope as their parent.
-  scope_ = autograd::intern_scope(path(), type_name(), parent);
+  scope_ = intern_scope(path(), type_name(), parent);
   for (auto& [name, p] : params_) p.set_name(prefix + p.name());
   for (auto& b : buffers_) b.tensor.set_name(prefix + b.tensor.name());
   for (auto& [name, c] : children_) c->prefix_names(prefix, scope_);

@@ -14,6 +14,7 @@
 #include "viz/dot_style.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/io/atomic_file.hpp"
+#include "xgrad/nn/module_scope.hpp"
 #include "xgrad/viz/graph.hpp"
 #include "xgrad/viz/render.hpp"
 
@@ -78,7 +79,7 @@ struct Writer {
 
   Item node_item(std::size_t i, const std::vector<int>& consumers) const {
     const Node* n = g.nodes[i];
-    Item it{id(i), "", std::string(n->scope())};
+    Item it{id(i), "", std::string(nn::scope_path(*n))};
     std::string prefix = backward ? std::to_string(order[i]) + ". " : "";
     GradLook gl;
     const GradLook* glp = nullptr;
@@ -142,9 +143,9 @@ struct Writer {
       }
       return out;
     };
-    std::vector<std::string> common = components(g.nodes[fg.first_folded()]->scope());
+    std::vector<std::string> common = components(nn::scope_path(*g.nodes[fg.first_folded()]));
     for (std::size_t i = fg.first_folded(); i < fg.end_folded() && !common.empty(); ++i) {
-      const auto c = components(g.nodes[i]->scope());
+      const auto c = components(nn::scope_path(*g.nodes[i]));
       std::size_t k = 0;
       while (k < common.size() && k < c.size() && common[k] == c[k]) ++k;
       common.resize(k);
@@ -156,7 +157,7 @@ struct Writer {
     auto scopes_of = [&](std::size_t from) {
       std::vector<std::string> out;
       for (std::size_t i = from; i < from + fg.period; ++i) {
-        std::string sc(g.nodes[i]->scope());
+        std::string sc(nn::scope_path(*g.nodes[i]));
         if (!sc.empty() && std::find(out.begin(), out.end(), sc) == out.end()) out.push_back(sc);
       }
       std::string joined;
@@ -304,7 +305,7 @@ struct Writer {
     // Types of every module on the way up (a Sequential that records nothing itself still
     // labels its cluster).
     for (const Node* n : g.nodes)
-      for (const autograd::ModuleScope* s = n->module_scope(); s; s = s->parent)
+      for (const nn::ModuleScope* s = nn::module_scope(*n); s; s = s->parent)
         scope_types.emplace(s->path, s->type);
 
     // Big graphs: Graphviz 2.43 lays out an edge label as a node of its own in the middle of

@@ -159,6 +159,35 @@ BOOST_AUTO_TEST_CASE(negative_numbers_are_values) {
   expect_usage_error("--optim adam --lr -0.1", "invalid lr -0.1");
 }
 
+// Newton's method with the Hessian by double backward: on the bowl ½(x² + 10y²) one full step
+// lands exactly on the minimum (H = diag(1, 10) is constant, so the quadratic model is f);
+// on Rosenbrock it reaches (1, 1) where first-order methods crawl along the valley; damping
+// shortens the first step.
+BOOST_AUTO_TEST_CASE(newton_uses_the_autograd_hessian) {
+  const fs::path csv = temp("newton.csv");
+  Run r = run_descent("--function bowl --start -3.5,1.5 --steps 1 --csv " + csv.string() +
+                      " --optim newton");
+  BOOST_REQUIRE_MESSAGE(r.code == 0, r.err);
+  BOOST_TEST(line_at(slurp(csv), 2) == "newton(lr=1),1,0,0,0");
+  r = run_descent("--function rosenbrock --start -1.5,2 --steps 20 --csv " + csv.string() +
+                  " --optim newton");
+  BOOST_REQUIRE_MESSAGE(r.code == 0, r.err);
+  const std::string text = slurp(csv);
+  const std::string last = line_at(text, 21);
+  BOOST_TEST(last.rfind("newton(lr=1),20,1,1,0", 0) == 0, "last row: " << last);
+  r = run_descent("--function bowl --start -3.5,1.5 --steps 1 --csv " + csv.string() +
+                  " --optim newton --damping 1");
+  BOOST_REQUIRE_MESSAGE(r.code == 0, r.err);
+  // (H + I)⁻¹∇f = (x/2, 10y/11): the step ends at (−1.75, 1.5/11).
+  char expected[128];
+  std::snprintf(expected, sizeof expected, "newton(lr=1,damping=1),1,%.17g,%.17g,", -3.5 + 1.75,
+                1.5 - 10 * 1.5 / 11);
+  BOOST_TEST(line_at(slurp(csv), 2).rfind(expected, 0) == 0, "row: " << line_at(slurp(csv), 2));
+  fs::remove(csv);
+  expect_usage_error("--optim newton --lr 0", "--lr must be positive");
+  expect_usage_error("--optim newton --damping -1", "--damping must be >= 0");
+}
+
 BOOST_AUTO_TEST_CASE(bad_input_exits_2_with_one_line) {
   expect_usage_error("--optim sgd --no-such-flag", "--no-such-flag");
   expect_usage_error("--optim lbfgs", "lbfgs");
@@ -257,7 +286,7 @@ BOOST_AUTO_TEST_CASE(value_split_by_a_space_is_named) {
 // "(see --help)" once: messages used to end "(see --help) (see --help)".
 BOOST_AUTO_TEST_CASE(see_help_appears_once) {
   expect_usage_message("--function bowl",
-                       "xgrad-descent: no optimizer given (add --optim sgd|rmsprop|adam|adamw) "
+                       "xgrad-descent: no optimizer given (add --optim sgd|rmsprop|adam|adamw|newton) "
                        "(see --help)");
   expect_usage_message("stray --optim sgd",
                        "xgrad-descent: unexpected argument 'stray' (options start with --) "

@@ -65,17 +65,17 @@ BOOST_AUTO_TEST_CASE(nodes_record_the_path_of_their_module) {
   Tensor out = mlp(randn({2, 4}));
   const autograd::Node* fc2 = out.grad_fn().get();
   BOOST_TEST(fc2->name() == "linear");
-  BOOST_TEST(fc2->scope() == "fc2");
-  BOOST_TEST(fc2->module_scope()->type == "Linear");
+  BOOST_TEST(nn::scope_path(*fc2) == "fc2");
+  BOOST_TEST(nn::module_scope(*fc2)->type == "Linear");
   const autograd::Node* relu = fc2->next_edges()[0].fn.get();
   BOOST_TEST(relu->name() == "relu");
-  BOOST_TEST(relu->scope() == "");  // recorded by MLP::forward itself: the root, no cluster
+  BOOST_TEST(nn::scope_path(*relu) == "");  // recorded by MLP::forward itself: the root, no cluster
   // A parameter's accumulator is made when its module first uses it: in that module.
-  BOOST_TEST(fc2->next_edges()[1].fn->scope() == "fc2");
-  BOOST_TEST(autograd::current_scope() == nullptr);
+  BOOST_TEST(nn::scope_path(*fc2->next_edges()[1].fn) == "fc2");
+  BOOST_TEST(nn::current_scope() == nullptr);
   // Ops outside any module have no scope.
   Tensor y = (randn({2}).requires_grad_() * 2.0);
-  BOOST_TEST(y.grad_fn()->scope() == "");
+  BOOST_TEST(nn::scope_path(*y.grad_fn()) == "");
 }
 
 BOOST_AUTO_TEST_CASE(nested_modules_give_nested_clusters) {
@@ -114,32 +114,32 @@ BOOST_AUTO_TEST_CASE(scope_is_restored_after_an_exception) {
   Holder h;
   Tensor x = randn({2}).requires_grad_();
   BOOST_CHECK_THROW(h(x), std::runtime_error);
-  BOOST_TEST(autograd::current_scope() == nullptr);
-  BOOST_TEST((x * 1.0).grad_fn()->scope() == "");
+  BOOST_TEST(nn::current_scope() == nullptr);
+  BOOST_TEST(nn::scope_path(*(x * 1.0).grad_fn()) == "");
 }
 
 BOOST_AUTO_TEST_CASE(scope_guard_nests_and_null_keeps_the_enclosing_scope) {
-  const autograd::ModuleScope* a = autograd::intern_scope("a", "A");
-  BOOST_TEST(autograd::intern_scope("a", "A") == a);  // interned
+  const nn::ModuleScope* a = nn::intern_scope("a", "A");
+  BOOST_TEST(nn::intern_scope("a", "A") == a);  // interned
   Tensor x = randn({2}).requires_grad_();
   {
-    autograd::ScopeGuard ga(a);
+    nn::ScopeGuard ga(a);
     {
-      autograd::ScopeGuard none(nullptr);
-      BOOST_TEST((x * 1.0).grad_fn()->scope() == "a");
+      nn::ScopeGuard none(nullptr);
+      BOOST_TEST(nn::scope_path(*(x * 1.0).grad_fn()) == "a");
     }
     {
-      autograd::ScopeGuard gb(autograd::intern_scope("a.b", "B"));
-      BOOST_TEST((x * 1.0).grad_fn()->scope() == "a.b");
+      nn::ScopeGuard gb(nn::intern_scope("a.b", "B"));
+      BOOST_TEST(nn::scope_path(*(x * 1.0).grad_fn()) == "a.b");
     }
-    BOOST_TEST((x * 1.0).grad_fn()->scope() == "a");
+    BOOST_TEST(nn::scope_path(*(x * 1.0).grad_fn()) == "a");
     // Per thread: another thread records outside any scope.
     std::string other = "unset";
-    std::thread t([&] { other = std::string((x * 1.0).grad_fn()->scope()); });
+    std::thread t([&] { other = std::string(nn::scope_path(*(x * 1.0).grad_fn())); });
     t.join();
     BOOST_TEST(other == "");
   }
-  BOOST_TEST(autograd::current_scope() == nullptr);
+  BOOST_TEST(nn::current_scope() == nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(inspection_switches_cost_nothing_when_off) {
@@ -185,8 +185,8 @@ BOOST_AUTO_TEST_CASE(enter_scope_serves_other_entry_points) {
   };
   Net net;
   Tensor y = net(randn({2}));
-  BOOST_TEST(y.grad_fn()->scope() == "cell");
-  BOOST_TEST(autograd::current_scope() == nullptr);
+  BOOST_TEST(nn::scope_path(*y.grad_fn()) == "cell");
+  BOOST_TEST(nn::current_scope() == nullptr);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -81,7 +81,9 @@ inline const std::map<std::string, Defaults> kDefaults = {
       {"beta2", 0.999},
       {"eps", 1e-8},
       {"weight-decay", 1e-2},
-      {"amsgrad", 0}}}};
+      {"amsgrad", 0}}},
+    // Newton's method (newton.hpp): a full step has lr 1; damping adds λ·I to the Hessian.
+    {"newton", {{"lr", 1.0}, {"damping", 0}}}};
 inline const std::set<std::string> kFlags = {"nesterov", "centered", "amsgrad"};
 
 /// One --optim NAME with its options, defaults filled in.
@@ -91,7 +93,8 @@ struct OptimConfig {
 
   explicit OptimConfig(const std::string& n) : name(n) {
     if (!kDefaults.count(n))
-      usage_error("--optim: unknown optimizer '", n, "' (choose sgd, rmsprop, adam or adamw)");
+      usage_error("--optim: unknown optimizer '", n,
+                  "' (choose sgd, rmsprop, adam, adamw or newton)");
     values.insert(kDefaults.at(n).begin(), kDefaults.at(n).end());
   }
   bool has(const std::string& option) const {
@@ -120,9 +123,21 @@ struct OptimConfig {
     }
     return name + "(" + body + ")";
   }
-  /// The optimizer over `p`; its constructor throws xgrad::Error for bad values.
+  /// True for the second-order method, which xgrad-descent runs itself (no Optimizer).
+  bool is_newton() const { return name == "newton"; }
+  /// The optimizer over `p`; its constructor throws xgrad::Error for bad values. Newton has
+  /// none: its values are checked here and it returns null.
   std::unique_ptr<xgrad::optim::Optimizer> make(const Tensor& p) const {
     auto v = [&](const char* k) { return values.at(k); };
+    if (is_newton()) {
+      if (!(v("lr") > 0) || !std::isfinite(v("lr")))
+        usage_error("--optim newton: --lr must be positive and finite, got ",
+                    format_number(v("lr")));
+      if (!(v("damping") >= 0) || !std::isfinite(v("damping")))
+        usage_error("--optim newton: --damping must be >= 0 and finite, got ",
+                    format_number(v("damping")));
+      return nullptr;
+    }
     const std::vector<Tensor> ps{p};
     if (name == "sgd")
       return std::make_unique<xgrad::optim::SGD>(ps, xgrad::optim::SGDOptions(v("lr"))

@@ -30,37 +30,6 @@ struct OutputMeta {
   Dtype dtype;
 };
 
-/// The module a node was recorded in (graph inspection, viz/dot.hpp): its path in the model
-/// ("fc1", "encoder.conv2"), its type name ("Linear") and the scope of the module it is
-/// registered in (null for a child of a root). Interned by intern_scope(): one object per
-/// distinct triple for the life of the process, so a node refers to it with a plain pointer —
-/// recording copies nothing.
-struct ModuleScope {
-  std::string path;
-  std::string type;
-  const ModuleScope* parent = nullptr;
-};
-
-/// The interned scope for (path, type, parent). Thread-safe; modules call it when they are
-/// registered, never per op.
-const ModuleScope* intern_scope(const std::string& path, const std::string& type,
-                                const ModuleScope* parent = nullptr);
-/// The scope nodes recorded on this thread get now (null outside every module).
-const ModuleScope* current_scope();
-
-/// RAII: nodes recorded on this thread while it lives get `scope` (Module::operator() makes
-/// one around forward()). A null scope keeps the enclosing one. Restores it on destruction.
-class ScopeGuard {
- public:
-  explicit ScopeGuard(const ModuleScope* scope);
-  ~ScopeGuard();
-  ScopeGuard(const ScopeGuard&) = delete;
-  ScopeGuard& operator=(const ScopeGuard&) = delete;
-
- private:
-  const ModuleScope* prev_;
-};
-
 /// What graph inspection and anomaly detection keep about a node beyond what backward needs.
 /// Allocated only when one of those modes was on while the node was recorded.
 struct NodeDebugInfo {
@@ -88,6 +57,11 @@ enum RecordFlag : unsigned {
 };
 unsigned record_flags();
 void set_record_flags(unsigned flags);
+/// The tag new nodes on this thread get (Node::scope_tag): an opaque pointer the layer above
+/// sets — nn::ScopeGuard sets the module a node is recorded in (nn/module_scope.hpp). Null by
+/// default. A plain thread-local: reading it costs one load per node.
+const void* scope_tag();
+void set_scope_tag(const void* tag);
 /// The calling thread's stack as return addresses (defined in anomaly.cpp).
 std::vector<void*> capture_call_stack();
 }  // namespace detail
@@ -180,10 +154,9 @@ class Node : public std::enable_shared_from_this<Node> {
   /// to run the leaf's own hooks.
   virtual void run_pre_hooks(tensor_list& grads);
 
-  /// The path of the module this node was recorded in ("fc1", "encoder.conv2"; "" outside
-  /// any module), taken from the thread's ScopeGuard when the node was made.
-  std::string_view scope() const { return scope_ ? std::string_view(scope_->path) : ""; }
-  const ModuleScope* module_scope() const { return scope_; }
+  /// The thread's scope tag when the node was made (detail::scope_tag): opaque to autograd;
+  /// nn::module_scope(node) reads it as the module the node was recorded in.
+  const void* scope_tag() const { return scope_tag_; }
   /// Call stack / data inputs, when recorded under detect_anomaly or viz::record_data_inputs;
   /// else null.
   const NodeDebugInfo* debug_info() const { return debug_.get(); }
@@ -195,7 +168,7 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<OutputMeta> outputs_;
   std::vector<std::pair<std::uint32_t, Hook>> pre_hooks_;
   std::vector<SavedVariable> saved_;
-  const ModuleScope* scope_;              // interned, never owned
+  const void* scope_tag_;                 // set by the layer above, never owned
   std::unique_ptr<NodeDebugInfo> debug_;  // null unless an inspection mode was on
 };
 

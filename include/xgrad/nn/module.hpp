@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "xgrad/autograd/node.hpp"
+#include "xgrad/nn/module_scope.hpp"
 #include "xgrad/tensor.hpp"
 
 namespace xgrad::nn {
@@ -70,8 +71,8 @@ class HookHandle {
 /// Base class of layers and models, as torch.nn.Module. A subclass registers its parameters,
 /// buffers and children in its constructor and implements forward(); users call it through
 /// operator(), the one non-virtual entry point, which runs the hooks and tags every graph node
-/// recorded inside forward() with the module's path (Node::scope(), used by viz::to_dot to draw
-/// one cluster per module). Names are torch's: a child registered as "fc1" owning "weight"
+/// recorded inside forward() with the module's path (nn::scope_path(node), used by viz::to_dot to
+/// draw one cluster per module). Names are torch's: a child registered as "fc1" owning "weight"
 /// gives "fc1.weight". See docs/modules.md.
 class Module {
  public:
@@ -191,7 +192,7 @@ class Module {
   /// For entry points other than operator() (an RNN's forward(x, state)): graph nodes recorded
   /// while the returned guard lives are tagged with this module's path, as operator() does.
   /// `auto scope = enter_scope();`
-  [[nodiscard]] autograd::ScopeGuard enter_scope() const { return autograd::ScopeGuard(scope_); }
+  [[nodiscard]] ScopeGuard enter_scope() const { return ScopeGuard(scope_); }
 
   /// Registers `t` as a parameter called `name`: marks it requires_grad and names it.
   /// Throws xgrad::Error for a name already taken (by a parameter, buffer or child), a name
@@ -219,7 +220,7 @@ class Module {
   };
 
   void add_child(const std::string& name, std::shared_ptr<Module> child);
-  void prefix_names(const std::string& prefix, const autograd::ModuleScope* parent);
+  void prefix_names(const std::string& prefix, const ModuleScope* parent);
   void check_new_name(const char* what, const std::string& name) const;
   /// Every module of the tree, pre-order, with its prefix ("" for this one, "fc1." ...).
   std::vector<std::pair<std::string, const Module*>> walk() const;
@@ -239,7 +240,7 @@ class Module {
   std::string prefix_;
   /// The interned (path, type) that operator() puts graph nodes in; null for a root, which
   /// then leaves its nodes in the enclosing scope (top level). Set when registered.
-  const autograd::ModuleScope* scope_ = nullptr;
+  const ModuleScope* scope_ = nullptr;
   /// The hooks; null (one pointer test per call) until the first one is registered.
   std::shared_ptr<detail::HookTable> hooks_;
 };
