@@ -504,4 +504,34 @@ Tensor relu6(const Tensor& a) {
   return hardtanh_impl(a, 0.0, 6.0, "relu6");
 }
 
+// ---- hardswish ---------------------------------------------------------------------------------
+
+namespace {
+// hardswish' = 0 for x < -3, x/3 + 1/2 on [-3, 3], 1 for x > 3: torch 1.13's hardswish_backward
+// (the middle piece includes both bounds; NaN gives NaN). hardswish'' = 1/3 on the open
+// (-3, 3), 0 elsewhere (torch's double backward): hardtanh_backward on (-3, 3), scaled.
+struct HardswishDerivative {
+  const char* name = "hardswish";
+  const char* backward_name = "hardswish_backward";
+  template <class T>
+  auto kernel() const {
+    return [](T gv, T xv) {
+      if (xv < T(-3)) return T(0);
+      return xv > T(3) ? gv : gv * (xv / T(3) + T(0.5));
+    };
+  }
+  Tensor second(const Tensor& h, const Tensor& x) const {
+    return fused_backward(h, x, HardtanhDerivative{.min_val = -3, .max_val = 3}) * (1.0 / 3.0);
+  }
+};
+}  // namespace
+
+Tensor hardswish(const Tensor& a) {
+  // 0 for x <= -3 (torch's x·0 gives NaN at x = -inf, whose limit is 0), x for x >= 3.
+  Tensor out = unary(a, "hardswish", []<class T>(T) {
+    return [](T x) { return x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6)); };
+  });
+  return activation(a, out, a, HardswishDerivative{});
+}
+
 }  // namespace xgrad

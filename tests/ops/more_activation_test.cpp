@@ -388,4 +388,38 @@ BOOST_AUTO_TEST_CASE(hardtanh_relu6_second_derivative_is_zero) {
   expect_values(r2, {5}, {0, 0, 2, 2, 0});
 }
 
+// ---- hardswish ------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(hardswish_values_gradient_and_second_derivative) {
+  // Values from the formulas of torch 1.13's CPU hardswish and hardswish_backward kernels:
+  // gradient -1/2 at x = -3 and 3/2 at x = 3 (the middle piece x/3 + 1/2 includes both
+  // bounds). -inf gives 0 (the limit) where torch gives NaN (-inf·0).
+  const std::vector<double> xs = {-kInf, -4, -3, -2.5, -1, 0, 0.5, 2, 3, 4, kInf, kNaN};
+  for (Dtype d : kFloatDtypes) {
+    BOOST_TEST_CONTEXT(dtype_name(d)) {
+      Tensor x = make(xs, {12}).to(d).requires_grad_();
+      Tensor y = hardswish(x);
+      BOOST_TEST((y.dtype() == d));
+      BOOST_TEST(y.grad_fn()->name() == "hardswish");
+      expect_values(
+          y, {12},
+          {0, 0, 0, -2.5 * 0.5 / 6, -1.0 / 3, 0, 0.5 * 3.5 / 6, 10.0 / 6, 3, 4, kInf, kNaN},
+          tol(d));
+      y.sum().backward();
+      expect_values(
+          x.grad(), {12},
+          {0, 0, -0.5, -2.5 / 3 + 0.5, 1.0 / 6, 0.5, 0.5 / 3 + 0.5, 7.0 / 6, 1.5, 1, 1, kNaN},
+          tol(d));
+    }
+  }
+  Tensor a = leaf({2, 3, 4}, -5, 5);
+  expect_gradcheck([](const std::vector<Tensor>& in) { return hardswish(in[0]); }, {a});
+  // hardswish'' = 1/3 on (-3, 3), 0 elsewhere (0 at the bounds, torch's double backward).
+  auto [g1, g2] =
+      first_and_second([](const Tensor& x) { return hardswish(x); }, {-4, -3, -2.5, 0, 1, 3, 4});
+  BOOST_TEST(g1.grad_fn()->name() == "hardswish_backward");
+  expect_values(g2, {7}, {0, 0, 1.0 / 3, 1.0 / 3, 1.0 / 3, 0, 0});
+  expect_error([] { hardswish(zeros({2}, int64)); }, {"hardswish", "int64"});
+}
+
 BOOST_AUTO_TEST_SUITE_END()
