@@ -142,6 +142,11 @@ BOOST_AUTO_TEST_CASE(softplus_values_and_gradient_match_torch) {
   expect_values(softplus(tensor({800.0, -800.0}, float64)), {2}, {800.0, 0.0});
   expect_values(softplus(tensor({800.0, -800.0}, float32)), {2}, {800.0, 0.0});
   expect_error([] { softplus(points(float64), 0.0); }, {"softplus", "beta"});
+  // A threshold past exp's range: torch's e^(βx)/(e^(βx) + 1) is inf/inf = NaN at x = 100 in
+  // float32; the gradient is 1 (and 0 far below), its limit.
+  Tensor big = tensor({100.0, -100.0}, float32).requires_grad_();
+  softplus(big, 1.0, 1000.0).sum().backward();
+  expect_values(big.grad(), {2}, {1.0, 0.0});
 }
 
 BOOST_AUTO_TEST_CASE(softplus_gradcheck) {
