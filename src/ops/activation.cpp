@@ -122,11 +122,12 @@ struct ActivationBackward final : Node {
 // f'(s) ⊙ ta, the fused backward applied to the tangent.
 template <class D>
 Tensor activation(const Tensor& a, Tensor out, const Tensor& s, const D& d) {
-  record_op<ActivationBackward<D>>({&a}, {&out}, [&](ActivationBackward<D>& n) {
-    n.d = d;
-    n.s = n.save(s);
-  });
+  auto node =
+      record_op<ActivationBackward<D>>({&a}, {&out}, [&](ActivationBackward<D>& n) { n.d = d; });
   jvp_op(d.name, {&a}, out, [&] { return fused_backward(tangent(a), s, d); });
+  // Saved after the jvp: a saved output then keeps its tangent, which the fused backward's
+  // own jvp needs when a backward runs inside a dual level (forward-over-reverse).
+  if (node) node->s = node->save(s);
   return out;
 }
 
@@ -426,8 +427,7 @@ Tensor softmax_impl(const Tensor& a, std::int64_t axis_in, bool log) {
   const std::int64_t axis = detail::normalize_axis(axis_in, a.dim(), a.shape(), op);
   Tensor out = dispatch_floating(
       a.dtype(), op, [&]<class T>() { return softmax_kernel<T>(a.detach(), axis, log); });
-  record_op<SoftmaxBackward>({&a}, {&out}, [&](SoftmaxBackward& n) {
-    n.y = n.save(out);
+  auto node = record_op<SoftmaxBackward>({&a}, {&out}, [&](SoftmaxBackward& n) {
     n.axis = axis;
     n.log = log;
   });
@@ -438,6 +438,7 @@ Tensor softmax_impl(const Tensor& a, std::int64_t axis_in, bool log) {
     if (!log) return softmax_backward(ta, out, axis, false);
     return sub(ta, sum(mul(ta, exp(out)), axis, true));
   });
+  if (node) node->y = node->save(out);  // after the jvp, to keep out's tangent (see activation)
   return out;
 }
 

@@ -437,4 +437,37 @@ BOOST_AUTO_TEST_CASE(softmax_and_log_softmax_jvp_match_the_jacobian) {
                 {uv[0] - su, uv[1] - su, uv[2] - su});
 }
 
+BOOST_AUTO_TEST_CASE(forward_over_reverse_gives_hessian_vector_products) {
+  // The gradient computed inside a dual level carries H·u as its tangent: the fused backward
+  // ops' own jvp rules (tanh_backward, softmax_backward) run during the backward.
+  Tensor x = make({-1.3, 0.4, 1.7}, {3}).requires_grad_();
+  Tensor u = make({1.0, -2.0, 0.5}, {3});
+  Tensor w = make({0.5, 1.0, -1.5}, {3});
+  const auto xv = values_of(x), uv = values_of(u), wv = values_of(w);
+  fwd::dual_level level;
+  Tensor dx = fwd::make_dual(x, u);
+  Tensor g = grad({sum(tanh(dx))}, {x}, {}, std::nullopt, true)[0];
+  std::vector<double> expected(3);
+  for (std::size_t k = 0; k < 3; ++k) {
+    const double t = std::tanh(xv[k]);
+    expected[k] = -2 * t * (1 - t * t) * uv[k];
+  }
+  expect_values(fwd::unpack_dual(g).tangent, {3}, expected);
+  // f = Σ w ⊙ softmax(x): H u = J (u ⊙ (w - s·w)) - (J w)(s·u), as in the test above.
+  Tensor gs = grad({sum(w * softmax(dx))}, {x}, {}, std::nullopt, true)[0];
+  const auto s = values_of(softmax(x.detach()));
+  const auto j = softmax_jacobian(s);
+  const std::vector<double> jw = mat_vec(j, wv);
+  double sw = 0, su = 0;
+  for (std::size_t k = 0; k < 3; ++k) {
+    sw += s[k] * wv[k];
+    su += s[k] * uv[k];
+  }
+  std::vector<double> m(3);
+  for (std::size_t k = 0; k < 3; ++k) m[k] = uv[k] * (wv[k] - sw);
+  const std::vector<double> jm = mat_vec(j, m);
+  for (std::size_t k = 0; k < 3; ++k) expected[k] = jm[k] - jw[k] * su;
+  expect_values(fwd::unpack_dual(gs).tangent, {3}, expected);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
