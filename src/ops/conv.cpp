@@ -1,330 +1,158 @@
-// conv2d through im2col + GEMM (Chellapilla, Puri & Simard 2006), a batch's images split across
-// get_num_batch_threads() threads by detail::parallel_for (src/detail/parallel.hpp).
+// conv2d and its backward as differentiable ops. The kernels (im2col + GEMM) are in
+// conv_kernels.cpp; this file holds the autograd side.
 //
-// Kernel design (see docs/cnn.md): every loop walks contiguous memory. im2col and col2im
-// work one kernel tap (c, i, j) at a time; for the common stride-1 "same width" case a tap is
-// one contiguous shifted block copy of the input plane plus a few zeroed border columns, and
-// otherwise one short contiguous (or strided, for stride > 1) copy per output row, with the
-// valid column range computed once per tap — no per-element index arithmetic or bounds tests.
-// The im2col buffer is per thread and reused across calls, so it stays in L2 while the GEMM
-// reads it. Each image's GEMM writes straight into the NCHW output (no transposes).
+// conv2d is bilinear in (input, weight) and linear in the bias, and so are the two halves of
+// its backward: the input gradient bwd_input(gy, w) (a transposed convolution) and the weight
+// gradient bwd_weight(x, gy) (a correlation of x with gy). They are the adjoints of conv2d in
+// each argument:
+//   ⟨conv2d(x, w), gy⟩ = ⟨x, bwd_input(gy, w)⟩ = ⟨w, bwd_weight(x, gy)⟩,
+// so every derivative of any of the three is written with the three again, at the same
+// geometry (torch's convolution_backward and its double backward do the same). Each is an op
+// of its own: its fused kernel, then its node when grad mode is on and an input requires grad,
+// then its jvp. The first-order backward (create_graph off) keeps the fused kernel that
+// computes the input, weight and bias gradients in one pass over the batch.
 #include "xgrad/ops/conv.hpp"
 
-#include <algorithm>
-#include <vector>
-
-#include "detail/blas.hpp"
-#include "detail/parallel.hpp"
+#include "ops/conv_kernels.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
-#include "xgrad/ops/linalg.hpp"
+#include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/reduction.hpp"
 
 namespace xgrad {
 
+using autograd::has_tangent;
+using autograd::jvp_op;
 using autograd::Node;
-using autograd::SavedVariable;
+using autograd::record_op;
+using autograd::Saved;
+using autograd::tangent;
 using autograd::tensor_list;
-using detail::gemm;
+using detail::ConvGeom;
 
 namespace {
 
-// ---- geometry ---------------------------------------------------------------------------------
+// The three ops, defined below the nodes whose vjps call them.
+Tensor conv2d_op(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g);
+Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const ConvGeom& g);
+Tensor conv2d_backward_weight(const Tensor& x, const Tensor& gy, const ConvGeom& g);
 
-struct ConvGeom {
-  std::int64_t N = 0, C = 0, H = 0, W = 0, O = 0, kH = 0, kW = 0;
-  std::int64_t sH = 1, sW = 1, pH = 0, pW = 0, dH = 1, dW = 1, groups = 1;
-  std::int64_t OH = 0, OW = 0;
-  std::int64_t Cg() const { return C / groups; }
-  std::int64_t Og() const { return O / groups; }
-  std::int64_t K() const { return Cg() * kH * kW; }  // rows of the im2col matrix
-  std::int64_t P() const { return OH * OW; }         // its columns: output pixels
-  // 1x1 kernel, stride 1, no padding: the input plane block is the im2col matrix itself.
-  bool pointwise() const { return kH == 1 && kW == 1 && sH == 1 && sW == 1 && pH == 0 && pW == 0; }
-};
-
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
-  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+// a + b where either may be undefined (a term that is zero).
+Tensor add_terms(const Tensor& a, const Tensor& b) {
+  if (!a.defined()) return b;
+  if (!b.defined()) return a;
+  return add(a, b);
 }
 
-// The output positions o in [0, out) whose input coordinate o·s + off lies in [0, in).
-struct Range {
-  std::int64_t lo, hi;
-};
-Range valid_range(std::int64_t off, std::int64_t s, std::int64_t in, std::int64_t out) {
-  std::int64_t lo = off >= 0 ? 0 : ceil_div(-off, s);
-  std::int64_t hi = in - off > 0 ? ceil_div(in - off, s) : 0;
-  hi = std::min(hi, out);
-  lo = std::min(lo, hi);
-  return {lo, hi};
-}
-
-// ---- im2col / col2im ---------------------------------------------------------------------------
-
-// cols[K, P] from one image's group of channels x[Cg, H, W] (Chellapilla et al. 2006, §2):
-// row (c, i, j) holds x[c, oh·sH − pH + i·dH, ow·sW − pW + j·dW] for every output pixel (oh,
-// ow), zero where that falls in the padding.
-template <class T>
-void im2col(const T* __restrict x, const ConvGeom& g, T* __restrict cols) {
-  const std::int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, P = g.P();
-  // Stride 1 with output width = input width: a tap's rows are one contiguous shifted block.
-  const bool block = g.sH == 1 && g.sW == 1 && OW == W;
-  for (std::int64_t c = 0; c < g.Cg(); ++c) {
-    const T* xc = x + c * H * W;
-    for (std::int64_t i = 0; i < g.kH; ++i) {
-      const std::int64_t offh = i * g.dH - g.pH;
-      const Range rh = valid_range(offh, g.sH, H, OH);
-      for (std::int64_t j = 0; j < g.kW; ++j) {
-        T* row = cols + ((c * g.kH + i) * g.kW + j) * P;
-        const std::int64_t offw = j * g.dW - g.pW;
-        const Range rw = valid_range(offw, g.sW, W, OW);
-        std::fill(row, row + rh.lo * OW, T(0));
-        std::fill(row + rh.hi * OW, row + P, T(0));
-        if (rh.lo >= rh.hi) continue;
-        if (rw.lo >= rw.hi) {
-          std::fill(row + rh.lo * OW, row + rh.hi * OW, T(0));
-          continue;
-        }
-        if (block) {
-          // dst index d maps to src index d + delta over the whole valid block; the columns
-          // outside [rw.lo, rw.hi) got neighbouring rows' values and are zeroed after.
-          const std::int64_t first = rh.lo * OW + rw.lo, last = (rh.hi - 1) * OW + rw.hi;
-          const T* src = xc + offh * W + offw;
-          for (std::int64_t d = first; d < last; ++d) row[d] = src[d];
-          if (rw.lo > 0 || rw.hi < OW) {
-            for (std::int64_t oh = rh.lo; oh < rh.hi; ++oh) {
-              T* r = row + oh * OW;
-              for (std::int64_t ow = 0; ow < rw.lo; ++ow) r[ow] = T(0);
-              for (std::int64_t ow = rw.hi; ow < OW; ++ow) r[ow] = T(0);
-            }
-          }
-          continue;
-        }
-        for (std::int64_t oh = rh.lo; oh < rh.hi; ++oh) {
-          T* r = row + oh * OW;
-          const T* src = xc + (oh * g.sH + offh) * W + offw;
-          for (std::int64_t ow = 0; ow < rw.lo; ++ow) r[ow] = T(0);
-          if (g.sW == 1) {
-            for (std::int64_t ow = rw.lo; ow < rw.hi; ++ow) r[ow] = src[ow];
-          } else {
-            const std::int64_t sW = g.sW;
-            for (std::int64_t ow = rw.lo; ow < rw.hi; ++ow) r[ow] = src[ow * sW];
-          }
-          for (std::int64_t ow = rw.hi; ow < OW; ++ow) r[ow] = T(0);
-        }
-      }
-    }
-  }
-}
-
-// The adjoint of im2col: gx[Cg, H, W] += the entries of cols[K, P] at the positions im2col read
-// them from (padding entries are dropped). Overwrites the padding columns of `cols` with
-// zeros (it is scratch).
-template <class T>
-void col2im(T* __restrict cols, const ConvGeom& g, T* __restrict gx) {
-  const std::int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, P = g.P();
-  const bool block = g.sH == 1 && g.sW == 1 && OW == W;
-  for (std::int64_t c = 0; c < g.Cg(); ++c) {
-    T* gc = gx + c * H * W;
-    for (std::int64_t i = 0; i < g.kH; ++i) {
-      const std::int64_t offh = i * g.dH - g.pH;
-      const Range rh = valid_range(offh, g.sH, H, OH);
-      if (rh.lo >= rh.hi) continue;
-      for (std::int64_t j = 0; j < g.kW; ++j) {
-        T* row = cols + ((c * g.kH + i) * g.kW + j) * P;
-        const std::int64_t offw = j * g.dW - g.pW;
-        const Range rw = valid_range(offw, g.sW, W, OW);
-        if (rw.lo >= rw.hi) continue;
-        if (block) {
-          // Zero the padding columns, then one contiguous shifted block add.
-          if (rw.lo > 0 || rw.hi < OW) {
-            for (std::int64_t oh = rh.lo; oh < rh.hi; ++oh) {
-              T* r = row + oh * OW;
-              for (std::int64_t ow = 0; ow < rw.lo; ++ow) r[ow] = T(0);
-              for (std::int64_t ow = rw.hi; ow < OW; ++ow) r[ow] = T(0);
-            }
-          }
-          const std::int64_t first = rh.lo * OW + rw.lo, last = (rh.hi - 1) * OW + rw.hi;
-          T* dst = gc + offh * W + offw;
-          for (std::int64_t d = first; d < last; ++d) dst[d] += row[d];
-          continue;
-        }
-        for (std::int64_t oh = rh.lo; oh < rh.hi; ++oh) {
-          const T* r = row + oh * OW;
-          T* dst = gc + (oh * g.sH + offh) * W + offw;
-          if (g.sW == 1) {
-            for (std::int64_t ow = rw.lo; ow < rw.hi; ++ow) dst[ow] += r[ow];
-          } else {
-            const std::int64_t sW = g.sW;
-            for (std::int64_t ow = rw.lo; ow < rw.hi; ++ow) dst[ow * sW] += r[ow];
-          }
-        }
-      }
-    }
-  }
-}
-
-// Σ r[0..n) with 16 independent partial sums (vectorisable without reassociation flags),
-// added up in double.
-template <class T>
-double row_sum(const T* __restrict r, std::int64_t n) {
-  constexpr int kLanes = 16;
-  T acc[kLanes] = {};
-  std::int64_t p = 0;
-  for (; p + kLanes <= n; p += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += r[p + l];
-  double s = 0;
-  for (; p < n; ++p) s += static_cast<double>(r[p]);
-  for (int l = 0; l < kLanes; ++l) s += static_cast<double>(acc[l]);
-  return s;
-}
-
-// A per-thread scratch buffer, grown as needed and reused across calls.
-template <class T>
-T* scratch(std::size_t n, int slot) {
-  thread_local std::vector<T> bufs[2];
-  std::vector<T>& b = bufs[slot];
-  if (b.size() < n) b.resize(n);
-  return b.data();
-}
-
-// ---- forward and backward kernels -----------------------------------------------------------
-
-// Images per parallel chunk: enough that a chunk is ~0.5 M multiply-adds.
-std::int64_t min_images(const ConvGeom& g) {
-  const std::int64_t per_image = std::max<std::int64_t>(1, g.O * g.K() * g.P());
-  return std::max<std::int64_t>(1, 500000 / per_image);
-}
-
-template <class T>
-void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* out) {
-  const std::int64_t K = g.K(), P = g.P(), Og = g.Og(), Cg = g.Cg();
-  const std::int64_t in_img = g.C * g.H * g.W, out_img = g.O * P;
-  detail::parallel_for(g.N, min_images(g), [&](std::int64_t n0, std::int64_t n1, std::int64_t) {
-    T* cols = g.pointwise() ? nullptr : scratch<T>(static_cast<std::size_t>(K * P), 0);
-    for (std::int64_t n = n0; n < n1; ++n) {
-      T* o = out + n * out_img;
-      // The bias goes into the output first; the GEMM adds to it (beta = 1).
-      if (b != nullptr) {
-        for (std::int64_t oc = 0; oc < g.O; ++oc) std::fill(o + oc * P, o + (oc + 1) * P, b[oc]);
-      }
-      const T beta = b != nullptr ? T(1) : T(0);
-      for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-        const T* xg = x + n * in_img + grp * Cg * g.H * g.W;
-        const T* B = xg;  // pointwise: the input block is the column matrix
-        if (cols != nullptr) {
-          im2col(xg, g, cols);
-          B = cols;
-        }
-        // out_g[Og, P] = W_g[Og, K] · cols[K, P]
-        gemm<T>(false, false, Og, P, K, w + grp * Og * K, K, B, P, beta, o + grp * Og * P, P);
-      }
-    }
-  });
-}
-
-// gx (if non-null), gw (if non-null), gb (if non-null) from gy [N, O, OH, OW].
-template <class T>
-void conv_backward(const ConvGeom& g, const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb) {
-  const std::int64_t K = g.K(), P = g.P(), Og = g.Og(), Cg = g.Cg();
-  const std::int64_t in_img = g.C * g.H * g.W, out_img = g.O * P, wsize = g.O * K;
-  // Weight and bias gradients: one partial sum per chunk (chunk 0 straight into gw), added
-  // up in chunk order, so the result does not depend on the number of threads.
-  const std::int64_t chunks = detail::parallel_chunks(g.N, min_images(g));
-  std::vector<T> gw_part(
-      gw != nullptr ? static_cast<std::size_t>(std::max<std::int64_t>(0, chunks - 1) * wsize) : 0);
-  std::vector<double> gb_part(gb != nullptr ? static_cast<std::size_t>(chunks * g.O) : 0, 0.0);
-  if (gw != nullptr && chunks == 0) std::fill(gw, gw + wsize, T(0));
-  detail::parallel_for(
-      g.N, min_images(g), [&](std::int64_t n0, std::int64_t n1, std::int64_t chunk) {
-        T* cols = (gw != nullptr && !g.pointwise()) ? scratch<T>(static_cast<std::size_t>(K * P), 0)
-                                                    : nullptr;
-        T* gcols = (gx != nullptr && !g.pointwise())
-                       ? scratch<T>(static_cast<std::size_t>(K * P), 1)
-                       : nullptr;
-        T* gwc = nullptr;
-        if (gw != nullptr) {
-          gwc = chunk == 0 ? gw : gw_part.data() + (chunk - 1) * wsize;
-          std::fill(gwc, gwc + wsize, T(0));
-        }
-        double* gbc = gb != nullptr ? gb_part.data() + chunk * g.O : nullptr;
-        for (std::int64_t n = n0; n < n1; ++n) {
-          const T* gyn = gy + n * out_img;
-          if (gbc != nullptr) {
-            for (std::int64_t oc = 0; oc < g.O; ++oc) gbc[oc] += row_sum(gyn + oc * P, P);
-          }
-          if (gcols != nullptr) std::fill(gx + n * in_img, gx + (n + 1) * in_img, T(0));
-          for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-            const T* gyg = gyn + grp * Og * P;
-            const std::int64_t in_off = n * in_img + grp * Cg * g.H * g.W;
-            if (gwc != nullptr) {
-              const T* B = x + in_off;
-              if (cols != nullptr) {
-                im2col(x + in_off, g, cols);
-                B = cols;
-              }
-              // gW_g[Og, K] += gy_g[Og, P] · colsᵀ[P, K]
-              gemm<T>(false, true, Og, K, P, gyg, P, B, P, T(1), gwc + grp * Og * K, K);
-            }
-            if (gx != nullptr) {
-              const T* wg = w + grp * Og * K;
-              if (gcols == nullptr) {
-                // Pointwise: the column gradient is the input gradient itself.
-                gemm<T>(true, false, K, P, Og, wg, K, gyg, P, T(0), gx + in_off, P);
-              } else {
-                // gcols[K, P] = W_gᵀ[K, Og] · gy_g[Og, P], scattered back by col2im.
-                gemm<T>(true, false, K, P, Og, wg, K, gyg, P, T(0), gcols, P);
-                col2im(gcols, g, gx + in_off);
-              }
-            }
-          }
-        }
-      });
-  if (gw != nullptr) {
-    for (std::int64_t c = 1; c < chunks; ++c) {
-      const T* part = gw_part.data() + (c - 1) * wsize;
-      for (std::int64_t i = 0; i < wsize; ++i) gw[i] += part[i];
-    }
-  }
-  if (gb != nullptr) {
-    for (std::int64_t oc = 0; oc < g.O; ++oc) {
-      double total = 0;
-      for (std::int64_t c = 0; c < chunks; ++c)
-        total += gb_part[static_cast<std::size_t>(c * g.O + oc)];
-      gb[oc] = static_cast<T>(total);
-    }
-  }
-}
-
-// ---- the op ---------------------------------------------------------------------------------
+// ---- nodes: the vjp of each op --------------------------------------------------------------
 
 struct Conv2dBackward final : Node {
-  SavedVariable input, weight;
+  Saved input, weight;
   ConvGeom geom;
   std::string_view name() const override { return "conv2d"; }
   tensor_list apply(tensor_list&& grads) override {
-    tensor_list out(3);
     const bool need_x = needs_input_grad(0), need_w = needs_input_grad(1),
                need_b = needs_input_grad(2);
-    Tensor gy = grads[0].contiguous();
-    Tensor xv = need_w ? input.unpack(name()).contiguous() : Tensor();
-    Tensor wv = need_x ? weight.unpack(name()).contiguous() : Tensor();
-    const Dtype dt = gy.dtype();
-    if (need_x) out[0] = empty({geom.N, geom.C, geom.H, geom.W}, dt);
-    if (need_w) out[1] = empty({geom.O, geom.Cg(), geom.kH, geom.kW}, dt);
-    if (need_b) out[2] = empty({geom.O}, dt);
-    dispatch_floating(dt, "conv2d_backward", [&]<class T>() {
-      conv_backward<T>(
-          geom, need_w ? xv.data_ptr<T>() : nullptr, need_x ? wv.data_ptr<T>() : nullptr,
-          gy.data_ptr<T>(), need_x ? out[0].data_ptr<T>() : nullptr,
-          need_w ? out[1].data_ptr<T>() : nullptr, need_b ? out[2].data_ptr<T>() : nullptr);
-    });
+    const Tensor& gy = grads[0];
+    const Tensor x = saved(input), w = saved(weight);
+    if (!autograd::any_requires_grad({&gy, &x, &w}) && !autograd::any_tangent({&gy, &x, &w})) {
+      // Nothing to record (create_graph off): the fused kernel, all gradients in one pass.
+      detail::ConvGrads r = detail::conv_backward_kernel(geom, gy, x, w, need_x, need_w, need_b);
+      return {std::move(r.input), std::move(r.weight), std::move(r.bias)};
+    }
+    tensor_list out(3);
+    if (need_x) out[0] = conv2d_backward_input(gy, w, geom);
+    if (need_w) out[1] = conv2d_backward_weight(x, gy, geom);
+    if (need_b) out[2] = sum(gy, Shape{0, 2, 3});
     return out;
   }
-  void release_saved() override {
-    input.reset();
-    weight.reset();
+};
+
+// gx = bwd_input(gy, w): ⟨gx, ggx⟩ = ⟨gy, conv2d(ggx, w)⟩ = ⟨w, bwd_weight(ggx, gy)⟩.
+struct Conv2dBackwardInputBackward final : Node {
+  Saved grad_output, weight;
+  ConvGeom geom;
+  std::string_view name() const override { return "conv2d_backward_input"; }
+  tensor_list apply(tensor_list&& grads) override {
+    tensor_list out(2);
+    if (needs_input_grad(0)) out[0] = conv2d_op(grads[0], saved(weight), Tensor(), geom);
+    if (needs_input_grad(1)) out[1] = conv2d_backward_weight(grads[0], saved(grad_output), geom);
+    return out;
   }
 };
+
+// gw = bwd_weight(x, gy): ⟨gw, ggw⟩ = ⟨x, bwd_input(gy, ggw)⟩ = ⟨gy, conv2d(x, ggw)⟩.
+struct Conv2dBackwardWeightBackward final : Node {
+  Saved input, grad_output;
+  ConvGeom geom;
+  std::string_view name() const override { return "conv2d_backward_weight"; }
+  tensor_list apply(tensor_list&& grads) override {
+    tensor_list out(2);
+    if (needs_input_grad(0)) out[0] = conv2d_backward_input(saved(grad_output), grads[0], geom);
+    if (needs_input_grad(1)) out[1] = conv2d_op(saved(input), grads[0], Tensor(), geom);
+    return out;
+  }
+};
+
+// ---- the ops --------------------------------------------------------------------------------
+// Each: the kernel, record_op (the node and what its vjp needs), jvp_op (bilinear: the
+// tangent is the op applied to one tangent and the other primal, summed over the inputs that
+// carry one).
+
+Tensor conv2d_op(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g) {
+  Tensor out = detail::conv_forward_kernel(g, x, w, b);
+  record_op<Conv2dBackward>({&x, &w, &b}, {&out}, [&](Conv2dBackward& n) {
+    n.geom = g;
+    if (n.needs_input_grad(1)) n.input = n.save(x);
+    if (n.needs_input_grad(0)) n.weight = n.save(w);
+  });
+  // d conv2d(x, w, b) = conv2d(dx, w, db) + conv2d(x, dw). The bias tangent rides on one of
+  // the two convolutions (as its bias), so it costs no broadcast of its own.
+  jvp_op("conv2d", {&x, &w, &b}, out, [&] {
+    Tensor tb = b.defined() && has_tangent(b) ? tangent(b) : Tensor();
+    Tensor r;
+    if (has_tangent(x)) {
+      r = conv2d_op(tangent(x), w, tb, g);
+      tb = Tensor();
+    }
+    if (has_tangent(w) || tb.defined()) r = add_terms(r, conv2d_op(x, tangent(w), tb, g));
+    return r;
+  });
+  return out;
+}
+
+Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const ConvGeom& g) {
+  Tensor out = detail::conv_backward_kernel(g, gy, Tensor(), w, true, false, false).input;
+  record_op<Conv2dBackwardInputBackward>({&gy, &w}, {&out}, [&](Conv2dBackwardInputBackward& n) {
+    n.geom = g;
+    if (n.needs_input_grad(1)) n.grad_output = n.save(gy);
+    if (n.needs_input_grad(0)) n.weight = n.save(w);
+  });
+  jvp_op("conv2d_backward_input", {&gy, &w}, out, [&] {
+    Tensor r;
+    if (has_tangent(gy)) r = conv2d_backward_input(tangent(gy), w, g);
+    if (has_tangent(w)) r = add_terms(r, conv2d_backward_input(gy, tangent(w), g));
+    return r;
+  });
+  return out;
+}
+
+Tensor conv2d_backward_weight(const Tensor& x, const Tensor& gy, const ConvGeom& g) {
+  Tensor out = detail::conv_backward_kernel(g, gy, x, Tensor(), false, true, false).weight;
+  record_op<Conv2dBackwardWeightBackward>({&x, &gy}, {&out}, [&](Conv2dBackwardWeightBackward& n) {
+    n.geom = g;
+    if (n.needs_input_grad(0)) n.grad_output = n.save(gy);
+    if (n.needs_input_grad(1)) n.input = n.save(x);
+  });
+  jvp_op("conv2d_backward_weight", {&x, &gy}, out, [&] {
+    Tensor r;
+    if (has_tangent(x)) r = conv2d_backward_weight(tangent(x), gy, g);
+    if (has_tangent(gy)) r = add_terms(r, conv2d_backward_weight(x, tangent(gy), g));
+    return r;
+  });
+  return out;
+}
 
 }  // namespace
 
@@ -352,7 +180,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Siz
   check(padding.h >= 0 && padding.w >= 0, "conv2d: padding must be non-negative, got ", padding,
         " (", shapes(), ")");
   check(groups >= 1, "conv2d: groups must be at least 1, got ", groups, " (", shapes(), ")");
-  ConvGeom g;
+  detail::ConvGeom g;
   g.N = input.shape()[0];
   g.C = input.shape()[1];
   g.H = input.shape()[2];
@@ -387,24 +215,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Siz
   g.OH = (padH - ekH) / g.sH + 1;
   g.OW = (padW - ekW) / g.sW + 1;
 
-  Tensor out = empty({g.N, g.O, g.OH, g.OW}, input.dtype());
-  {
-    Tensor x = input.detach().contiguous(), w = weight.detach().contiguous();
-    Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
-    dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
-      conv_forward<T>(g, x.data_ptr<T>(), w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr,
-                      out.data_ptr<T>());
-    });
-  }
-  const Tensor bias_in = bias;
-  if (autograd::any_requires_grad({&input, &weight, &bias_in})) {
-    auto node = std::make_shared<Conv2dBackward>();
-    if (weight.requires_grad()) node->input = SavedVariable(input);
-    if (input.requires_grad()) node->weight = SavedVariable(weight);
-    node->geom = g;
-    autograd::record(node, {&input, &weight, &bias_in}, {&out});
-  }
-  return out;
+  return conv2d_op(input, weight, bias, g);
 }
 
 }  // namespace xgrad

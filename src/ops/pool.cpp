@@ -1,47 +1,34 @@
-// max_pool2d, avg_pool2d and adaptive_avg_pool2d on NCHW tensors. Every kernel works on one
-// contiguous H×W plane at a time, with each window's row and column range clipped to the
-// input once (no per-element bounds tests); the N·C planes are split across threads by
-// detail::parallel_for (src/detail/parallel.hpp). The 2×2 stride-2 max pool of the CNN has its
-// own loops over pairs of input rows: AVX2 (8 outputs per step) for float32 when the CPU has
-// it (chosen at run time: detail/cpu.hpp), scalar otherwise.
+// max_pool2d, avg_pool2d and adaptive_avg_pool2d as differentiable ops, to any order. The
+// kernels are in pool_kernels.cpp; this file holds the geometry checks and the autograd side.
+//
+// Every derivative here is linear and comes in adjoint pairs, each an op of its own (its
+// kernel, its node when grad mode is on and an input requires grad, its jvp):
+//   max pool:  y = gather(x, idx)     its backward scatter(gy, idx)    (idx: the argmax)
+//   avg pool:  y = avg(x)             its backward avg_backward(gy)
+// The vjp of each member of a pair is the other one, and its jvp is itself applied to the
+// tangent. The argmax indices are piecewise constant in x: their derivative is zero, so
+// scatter and gather have none with respect to x (torch's max_pool2d_with_indices_backward
+// gives zeros for self).
 #include "xgrad/ops/pool.hpp"
 
-#include <algorithm>
-#include <cmath>
-#include <functional>
 #include <limits>
-#include <string>
-#include <type_traits>
-#include <vector>
 
-// The AVX2 kernels are compiled for AVX2 whatever the build's -march (function target
-// attribute) and chosen at run time when the CPU has it.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define XGRAD_POOL_AVX2 1
-#define XGRAD_AVX2_FN __attribute__((target("avx2")))
-#endif
-
-#include "detail/cpu.hpp"
-#include "detail/parallel.hpp"
+#include "ops/pool_kernels.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 
 namespace xgrad {
 
+using autograd::jvp_op;
 using autograd::Node;
+using autograd::record_op;
+using autograd::Saved;
+using autograd::tangent;
 using autograd::tensor_list;
+using detail::PoolGeom;
 
 namespace {
-
-struct PoolGeom {
-  std::int64_t N = 0, C = 0, H = 0, W = 0;
-  std::int64_t kH = 1, kW = 1, sH = 1, sW = 1, pH = 0, pW = 0;
-  std::int64_t OH = 0, OW = 0;
-  std::int64_t planes() const { return N * C; }
-  std::int64_t in_plane() const { return H * W; }
-  std::int64_t out_plane() const { return OH * OW; }
-};
 
 PoolGeom pool_geometry(const char* op, const Tensor& input, Size2 kernel, Size2 stride,
                        Size2 padding) {
@@ -74,432 +61,123 @@ PoolGeom pool_geometry(const char* op, const Tensor& input, Size2 kernel, Size2 
   return g;
 }
 
-// Planes per parallel chunk: enough that a chunk is worth a thread (~64 K elements read).
-std::int64_t min_planes(std::int64_t plane_elems) {
-  return std::max<std::int64_t>(1, 65536 / std::max<std::int64_t>(1, plane_elems));
+// ---- the argmax indices ------------------------------------------------------------------------
+// The max pool kernels work with int32 indices (the lane width of the AVX2 kernels). xgrad has
+// no int32 dtype, so they live in a tensor of 4-byte float32 elements used only as storage:
+// saved on the nodes like any tensor, they are freed by release_saved() with the rest of the
+// graph (a second backward then throws) and shared, not copied, by the nodes of the higher
+// derivatives. Their values are only ever read through index_data(), never as floats.
+
+Tensor index_buffer(const PoolGeom& g) {
+  return empty({g.planes() * g.out_plane()}, float32);
 }
 
-// ---- max pool ------------------------------------------------------------------------------
-
-// torch's CPU rule (aten/src/ATen/native/cpu/MaxPoolKernel.cpp): scanning from a running
-// maximum of -inf, replace the choice when the element is greater or NaN.
-template <class T>
-inline void take_max(T v, std::int32_t i, T& m, std::int32_t& mi) {
-  if (v > m || std::isnan(v)) {
-    m = v;
-    mi = i;
-  }
+std::int32_t* index_data(const Tensor& indices) {
+  return static_cast<std::int32_t*>(indices.raw_data());
 }
 
-// The 2x2, stride-2, unpadded pool of one output row from input rows r0 and r1, written with
-// selects so that GCC vectorises it: the same choices as take_max in the same order (the
-// first element always becomes the choice: it is either > -inf, NaN, or -inf itself).
-template <class T, bool kIdx>
-void max_pool_row_2x2(const T* __restrict r0, const T* __restrict r1, T* __restrict y,
-                      std::int32_t* __restrict idx, std::int64_t OW, std::int32_t base,
-                      std::int32_t W) {
-  for (std::int64_t ow = 0; ow < OW; ++ow) {
-    const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-    T m = a;
-    std::int32_t k = 0;
-    bool t = (b > m) | (b != b);
-    m = t ? b : m;
-    k = t ? 1 : k;
-    t = (c > m) | (c != c);
-    m = t ? c : m;
-    k = t ? W : k;
-    t = (d > m) | (d != d);
-    m = t ? d : m;
-    k = t ? W + 1 : k;
-    y[ow] = m;
-    if constexpr (kIdx) idx[ow] = base + 2 * static_cast<std::int32_t>(ow) + k;
-  }
-}
+// ---- the ops, declared ahead of the nodes whose vjps call them --------------------------------
 
-#if defined(XGRAD_POOL_AVX2)
-// AVX2 when detail::isa() chose it (the CPU has it and XGRAD_CPU_CAPABILITY does not cap it).
-bool cpu_has_avx2() {
-  return detail::use_avx2();
-}
+Tensor max_pool2d_gather(const Tensor& t, const Tensor& indices, const PoolGeom& g);
+Tensor max_pool2d_scatter(const Tensor& gy, const Tensor& indices, const PoolGeom& g);
+Tensor avg_pool_op(const Tensor& x, const PoolGeom& g, bool adaptive);
+Tensor avg_pool_backward_op(const Tensor& gy, const PoolGeom& g, bool adaptive);
 
-// Lanes [0, n) of a mask for the AVX2 masked loads and stores, n in [0, 8].
-XGRAD_AVX2_FN inline __m256i lane_mask(std::int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
+// ---- nodes: the vjp of each op --------------------------------------------------------------
 
-// Elements 0, 2, .., 14 and 1, 3, .., 15 of the 16 floats lo:hi.
-XGRAD_AVX2_FN inline void deinterleave(__m256 lo, __m256 hi, __m256& even, __m256& odd) {
-  const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // lo0 lo2 hi0 hi2 | ..
-  const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
-  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
-  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
-}
-
-// take_max on 8 windows at once: replace (m, k) by (v, kv) where v > m or v is NaN.
-XGRAD_AVX2_FN inline void take_max8(__m256 v, __m256i kv, __m256& m, __m256i& k) {
-  const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-  m = _mm256_blendv_ps(m, v, t);
-  k = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(k), _mm256_castsi256_ps(kv), t));
-}
-
-// max_pool_row_2x2 for float, 8 outputs per step; the row's last partial step uses masked
-// loads and stores (rows of the CNN are 14 and 7 outputs long).
-template <bool kIdx>
-XGRAD_AVX2_FN void max_pool_row_2x2_avx2(const float* r0, const float* r1, float* y,
-                                         std::int32_t* idx, std::int64_t OW, std::int32_t base,
-                                         std::int32_t W) {
-  const __m256i k1 = _mm256_set1_epi32(1), kW = _mm256_set1_epi32(W),
-                kW1 = _mm256_set1_epi32(W + 1);
-  const __m256i iota2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
-  for (std::int64_t ow = 0; ow < OW; ow += 8) {
-    const std::int64_t n = std::min<std::int64_t>(8, OW - ow);
-    const float* p0 = r0 + 2 * ow;
-    const float* p1 = r1 + 2 * ow;
-    __m256 lo0, hi0, lo1, hi1;
-    if (n == 8) {
-      lo0 = _mm256_loadu_ps(p0);
-      hi0 = _mm256_loadu_ps(p0 + 8);
-      lo1 = _mm256_loadu_ps(p1);
-      hi1 = _mm256_loadu_ps(p1 + 8);
-    } else {
-      const __m256i mlo = lane_mask(std::min<std::int64_t>(8, 2 * n));
-      const __m256i mhi = lane_mask(std::max<std::int64_t>(0, 2 * n - 8));
-      lo0 = _mm256_maskload_ps(p0, mlo);
-      hi0 = _mm256_maskload_ps(p0 + 8, mhi);
-      lo1 = _mm256_maskload_ps(p1, mlo);
-      hi1 = _mm256_maskload_ps(p1 + 8, mhi);
-    }
-    __m256 a, b, c, d;
-    deinterleave(lo0, hi0, a, b);
-    deinterleave(lo1, hi1, c, d);
-    __m256 m = a;
-    __m256i k = _mm256_setzero_si256();
-    take_max8(b, k1, m, k);
-    take_max8(c, kW, m, k);
-    take_max8(d, kW1, m, k);
-    __m256i id;
-    if constexpr (kIdx) {
-      id = _mm256_add_epi32(
-          _mm256_add_epi32(_mm256_set1_epi32(base + 2 * static_cast<std::int32_t>(ow)), iota2), k);
-    }
-    if (n == 8) {
-      _mm256_storeu_ps(y + ow, m);
-      if constexpr (kIdx) _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + ow), id);
-    } else {
-      const __m256i mask = lane_mask(n);
-      _mm256_maskstore_ps(y + ow, mask, m);
-      if constexpr (kIdx) _mm256_maskstore_epi32(idx + ow, mask, id);
-    }
-  }
-}
-
-// g where k == kv, else 0.
-XGRAD_AVX2_FN inline __m256 pick8(__m256 g, __m256i k, __m256i kv) {
-  return _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, kv)));
-}
-
-// Interleaves e and o into p[0, 2n): e0 o0 e1 o1 ...
-XGRAD_AVX2_FN inline void store_interleaved(float* p, __m256 e, __m256 o, std::int64_t n) {
-  const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
-  const __m256 v0 = _mm256_permute2f128_ps(lo, hi, 0x20);
-  const __m256 v1 = _mm256_permute2f128_ps(lo, hi, 0x31);
-  if (n == 8) {
-    _mm256_storeu_ps(p, v0);
-    _mm256_storeu_ps(p + 8, v1);
-  } else {
-    _mm256_maskstore_ps(p, lane_mask(std::min<std::int64_t>(8, 2 * n)), v0);
-    _mm256_maskstore_ps(p + 8, lane_mask(std::max<std::int64_t>(0, 2 * n - 8)), v1);
-  }
-}
-
-// The adjoint of max_pool_row_2x2_avx2: writes both input rows (2·OW elements each) in full,
-// the gradient where the index points and zeros elsewhere.
-XGRAD_AVX2_FN void max_pool_row_2x2_backward_avx2(const float* gy, const std::int32_t* idx,
-                                                  float* r0, float* r1, std::int64_t OW,
-                                                  std::int32_t base, std::int32_t W) {
-  const __m256i k1 = _mm256_set1_epi32(1), kW = _mm256_set1_epi32(W),
-                kW1 = _mm256_set1_epi32(W + 1);
-  const __m256i iota2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
-  for (std::int64_t ow = 0; ow < OW; ow += 8) {
-    const std::int64_t n = std::min<std::int64_t>(8, OW - ow);
-    const __m256i mask = lane_mask(n);
-    const __m256 g = n == 8 ? _mm256_loadu_ps(gy + ow) : _mm256_maskload_ps(gy + ow, mask);
-    const __m256i id = n == 8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + ow))
-                              : _mm256_maskload_epi32(idx + ow, mask);
-    const __m256i k = _mm256_sub_epi32(
-        id, _mm256_add_epi32(_mm256_set1_epi32(base + 2 * static_cast<std::int32_t>(ow)), iota2));
-    store_interleaved(r0 + 2 * ow, pick8(g, k, _mm256_setzero_si256()), pick8(g, k, k1), n);
-    store_interleaved(r1 + 2 * ow, pick8(g, k, kW), pick8(g, k, kW1), n);
-  }
-}
-#endif
-
-// Backward of one plane of max pooling: gx = 0, then each output's gradient added at its
-// index. The 2x2 stride-2 pool of an even-sized plane, whose windows tile it, instead writes
-// every input element once.
-template <class T>
-void max_pool_plane_backward(const T* __restrict gy, const std::int32_t* __restrict idx,
-                             T* __restrict gx, const PoolGeom& g) {
-  const std::int64_t W = g.W, OW = g.OW;
-  const bool tiles = g.kH == 2 && g.kW == 2 && g.sH == 2 && g.sW == 2 && g.pH == 0 && g.pW == 0 &&
-                     g.H % 2 == 0 && W % 2 == 0;
-  if (tiles) {
-    for (std::int64_t oh = 0; oh < g.OH; ++oh) {
-      T* r0 = gx + 2 * oh * W;
-      T* r1 = r0 + W;
-      const auto base = static_cast<std::int32_t>(2 * oh * W);
-#if defined(XGRAD_POOL_AVX2)
-      if constexpr (std::is_same_v<T, float>) {
-        if (cpu_has_avx2()) {
-          max_pool_row_2x2_backward_avx2(gy + oh * OW, idx + oh * OW, r0, r1, OW, base,
-                                         static_cast<std::int32_t>(W));
-          continue;
-        }
-      }
-#endif
-      for (std::int64_t ow = 0; ow < OW; ++ow) {
-        const std::int32_t k = idx[oh * OW + ow] - base - 2 * static_cast<std::int32_t>(ow);
-        const T v = gy[oh * OW + ow];
-        r0[2 * ow] = k == 0 ? v : T(0);
-        r0[2 * ow + 1] = k == 1 ? v : T(0);
-        r1[2 * ow] = k == W ? v : T(0);
-        r1[2 * ow + 1] = k == W + 1 ? v : T(0);
-      }
-    }
-    return;
-  }
-  std::fill(gx, gx + g.in_plane(), T(0));
-  const std::int64_t op = g.out_plane();
-  for (std::int64_t k = 0; k < op; ++k) gx[idx[k]] += gy[k];
-}
-
-// One plane. idx (flat indices into the plane, as torch's return_indices) may be null.
-template <class T>
-void max_pool_plane(const T* __restrict x, T* __restrict y, std::int32_t* __restrict idx,
-                    const PoolGeom& g) {
-  const std::int64_t H = g.H, W = g.W, OW = g.OW;
-  if (g.kH == 2 && g.kW == 2 && g.sH == 2 && g.sW == 2 && g.pH == 0 && g.pW == 0) {
-    for (std::int64_t oh = 0; oh < g.OH; ++oh) {
-      const T* r0 = x + 2 * oh * W;
-      const auto base = static_cast<std::int32_t>(2 * oh * W);
-#if defined(XGRAD_POOL_AVX2)
-      if constexpr (std::is_same_v<T, float>) {
-        if (cpu_has_avx2()) {
-          if (idx != nullptr) {
-            max_pool_row_2x2_avx2<true>(r0, r0 + W, y + oh * OW, idx + oh * OW, OW, base,
-                                        static_cast<std::int32_t>(W));
-          } else {
-            max_pool_row_2x2_avx2<false>(r0, r0 + W, y + oh * OW, nullptr, OW, base,
-                                         static_cast<std::int32_t>(W));
-          }
-          continue;
-        }
-      }
-#endif
-      if (idx != nullptr) {
-        max_pool_row_2x2<T, true>(r0, r0 + W, y + oh * OW, idx + oh * OW, OW, base,
-                                  static_cast<std::int32_t>(W));
-      } else {
-        max_pool_row_2x2<T, false>(r0, r0 + W, y + oh * OW, nullptr, OW, base,
-                                   static_cast<std::int32_t>(W));
-      }
-    }
-    return;
-  }
-  for (std::int64_t oh = 0; oh < g.OH; ++oh) {
-    const std::int64_t h0 = oh * g.sH - g.pH;
-    const std::int64_t hs = std::max<std::int64_t>(h0, 0), he = std::min(h0 + g.kH, H);
-    for (std::int64_t ow = 0; ow < OW; ++ow) {
-      const std::int64_t w0 = ow * g.sW - g.pW;
-      const std::int64_t ws = std::max<std::int64_t>(w0, 0), we = std::min(w0 + g.kW, W);
-      T m = -std::numeric_limits<T>::infinity();
-      auto mi = static_cast<std::int32_t>(hs * W + ws);
-      for (std::int64_t ih = hs; ih < he; ++ih) {
-        const T* r = x + ih * W;
-        for (std::int64_t iw = ws; iw < we; ++iw)
-          take_max(r[iw], static_cast<std::int32_t>(ih * W + iw), m, mi);
-      }
-      y[oh * OW + ow] = m;
-      if (idx != nullptr) idx[oh * OW + ow] = mi;
-    }
-  }
-}
-
+// max_pool2d: y = gather(x, idx), so gx = scatter(gy, idx).
 struct MaxPool2dBackward final : Node {
-  // Flat index into its input plane (H·W) of each output's chosen element, [N, C, OH, OW].
-  std::vector<std::int32_t> indices;
+  Saved indices;  // [N·C·OH·OW], flat index into its H·W input plane of each output's element
   PoolGeom geom;
-  bool released = false;
   std::string_view name() const override { return "max_pool2d"; }
   tensor_list apply(tensor_list&& grads) override {
-    check(!released, name(),
-          ": trying to backward through the graph a second time (its saved tensors were freed "
-          "by the first backward); pass retain_graph=true to the first backward if you need a "
-          "second");
-    Tensor gy = grads[0].contiguous();
-    const PoolGeom g = geom;
-    Tensor gx = empty({g.N, g.C, g.H, g.W}, gy.dtype());
-    const std::int32_t* id = indices.data();
-    dispatch_floating(gy.dtype(), "max_pool2d_backward", [&]<class T>() {
-      const T* pg = gy.data_ptr<T>();
-      T* px = gx.data_ptr<T>();
-      const std::int64_t ip = g.in_plane(), op = g.out_plane();
-      detail::parallel_for(g.planes(), min_planes(ip),
-                           [&](std::int64_t p0, std::int64_t p1, std::int64_t) {
-                             for (std::int64_t p = p0; p < p1; ++p)
-                               max_pool_plane_backward(pg + p * op, id + p * op, px + p * ip, g);
-                           });
-    });
-    return {gx};
-  }
-  void release_saved() override {
-    indices = {};
-    released = true;
+    return {max_pool2d_scatter(grads[0], saved(indices), geom)};
   }
 };
 
-// ---- average pools ---------------------------------------------------------------------------
-
-template <class T>
-void avg_pool_plane(const T* __restrict x, T* __restrict y, const PoolGeom& g) {
-  const T divisor = static_cast<T>(g.kH * g.kW);
-  for (std::int64_t oh = 0; oh < g.OH; ++oh) {
-    const std::int64_t h0 = oh * g.sH - g.pH;
-    const std::int64_t hs = std::max<std::int64_t>(h0, 0), he = std::min(h0 + g.kH, g.H);
-    for (std::int64_t ow = 0; ow < g.OW; ++ow) {
-      const std::int64_t w0 = ow * g.sW - g.pW;
-      const std::int64_t ws = std::max<std::int64_t>(w0, 0), we = std::min(w0 + g.kW, g.W);
-      T s = T(0);
-      for (std::int64_t ih = hs; ih < he; ++ih) {
-        const T* r = x + ih * g.W;
-        for (std::int64_t iw = ws; iw < we; ++iw) s += r[iw];
-      }
-      y[oh * g.OW + ow] = s / divisor;
-    }
+// The gather by stored indices (the vjp of max pooling's backward, and max pooling's jvp):
+// linear, its vjp the scatter.
+struct MaxPool2dGatherBackward final : Node {
+  Saved indices;
+  PoolGeom geom;
+  std::string_view name() const override { return "max_pool2d_gather"; }
+  tensor_list apply(tensor_list&& grads) override {
+    return {max_pool2d_scatter(grads[0], saved(indices), geom)};
   }
-}
+};
 
-template <class T>
-void avg_pool_plane_backward(const T* __restrict gy, T* __restrict gx, const PoolGeom& g) {
-  const T divisor = static_cast<T>(g.kH * g.kW);
-  std::fill(gx, gx + g.in_plane(), T(0));
-  for (std::int64_t oh = 0; oh < g.OH; ++oh) {
-    const std::int64_t h0 = oh * g.sH - g.pH;
-    const std::int64_t hs = std::max<std::int64_t>(h0, 0), he = std::min(h0 + g.kH, g.H);
-    for (std::int64_t ow = 0; ow < g.OW; ++ow) {
-      const std::int64_t w0 = ow * g.sW - g.pW;
-      const std::int64_t ws = std::max<std::int64_t>(w0, 0), we = std::min(w0 + g.kW, g.W);
-      const T v = gy[oh * g.OW + ow] / divisor;
-      for (std::int64_t ih = hs; ih < he; ++ih) {
-        T* r = gx + ih * g.W;
-        for (std::int64_t iw = ws; iw < we; ++iw) r[iw] += v;
-      }
-    }
+// max pooling's backward gx = scatter(gy, idx): linear in gy, its vjp the gather.
+struct MaxPool2dBackwardBackward final : Node {
+  Saved indices;
+  PoolGeom geom;
+  std::string_view name() const override { return "max_pool2d_backward"; }
+  tensor_list apply(tensor_list&& grads) override {
+    return {max_pool2d_gather(grads[0], saved(indices), geom)};
   }
-}
-
-// Adaptive windows: [⌊o·in/out⌋, ⌈(o+1)·in/out⌉).
-std::int64_t adaptive_start(std::int64_t o, std::int64_t out, std::int64_t in) {
-  return (o * in) / out;
-}
-std::int64_t adaptive_end(std::int64_t o, std::int64_t out, std::int64_t in) {
-  return ((o + 1) * in + out - 1) / out;
-}
-
-template <class T>
-void adaptive_plane(const T* __restrict x, T* __restrict y, const PoolGeom& g) {
-  for (std::int64_t oh = 0; oh < g.OH; ++oh) {
-    const std::int64_t hs = adaptive_start(oh, g.OH, g.H), he = adaptive_end(oh, g.OH, g.H);
-    for (std::int64_t ow = 0; ow < g.OW; ++ow) {
-      const std::int64_t ws = adaptive_start(ow, g.OW, g.W), we = adaptive_end(ow, g.OW, g.W);
-      T s = T(0);
-      for (std::int64_t ih = hs; ih < he; ++ih) {
-        const T* r = x + ih * g.W;
-        for (std::int64_t iw = ws; iw < we; ++iw) s += r[iw];
-      }
-      y[oh * g.OW + ow] = s / static_cast<T>((he - hs) * (we - ws));
-    }
-  }
-}
-
-template <class T>
-void adaptive_plane_backward(const T* __restrict gy, T* __restrict gx, const PoolGeom& g) {
-  std::fill(gx, gx + g.in_plane(), T(0));
-  for (std::int64_t oh = 0; oh < g.OH; ++oh) {
-    const std::int64_t hs = adaptive_start(oh, g.OH, g.H), he = adaptive_end(oh, g.OH, g.H);
-    for (std::int64_t ow = 0; ow < g.OW; ++ow) {
-      const std::int64_t ws = adaptive_start(ow, g.OW, g.W), we = adaptive_end(ow, g.OW, g.W);
-      const T v = gy[oh * g.OW + ow] / static_cast<T>((he - hs) * (we - ws));
-      for (std::int64_t ih = hs; ih < he; ++ih) {
-        T* r = gx + ih * g.W;
-        for (std::int64_t iw = ws; iw < we; ++iw) r[iw] += v;
-      }
-    }
-  }
-}
-
-// Runs plane_fn(in_plane_ptr, out_plane_ptr, geom) over all planes of a contiguous input.
-template <class F>
-Tensor map_planes(const char* op, const Tensor& input, const PoolGeom& g, F plane_fn) {
-  Tensor x = input.detach().contiguous();
-  Tensor y = empty({g.N, g.C, g.OH, g.OW}, input.dtype());
-  dispatch_floating(input.dtype(), op, [&]<class T>() {
-    const T* px = x.data_ptr<T>();
-    T* py = y.data_ptr<T>();
-    const std::int64_t ip = g.in_plane(), op_ = g.out_plane();
-    detail::parallel_for(g.planes(), min_planes(ip),
-                         [&](std::int64_t p0, std::int64_t p1, std::int64_t) {
-                           for (std::int64_t p = p0; p < p1; ++p)
-                             plane_fn(px + p * ip, py + p * op_, T{});
-                         });
-  });
-  return y;
-}
+};
 
 struct AvgPoolBackward final : Node {
   PoolGeom geom;
   bool adaptive = false;
   std::string_view name() const override { return adaptive ? "adaptive_avg_pool2d" : "avg_pool2d"; }
   tensor_list apply(tensor_list&& grads) override {
-    Tensor gy = grads[0].contiguous();
-    const PoolGeom g = geom;
-    Tensor gx = empty({g.N, g.C, g.H, g.W}, gy.dtype());
-    dispatch_floating(gy.dtype(), "avg_pool2d_backward", [&]<class T>() {
-      const T* pg = gy.data_ptr<T>();
-      T* px = gx.data_ptr<T>();
-      const std::int64_t ip = g.in_plane(), op = g.out_plane();
-      const bool adapt = adaptive;
-      detail::parallel_for(g.planes(), min_planes(ip),
-                           [&](std::int64_t p0, std::int64_t p1, std::int64_t) {
-                             for (std::int64_t p = p0; p < p1; ++p) {
-                               if (adapt) {
-                                 adaptive_plane_backward(pg + p * op, px + p * ip, g);
-                               } else {
-                                 avg_pool_plane_backward(pg + p * op, px + p * ip, g);
-                               }
-                             }
-                           });
-    });
-    return {gx};
+    return {avg_pool_backward_op(grads[0], geom, adaptive)};
   }
 };
 
-Tensor avg_pool_impl(const Tensor& input, const PoolGeom& g, bool adaptive) {
-  const char* op = adaptive ? "adaptive_avg_pool2d" : "avg_pool2d";
-  Tensor out = map_planes(op, input, g, [&g, adaptive]<class T>(const T* x, T* y, T) {
-    if (adaptive) {
-      adaptive_plane(x, y, g);
-    } else {
-      avg_pool_plane(x, y, g);
-    }
-  });
-  if (autograd::any_requires_grad({&input})) {
-    auto node = std::make_shared<AvgPoolBackward>();
-    node->geom = g;
-    node->adaptive = adaptive;
-    autograd::record(node, {&input}, {&out});
+struct AvgPoolBackwardBackward final : Node {
+  PoolGeom geom;
+  bool adaptive = false;
+  std::string_view name() const override {
+    return adaptive ? "adaptive_avg_pool2d_backward" : "avg_pool2d_backward";
   }
+  tensor_list apply(tensor_list&& grads) override {
+    return {avg_pool_op(grads[0], geom, adaptive)};
+  }
+};
+
+// ---- the ops ----------------------------------------------------------------------------------
+
+Tensor max_pool2d_gather(const Tensor& t, const Tensor& indices, const PoolGeom& g) {
+  Tensor out = detail::max_pool_gather_kernel(g, t, index_data(indices));
+  record_op<MaxPool2dGatherBackward>({&t}, {&out}, [&](MaxPool2dGatherBackward& n) {
+    n.indices = n.save(indices);
+    n.geom = g;
+  });
+  jvp_op("max_pool2d_gather", {&t}, out, [&] { return max_pool2d_gather(tangent(t), indices, g); });
+  return out;
+}
+
+Tensor max_pool2d_scatter(const Tensor& gy, const Tensor& indices, const PoolGeom& g) {
+  Tensor out = detail::max_pool_scatter_kernel(g, gy, index_data(indices));
+  record_op<MaxPool2dBackwardBackward>({&gy}, {&out}, [&](MaxPool2dBackwardBackward& n) {
+    n.indices = n.save(indices);
+    n.geom = g;
+  });
+  jvp_op("max_pool2d_backward", {&gy}, out,
+         [&] { return max_pool2d_scatter(tangent(gy), indices, g); });
+  return out;
+}
+
+Tensor avg_pool_op(const Tensor& x, const PoolGeom& g, bool adaptive) {
+  Tensor out = detail::avg_pool_kernel(g, x, adaptive);
+  record_op<AvgPoolBackward>({&x}, {&out}, [&](AvgPoolBackward& n) {
+    n.geom = g;
+    n.adaptive = adaptive;
+  });
+  jvp_op(adaptive ? "adaptive_avg_pool2d" : "avg_pool2d", {&x}, out,
+         [&] { return avg_pool_op(tangent(x), g, adaptive); });
+  return out;
+}
+
+Tensor avg_pool_backward_op(const Tensor& gy, const PoolGeom& g, bool adaptive) {
+  Tensor out = detail::avg_pool_backward_kernel(g, gy, adaptive);
+  record_op<AvgPoolBackwardBackward>({&gy}, {&out}, [&](AvgPoolBackwardBackward& n) {
+    n.geom = g;
+    n.adaptive = adaptive;
+  });
+  jvp_op(adaptive ? "adaptive_avg_pool2d_backward" : "avg_pool2d_backward", {&gy}, out,
+         [&] { return avg_pool_backward_op(tangent(gy), g, adaptive); });
   return out;
 }
 
@@ -513,27 +191,16 @@ Tensor max_pool2d(const Tensor& input, Size2 kernel, Size2 stride, Size2 padding
   const PoolGeom g = pool_geometry("max_pool2d", input, kernel, stride, padding);
   check(g.in_plane() <= std::numeric_limits<std::int32_t>::max(), "max_pool2d: input ",
         input.shape(), " has planes of more than 2^31 elements");
-  Tensor x = input.detach().contiguous();
-  Tensor y = empty({g.N, g.C, g.OH, g.OW}, input.dtype());
-  const bool record = autograd::any_requires_grad({&input});
-  std::vector<std::int32_t> indices(record ? static_cast<std::size_t>(y.numel()) : 0);
-  dispatch_floating(input.dtype(), "max_pool2d", [&]<class T>() {
-    const T* px = x.data_ptr<T>();
-    T* py = y.data_ptr<T>();
-    std::int32_t* pi = record ? indices.data() : nullptr;
-    const std::int64_t ip = g.in_plane(), op = g.out_plane();
-    detail::parallel_for(
-        g.planes(), min_planes(ip), [&](std::int64_t p0, std::int64_t p1, std::int64_t) {
-          for (std::int64_t p = p0; p < p1; ++p)
-            max_pool_plane(px + p * ip, py + p * op, pi != nullptr ? pi + p * op : nullptr, g);
-        });
+  // The indices are kept only when a derivative will read them: backward or the jvp.
+  const bool keep = autograd::any_requires_grad({&input}) || autograd::any_tangent({&input});
+  const Tensor indices = keep ? index_buffer(g) : Tensor();
+  Tensor y = detail::max_pool_kernel(g, input, keep ? index_data(indices) : nullptr);
+  record_op<MaxPool2dBackward>({&input}, {&y}, [&](MaxPool2dBackward& n) {
+    n.indices = n.save(indices);
+    n.geom = g;
   });
-  if (record) {
-    auto node = std::make_shared<MaxPool2dBackward>();
-    node->indices = std::move(indices);
-    node->geom = g;
-    autograd::record(node, {&input}, {&y});
-  }
+  // The jvp gathers the tangent at the argmax (the indices do not move for a small step).
+  jvp_op("max_pool2d", {&input}, y, [&] { return max_pool2d_gather(tangent(input), indices, g); });
   return y;
 }
 
@@ -543,7 +210,7 @@ Tensor avg_pool2d(const Tensor& input, Size2 kernel) {
 
 Tensor avg_pool2d(const Tensor& input, Size2 kernel, Size2 stride, Size2 padding) {
   const PoolGeom g = pool_geometry("avg_pool2d", input, kernel, stride, padding);
-  return avg_pool_impl(input, g, false);
+  return avg_pool_op(input, g, false);
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size) {
@@ -561,7 +228,7 @@ Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size) {
   g.W = input.shape()[3];
   g.OH = output_size.h;
   g.OW = output_size.w;
-  return avg_pool_impl(input, g, true);
+  return avg_pool_op(input, g, true);
 }
 
 }  // namespace xgrad

@@ -192,4 +192,28 @@ BOOST_AUTO_TEST_CASE(cnn_training_steps_lower_the_loss) {
   BOOST_TEST(last < 0.6 * first);  // 2.31 -> 1.20 after 30 steps
 }
 
+BOOST_AUTO_TEST_CASE(gradient_penalty_through_conv_and_pool_layers) {
+  // A gradient penalty (WGAN-GP's ‖∇ₓD‖²) of D = Σ h², h = AdaptiveAvgPool2d(AvgPool2d(
+  // MaxPool2d(conv2d(x, w, b)))): its gradient in (w, b) is a second derivative of the block,
+  // recorded by create_graph through the conv and pool backward ops. Every derivative of the
+  // penalty is checked (so up to the block's fourth): gradcheck, gradgradcheck, forward mode.
+  manual_seed(9);
+  Tensor x = uniform({1, 2, 6, 6}, -1, 1, float64);
+  nn::MaxPool2d mp(2, {.stride = 1});
+  nn::AvgPool2d ap(2);
+  nn::AdaptiveAvgPool2d aap({2, 1});
+  const auto penalty = [&](const std::vector<Tensor>& in) {
+    enable_grad on;  // gradcheck's finite differences call f under no_grad
+    Tensor xi = x.detach().requires_grad_();
+    Tensor h = aap(ap(mp(conv2d(xi, in[0], in[1], 1, 1))));
+    Tensor gx = grad({(h * h).sum()}, {xi}, {}, std::nullopt, /*create_graph=*/true)[0];
+    // The penalty's terms: the checks seed every element, which covers their sum (and keeps
+    // this test to the conv, pool and elementwise ops).
+    return gx * gx;
+  };
+  Tensor w = uniform({3, 2, 3, 3}, -1, 1, float64).requires_grad_();
+  Tensor b = uniform({3}, -1, 1, float64).requires_grad_();
+  xgrad::testing::expect_gradcheck(penalty, {w, b});
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,7 +1,9 @@
 // conv2d: values and gradients against torch (tests/data/conv_golden/conv2d.txt, written by
-// tools/make_conv_golden.py) in float64 (1e-10) and float32 (relative 1e-4), gradcheck in
-// float64 across stride/padding/dilation/groups combinations, hand-computed values, the
-// multi-threaded path against the single-threaded one, and the errors of bad input.
+// tools/make_conv_golden.py) in float64 (1e-10) and float32 (relative 1e-4), every derivative
+// (gradcheck, gradgradcheck, forward mode) in float64 across stride/padding/dilation/groups
+// combinations, the backward ops' own derivatives (third order), second derivatives by
+// create_graph against closed forms, hand-computed values, the multi-threaded path against
+// the single-threaded one, and the errors of bad input.
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -33,6 +35,22 @@ Fn conv_fn(Size2 stride, Size2 padding, Size2 dilation, std::int64_t groups) {
   return [=](const std::vector<Tensor>& in) {
     return conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), stride, padding, dilation,
                   groups);
+  };
+}
+
+// The gradient of conv2d with respect to input `wrt` (0: input, 1: weight) for the output
+// gradient in[2], as a function of (input, weight, grad_output), recorded (create_graph): its
+// derivatives are conv2d's second and third ones, its jvp runs the backward ops' jvp rules.
+Fn conv_grad_fn(std::size_t wrt, Size2 stride, Size2 padding, Size2 dilation, std::int64_t groups) {
+  return [=](const std::vector<Tensor>& in) {
+    enable_grad on;  // gradcheck's finite differences call f under no_grad
+    Tensor x = in[0], w = in[1];
+    // Under forward mode the inputs are duals that need no gradient: make them leaves to
+    // differentiate with respect to (the tangent stays on them).
+    for (Tensor* t : {&x, &w})
+      if (!t->requires_grad()) t->requires_grad_();
+    Tensor y = conv2d(x, w, Tensor(), stride, padding, dilation, groups);
+    return grad({y}, {wrt == 0 ? x : w}, {in[2]}, std::nullopt, /*create_graph=*/true)[0];
   };
 }
 
@@ -157,6 +175,119 @@ BOOST_AUTO_TEST_CASE(gradcheck_subsets_of_inputs) {
   conv2d(xd, wl, Tensor(), 1, 1).sum().backward();
   BOOST_TEST(wl.grad().defined());
   BOOST_TEST(!xd.grad().defined());
+}
+
+BOOST_AUTO_TEST_CASE(backward_ops_have_every_derivative) {
+  // conv2d_backward_input and conv2d_backward_weight, reached through create_graph: gradcheck
+  // is conv2d's second derivative, gradgradcheck its third, forward mode their jvp rules.
+  struct Combo {
+    Shape x, w;
+    Size2 stride, padding, dilation;
+    std::int64_t groups;
+  };
+  const std::vector<Combo> combos = {
+      {{2, 2, 4, 4}, {3, 2, 3, 3}, 1, 1, 1, 1},
+      {{1, 4, 6, 5}, {4, 2, 2, 3}, {2, 1}, {1, 0}, {1, 2}, 2},
+      {{1, 2, 3, 3}, {2, 2, 1, 1}, 1, 0, 1, 1},  // pointwise: no im2col
+  };
+  std::uint64_t seed = 40;
+  for (const auto& c : combos) {
+    BOOST_TEST_CONTEXT("input " << format_shape(c.x) << " weight " << format_shape(c.w)) {
+      Tensor x = leaf(c.x, -1, 1, seed), w = leaf(c.w, -1, 1, seed + 1);
+      Tensor y =
+          conv2d(x.detach(), w.detach(), Tensor(), c.stride, c.padding, c.dilation, c.groups);
+      Tensor gy = leaf(y.shape(), -1, 1, seed + 2);
+      seed += 3;
+      for (std::size_t wrt : {0u, 1u}) {
+        BOOST_TEST_CONTEXT("gradient " << wrt) {
+          expect_gradcheck(conv_grad_fn(wrt, c.stride, c.padding, c.dilation, c.groups),
+                           {x, w, gy});
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(second_derivatives_by_create_graph_match_closed_forms) {
+  // L = Σ y², y = conv2d(x, w, padding 1) with one channel. y[p,q] = Σ_ij w[i,j]·X(p+i−1,
+  // q+j−1), X = x inside, 0 in the padding, so ∂L/∂w[i,j] = 2 Σ_pq y[p,q]·X(p+i−1, q+j−1) and
+  //   ∂²L/∂w[i,j]∂w[k,l] = 2 Σ_pq X(p+k−1, q+l−1)·X(p+i−1, q+j−1)
+  //   ∂²L/∂w[i,j]∂x[a,b] = 2 Σ_pq w[a−p+1, b−q+1]·X(p+i−1, q+j−1) + 2·y[a−i+1, b−j+1]
+  // (terms whose w or y index falls outside dropped).
+  const std::int64_t H = 3, W = 4, k = 2, OH = H + 2 - k + 1, OW = W + 2 - k + 1;
+  const std::vector<double> xv = {0.5,   -1.0, 2.0,  0.25, 1.5,  0.0,
+                                  -0.75, 1.0,  -2.0, 0.5,  1.25, -0.5};
+  const std::vector<double> wv = {0.3, -0.7, 1.1, 0.4};
+  Tensor x = xgrad::testing::make(xv, {1, 1, H, W}).requires_grad_();
+  Tensor w = xgrad::testing::make(wv, {1, 1, k, k}).requires_grad_();
+  const auto X = [&](std::int64_t r, std::int64_t c) {
+    return r < 0 || r >= H || c < 0 || c >= W ? 0.0 : xv[static_cast<std::size_t>(r * W + c)];
+  };
+  std::vector<double> yv(static_cast<std::size_t>(OH * OW), 0.0);
+  for (std::int64_t p = 0; p < OH; ++p)
+    for (std::int64_t q = 0; q < OW; ++q)
+      for (std::int64_t i = 0; i < k; ++i)
+        for (std::int64_t j = 0; j < k; ++j)
+          yv[static_cast<std::size_t>(p * OW + q)] +=
+              wv[static_cast<std::size_t>(i * k + j)] * X(p + i - 1, q + j - 1);
+  Tensor y = conv2d(x, w, Tensor(), 1, 1);
+  expect_values(y, {1, 1, OH, OW}, yv);
+  Tensor gw = grad({(y * y).sum()}, {w}, {}, std::nullopt, /*create_graph=*/true)[0];
+  BOOST_TEST(gw.requires_grad());
+  for (std::int64_t i = 0; i < k; ++i) {
+    for (std::int64_t j = 0; j < k; ++j) {
+      BOOST_TEST_CONTEXT("row d/dw[" << i << "," << j << "]") {
+        std::vector<double> ww(static_cast<std::size_t>(k * k), 0.0);
+        std::vector<double> wx(static_cast<std::size_t>(H * W), 0.0);
+        for (std::int64_t p = 0; p < OH; ++p) {
+          for (std::int64_t q = 0; q < OW; ++q) {
+            const double xij = X(p + i - 1, q + j - 1);
+            for (std::int64_t kk = 0; kk < k; ++kk)
+              for (std::int64_t l = 0; l < k; ++l)
+                ww[static_cast<std::size_t>(kk * k + l)] += 2 * X(p + kk - 1, q + l - 1) * xij;
+            // x[a, b] with a = p + kk − 1, b = q + l − 1 feeds y[p, q] through w[kk, l].
+            for (std::int64_t kk = 0; kk < k; ++kk) {
+              for (std::int64_t l = 0; l < k; ++l) {
+                const std::int64_t a = p + kk - 1, b = q + l - 1;
+                if (a < 0 || a >= H || b < 0 || b >= W) continue;
+                wx[static_cast<std::size_t>(a * W + b)] +=
+                    2 * wv[static_cast<std::size_t>(kk * k + l)] * xij;
+              }
+            }
+          }
+        }
+        for (std::int64_t a = 0; a < H; ++a) {
+          for (std::int64_t b = 0; b < W; ++b) {
+            const std::int64_t p = a - i + 1, q = b - j + 1;
+            if (p >= 0 && p < OH && q >= 0 && q < OW)
+              wx[static_cast<std::size_t>(a * W + b)] +=
+                  2 * yv[static_cast<std::size_t>(p * OW + q)];
+          }
+        }
+        Tensor e = zeros({1, 1, k, k}, float64);
+        e.data_ptr<double>()[i * k + j] = 1.0;
+        auto rows = grad({gw}, {w, x}, {e}, /*retain_graph=*/true);
+        expect_values(rows[0], {1, 1, k, k}, ww, 1e-12);
+        expect_values(rows[1], {1, 1, H, W}, wx, 1e-12);
+      }
+    }
+  }
+  // Forward over reverse gives the same Hessian-vector product along w: H_ww·e₀₀.
+  {
+    autograd::forward_ad::dual_level level;
+    Tensor w0 = w.detach().requires_grad_();
+    Tensor e = zeros({1, 1, k, k}, float64);
+    e.data_ptr<double>()[0] = 1.0;
+    Tensor wd = autograd::forward_ad::make_dual(w0, e);
+    Tensor yd = conv2d(x.detach(), wd, Tensor(), 1, 1);
+    Tensor g = grad({(yd * yd).sum()}, {w0}, {}, std::nullopt, /*create_graph=*/true)[0];
+    Tensor hv = grad({gw}, {w}, {e}, /*retain_graph=*/true)[0];
+    expect_values(autograd::forward_ad::unpack_dual(g).tangent, {1, 1, k, k}, values_of(hv), 1e-12);
+  }
+  // Without create_graph the backward records nothing (the fused first-order kernel).
+  Tensor g1 = grad({(y * y).sum()}, {w})[0];
+  BOOST_TEST(!g1.requires_grad());
+  BOOST_TEST(!g1.grad_fn());
 }
 
 BOOST_AUTO_TEST_CASE(threads_split_the_batch_with_the_same_results) {

@@ -1,6 +1,8 @@
 // max_pool2d, avg_pool2d, adaptive_avg_pool2d: values and gradients against torch
 // (tests/data/conv_golden/*.txt, written by tools/make_conv_golden.py) in float64 (1e-10)
-// and float32 (relative 1e-4), gradcheck in float64, max-pool ties / NaN / -inf by value (the
+// and float32 (relative 1e-4), every derivative (gradcheck, gradgradcheck, forward mode) in
+// float64, the backward ops' own derivatives, second derivatives by create_graph against
+// closed forms (the pools alone and after a conv2d), max-pool ties / NaN / -inf by value (the
 // element torch's CPU kernel picks), and the errors of bad input.
 #include <cmath>
 #include <cstdlib>
@@ -50,6 +52,58 @@ void check_golden(const std::string& file,
 }
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// The gradient of pool(x) for the output gradient in[1], recorded (create_graph), as a function
+// of (x, grad_output): its derivatives are the pool's second and third ones, and its forward
+// mode runs the jvp rules of the backward ops.
+Fn pool_grad_fn(std::function<Tensor(const Tensor&)> pool) {
+  return [pool](const std::vector<Tensor>& in) {
+    enable_grad on;  // gradcheck's finite differences call f under no_grad
+    Tensor x = in[0];
+    // Under forward mode x is a dual that needs no gradient: make it a leaf to differentiate
+    // with respect to (its tangent stays).
+    if (!x.requires_grad()) x.requires_grad_();
+    return grad({pool(x)}, {x}, {in[1]}, std::nullopt, /*create_graph=*/true)[0];
+  };
+}
+
+// The flat index (into its H·W plane) of the largest element of each window of a max pool over
+// the [N, C, H, W] values v (distinct in each window), planes in order.
+std::vector<std::int64_t> window_argmax(const std::vector<double>& v, const Shape& shape,
+                                        std::int64_t k, std::int64_t s, std::int64_t p) {
+  const std::int64_t H = shape[2], W = shape[3];
+  const std::int64_t OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
+  std::vector<std::int64_t> out;
+  for (std::int64_t plane = 0; plane < shape[0] * shape[1]; ++plane) {
+    for (std::int64_t oh = 0; oh < OH; ++oh) {
+      for (std::int64_t ow = 0; ow < OW; ++ow) {
+        std::int64_t best = -1;
+        for (std::int64_t ih = oh * s - p; ih < oh * s - p + k; ++ih)
+          for (std::int64_t iw = ow * s - p; iw < ow * s - p + k; ++iw) {
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+            const std::int64_t i = ih * W + iw;
+            if (best < 0 || v[static_cast<std::size_t>(plane * H * W + i)] >
+                                v[static_cast<std::size_t>(plane * H * W + best)])
+              best = i;
+          }
+        out.push_back(plane * H * W + best);
+      }
+    }
+  }
+  return out;
+}
+
+// The matrix d(seed·g)/dx, row by row: row j is grad(g, x, e_j) for the one-hot seed e_j.
+std::vector<std::vector<double>> jacobian_rows(const Tensor& g, const Tensor& x) {
+  std::vector<std::vector<double>> rows;
+  for (std::int64_t j = 0; j < g.numel(); ++j) {
+    Tensor e = zeros(g.shape(), float64);
+    e.data_ptr<double>()[j] = 1.0;
+    auto r = grad({g}, {x}, {e}, /*retain_graph=*/true, false, /*allow_unused=*/true)[0];
+    rows.push_back(r.defined() ? values_of(r) : std::vector<double>(x.numel(), 0.0));
+  }
+  return rows;
+}
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 const double kInf = std::numeric_limits<double>::infinity();
@@ -206,6 +260,102 @@ BOOST_AUTO_TEST_CASE(gradcheck_pools) {
         [out = out](const std::vector<Tensor>& in) { return adaptive_avg_pool2d(in[0], out); },
         {leaf(shape, -1, 1, seed++)});
   }
+}
+
+BOOST_AUTO_TEST_CASE(backward_ops_have_every_derivative) {
+  // The pools' backward ops reached through create_graph: gradcheck is the pool's second
+  // derivative, gradgradcheck its third, forward mode the backward ops' jvp rules. Max pool's
+  // gradient is linear in the output gradient and piecewise constant in x (distinct values:
+  // the argmax does not move under the finite differences).
+  Tensor x = leaf({2, 2, 5, 6}, -1, 1, 30);
+  const auto check = [&](const std::string& what, std::function<Tensor(const Tensor&)> pool) {
+    BOOST_TEST_CONTEXT(what) {
+      Tensor gy = leaf(pool(x.detach()).shape(), -1, 1, 31);
+      expect_gradcheck(pool_grad_fn(std::move(pool)), {x, gy});
+    }
+  };
+  check("max 2x2", [](const Tensor& t) { return max_pool2d(t, 2); });
+  check("max 3x3 stride 1 pad 1", [](const Tensor& t) { return max_pool2d(t, 3, 1, 1); });
+  check("avg 3x2 stride 2 pad 1", [](const Tensor& t) { return avg_pool2d(t, {3, 2}, 2, 1); });
+  check("adaptive 3x4", [](const Tensor& t) { return adaptive_avg_pool2d(t, {3, 4}); });
+}
+
+BOOST_AUTO_TEST_CASE(second_derivatives_by_create_graph_match_closed_forms) {
+  // L = Σ y² with y = max_pool2d(x, 3, 1, 1): ∂L/∂x_i = 2 Σ_{windows w choosing i} y_w, and y_w
+  // = x_i there, so the Hessian is diagonal with 2·(number of windows choosing i).
+  Tensor x = leaf({1, 2, 4, 5}, -1, 1, 50);
+  const auto xv = values_of(x);
+  std::vector<double> count(xv.size(), 0.0);
+  for (std::int64_t i : window_argmax(xv, x.shape(), 3, 1, 1))
+    count[static_cast<std::size_t>(i)] += 1;
+  Tensor y = max_pool2d(x, 3, 1, 1);
+  Tensor g = grad({(y * y).sum()}, {x}, {}, std::nullopt, /*create_graph=*/true)[0];
+  auto rows = jacobian_rows(g, x);
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    for (std::size_t j = 0; j < rows[i].size(); ++j)
+      BOOST_TEST(rows[i][j] == (i == j ? 2 * count[i] : 0.0));
+  // avg_pool2d(x, 2) on a 4x4 plane (windows tile it): y_w = Σ_{i∈w} x_i / 4, so ∂²L/∂x_i∂x_j
+  // = 2/16 when i and j share a window, else 0.
+  Tensor xa = leaf({1, 1, 4, 4}, -1, 1, 51);
+  Tensor ya = avg_pool2d(xa, 2);
+  Tensor ga = grad({(ya * ya).sum()}, {xa}, {}, std::nullopt, true)[0];
+  rows = jacobian_rows(ga, xa);
+  const auto window = [](std::size_t i) { return (i / 4) / 2 * 2 + (i % 4) / 2; };
+  for (std::size_t i = 0; i < 16; ++i)
+    for (std::size_t j = 0; j < 16; ++j)
+      BOOST_TEST(rows[i][j] == (window(i) == window(j) ? 0.125 : 0.0),
+                 boost::test_tools::tolerance(1e-15));
+  // adaptive_avg_pool2d to 1x1 is the plane's mean m: ∂²(m²)/∂x_i∂x_j = 2/n².
+  Tensor xm = leaf({1, 1, 3, 2}, -1, 1, 52);
+  Tensor ym = adaptive_avg_pool2d(xm, 1);
+  Tensor gm = grad({(ym * ym).sum()}, {xm}, {}, std::nullopt, true)[0];
+  for (const auto& row : jacobian_rows(gm, xm))
+    for (double h : row) BOOST_TEST(h == 2.0 / 36, boost::test_tools::tolerance(1e-15));
+}
+
+BOOST_AUTO_TEST_CASE(second_derivative_of_a_conv_pool_block) {
+  // L(w) = Σ pool(conv2d(x, w, b, padding 1))². conv2d is linear in w and, away from ties,
+  // max pooling selects fixed elements: L is quadratic in w along any direction v, with
+  //   vᵀ·∇²L·v = 2 Σ_outputs pool(conv2d(x, v))²   (max pool: at the argmax of the forward).
+  // The double backward (create_graph) must give it, for max and average pooling.
+  Tensor x = leaf({2, 2, 6, 6}, -1, 1, 60);
+  Tensor w = leaf({3, 2, 3, 3}, -1, 1, 61);
+  Tensor b = leaf({3}, -1, 1, 62);
+  Tensor v = leaf({3, 2, 3, 3}, -1, 1, 63).detach();
+  const auto z = values_of(conv2d(x, w, b, 1, 1));  // the forward's pre-pool values
+  const auto cv = values_of(conv2d(x, v, Tensor(), 1, 1));
+  const Shape zs = {2, 3, 6, 6};
+  double max_quad = 0, avg_quad = 0;
+  for (std::int64_t i : window_argmax(z, zs, 2, 2, 0))
+    max_quad += 2 * cv[static_cast<std::size_t>(i)] * cv[static_cast<std::size_t>(i)];
+  for (std::int64_t plane = 0; plane < 6; ++plane)
+    for (std::int64_t oh = 0; oh < 3; ++oh)
+      for (std::int64_t ow = 0; ow < 3; ++ow) {
+        double s = 0;
+        for (std::int64_t i = 0; i < 2; ++i)
+          for (std::int64_t j = 0; j < 2; ++j)
+            s += cv[static_cast<std::size_t>(plane * 36 + (2 * oh + i) * 6 + 2 * ow + j)];
+        avg_quad += 2 * (s / 4) * (s / 4);
+      }
+  const auto quad = [&](const std::function<Tensor(const Tensor&)>& pool) {
+    Tensor h = pool(conv2d(x, w, b, 1, 1));
+    Tensor gw = grad({(h * h).sum()}, {w}, {}, std::nullopt, /*create_graph=*/true)[0];
+    Tensor hv = grad({gw}, {w}, {v})[0];
+    return (hv * v).sum().item<double>();
+  };
+  BOOST_TEST(quad([](const Tensor& t) { return max_pool2d(t, 2); }) == max_quad,
+             boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(quad([](const Tensor& t) { return avg_pool2d(t, 2); }) == avg_quad,
+             boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(max_pool_indices_are_freed_with_the_graph) {
+  // The argmax indices are a saved tensor of the node: backward frees them, and a second
+  // backward through the freed graph says so.
+  Tensor x = leaf({1, 1, 4, 4}, -1, 1, 70);
+  Tensor y = max_pool2d(x, 2).sum();
+  y.backward();
+  expect_error([&] { y.backward(); }, {"max_pool2d", "second time"});
 }
 
 BOOST_AUTO_TEST_CASE(threads_split_the_planes_with_the_same_results) {

@@ -37,6 +37,9 @@ struct Size2 {
 /// [N, O, OH, OW] with OH = (H + 2·pH − dH·(kH−1) − 1) / sH + 1 (floor), OW likewise.
 /// float32 or float64 (all operands the same dtype). Differentiable in input, weight and
 /// bias: grad input = col2im(Wᵀ·g), grad weight = Σ_n g·colsᵀ, grad bias = Σ_{n,y,x} g.
+/// Both gradients are again convolutions of the same geometry (each adjoint to conv2d in one
+/// argument), recorded under create_graph: conv2d is differentiable to any order. Forward
+/// mode: the tangent is conv2d(ẋ, weight, ḃ) + conv2d(input, ẇ).
 ///
 /// Throws xgrad::Error naming "conv2d" and the shapes for: input not 4-D or weight not 4-D,
 /// a channel mismatch (weight.size(1)·groups != C), groups < 1 or not dividing C and O,
