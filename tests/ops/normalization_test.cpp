@@ -243,4 +243,60 @@ BOOST_AUTO_TEST_CASE(errors) {
       {1, 1, 1});
 }
 
+// ---- second derivatives (create_graph) against analytic values ------------------------------
+
+// Training, no affine: per channel Σ_j x̂_j² = M·s/(s + ε) (s the biased variance), whose
+// Hessian is 2ε/(s+ε)²·(δ_jk − 1/M) − 8ε(x_j − μ)(x_k − μ)/(M(s+ε)³) within a channel and 0
+// across channels. Exercises the recorded backward through the batch statistics (a large ε
+// makes it sizeable).
+BOOST_AUTO_TEST_CASE(hessian_through_batch_statistics) {
+  const std::vector<double> xv{1.0, -2.0, 3.0, 0.0, -1.0, 4.0, 2.0, 1.0};  // [4, 2]
+  const double eps = 0.5;
+  const std::int64_t M = 4, C = 2, n = M * C;
+  Tensor x = from_data(xv.data(), {M, C}).requires_grad_();
+  Tensor y = batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, eps);
+  Tensor g = grad({sum(mul(y, y))}, {x}, {}, std::nullopt, /*create_graph=*/true)[0];
+  std::vector<double> got;
+  for (std::int64_t j = 0; j < n; ++j) {
+    Tensor e = zeros({M, C}, float64);
+    e.data_ptr<double>()[j] = 1;
+    const auto row = values_of(grad({g}, {x}, {e}, /*retain_graph=*/true)[0]);
+    got.insert(got.end(), row.begin(), row.end());
+  }
+  std::vector<double> want(static_cast<std::size_t>(n * n), 0.0);
+  for (std::int64_t c = 0; c < C; ++c) {
+    double mu = 0, s = 0;
+    for (std::int64_t i = 0; i < M; ++i) mu += xv[static_cast<std::size_t>(i * C + c)] / M;
+    for (std::int64_t i = 0; i < M; ++i)
+      s += std::pow(xv[static_cast<std::size_t>(i * C + c)] - mu, 2) / M;
+    for (std::int64_t j = 0; j < M; ++j)
+      for (std::int64_t k = 0; k < M; ++k) {
+        const double dj = xv[static_cast<std::size_t>(j * C + c)] - mu;
+        const double dk = xv[static_cast<std::size_t>(k * C + c)] - mu;
+        want[static_cast<std::size_t>((j * C + c) * n + k * C + c)] =
+            2 * eps / std::pow(s + eps, 2) * ((j == k ? 1.0 : 0.0) - 1.0 / M) -
+            8 * eps * dj * dk / (M * std::pow(s + eps, 3));
+      }
+  }
+  expect_values(from_data(got.data(), {n, n}), {n, n}, want, 1e-13);
+}
+
+// Forward mode directly on batch_norm's inputs, evaluation: dy = dx·w·invstd + x̂·dw + db.
+BOOST_AUTO_TEST_CASE(jvp_by_value) {
+  namespace fw = autograd::forward_ad;
+  const Tensor x = tensor({{1.0, -2.0}, {3.0, 0.5}}, float64);
+  const Tensor rm = tensor({0.5, -1.0}, float64), rv = tensor({3.0, 0.0}, float64);
+  const Tensor w = tensor({2.0, -1.0}, float64), b = tensor({0.1, 0.2}, float64);
+  const Tensor u = tensor({{1.0, 2.0}, {-1.0, 0.5}}, float64);
+  const Tensor uw = tensor({0.5, 1.5}, float64), ub = tensor({-2.0, 3.0}, float64);
+  fw::dual_level level;
+  Tensor y = batch_norm(fw::make_dual(x, u), rm, rv, fw::make_dual(w, uw), fw::make_dual(b, ub),
+                        false, 0.1, 1.0);
+  const double s0 = 1 / std::sqrt(4.0), s1 = 1.0;  // 1/√(rv + eps)
+  expect_values(fw::unpack_dual(y).tangent, {2, 2},
+                {1 * 2 * s0 + (1 - 0.5) * s0 * 0.5 - 2, 2 * -1 * s1 + (-2 + 1) * s1 * 1.5 + 3,
+                 -1 * 2 * s0 + (3 - 0.5) * s0 * 0.5 - 2, 0.5 * -1 * s1 + (0.5 + 1) * s1 * 1.5 + 3},
+                1e-14);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
