@@ -7,6 +7,7 @@
 
 #include <functional>
 #include "detail/kernel.hpp"
+#include "ops/reduction_util.hpp"
 
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
@@ -40,11 +41,12 @@ Tensor reduction_scale(const Tensor& g, Reduction reduction, double divisor, std
 }
 
 // Backward of a loss computed elementwise (or per row) then reduced: the local derivatives
-// times the incoming gradient, broadcast back from the reduction.
-// First order (grad mode off in backward) uses the derivatives the forward kernel computed
-// beside the loss — the backward costs one multiplication, as before. A recorded backward
-// (create_graph) recomputes them with `local` from the saved input and target instead: the
-// same values, written with differentiable ops, so the loss is differentiable to any order.
+// times the incoming gradient, broadcast back from the reduction. First order uses the
+// derivatives the forward kernel computed beside the loss: the backward costs one
+// multiplication, as before. A backward that is recorded (create_graph) or carries tangents
+// (forward-over-reverse) — backward_needs_ops — recomputes them with `local` from the saved
+// input and target instead: the same values, written with differentiable ops, so the loss is
+// differentiable to any order.
 struct LossBackward final : Node {
   const char* op = "loss";
   Saved input, target;
@@ -59,7 +61,7 @@ struct LossBackward final : Node {
     Tensor ge = reduction_scale(g[0], reduction, divisor, shape_numel(loss_shape));
     if (reduction == Reduction::none) ge = reshape(ge, grad_shape);
     Tensor di, dt;
-    if (is_grad_enabled()) {
+    if (detail::backward_needs_ops()) {
       tensor_list d = local(saved(input), saved(target));
       di = d[0];
       if (d.size() > 1) dt = d[1];

@@ -187,8 +187,9 @@ Tensor norm_derivative(const Tensor& x, const Tensor& r, double p, const Shape& 
   return mul(mul(sign_constant(x), pow(ratio, p - 1.0)), keep);
 }
 
-// The first-order backward (grad mode off) runs the fused raw kernel below, as fast as before;
-// a recorded backward (create_graph) uses norm_derivative, the same values written with ops.
+// The first-order backward runs the fused raw kernel below, as fast as before; a backward that
+// is recorded or carries tangents (backward_needs_ops) uses norm_derivative, the same values
+// written with ops.
 struct NormBackward final : Node {
   Saved input, result;
   Shape axes, keep_shape;
@@ -198,7 +199,7 @@ struct NormBackward final : Node {
     Tensor x = saved(input);
     Tensor r = reshape(saved(result), keep_shape);
     Tensor gk = reshape(g[0], keep_shape);
-    if (is_grad_enabled()) return {mul(norm_derivative(x, r, p, axes), gk)};
+    if (detail::backward_needs_ops()) return {mul(norm_derivative(x, r, p, axes), gk)};
     const double pp = p;
     if (std::isinf(pp) || pp == 1) return {mul(norm_derivative(x, r, p, axes), gk)};
     // d‖x‖_p/dx = sign(x)·(|x|/‖x‖)^(p−1); 0 where ‖x‖ = 0 (torch's subgradient at the zero

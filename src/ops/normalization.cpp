@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "detail/kernel.hpp"
+#include "ops/reduction_util.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -170,10 +171,11 @@ tensor_list batch_norm_vjp(const Tensor& g, const Normalized& nz, const Tensor& 
   return out;
 }
 
-// Batch norm's backward. First order (grad mode off) runs the fused kernel below, as fast as
-// before. A recorded backward (create_graph) runs batch_norm_vjp instead — the same formula
-// written with xgrad ops — so batch norm is differentiable to any order (torch has a
-// batch_norm double-backward formula for the same purpose).
+// Batch norm's backward. First order runs the fused kernel below, as fast as before. A backward
+// that is recorded (create_graph) or carries tangents (forward-over-reverse) runs
+// batch_norm_vjp instead — the same formula written with xgrad ops — so batch norm is
+// differentiable to any order (torch has a batch_norm double-backward formula for the same
+// purpose).
 struct BatchNormBackward final : Node {
   Saved x, weight;
   std::vector<double> mean, invstd;  // the statistics the forward normalised with
@@ -184,7 +186,7 @@ struct BatchNormBackward final : Node {
   tensor_list apply(tensor_list&& g) override {
     Tensor xv = saved(x);
     Tensor wv = saved(weight);
-    if (is_grad_enabled()) {
+    if (detail::backward_needs_ops()) {
       const Normalized nz = normalize(xv, training, mean, invstd, eps);
       return batch_norm_vjp(g[0], nz, wv, training,
                             {needs_input_grad(0), needs_input_grad(1), needs_input_grad(2)});

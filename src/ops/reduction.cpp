@@ -188,10 +188,10 @@ Tensor index_mask(const Tensor& indices, const Shape& in_shape, std::int64_t axi
 }
 
 // max/min along an axis: the gradient goes to the index argmax chose. The first-order
-// backward (grad mode off) scatters it with the raw kernel, as fast as before; a recorded
-// backward (create_graph) multiplies the expanded gradient by the constant one-hot mask of
-// those indices instead, which is the same linear map written with differentiable ops. The
-// second derivative w.r.t. the input is 0 (piecewise linear).
+// backward scatters it with the raw kernel, as fast as before; a backward that is recorded or
+// carries tangents (backward_needs_ops: create_graph, forward-over-reverse) multiplies the expanded
+// gradient by the constant one-hot mask of those indices instead, which is the same linear map
+// written with differentiable ops. The second derivative w.r.t. the input is 0 (piecewise linear).
 struct MaxAxisBackward final : Node {
   Saved indices;  // int64, keepdim shape
   Shape in_shape, keep_shape;
@@ -201,7 +201,7 @@ struct MaxAxisBackward final : Node {
   tensor_list apply(tensor_list&& g) override {
     Tensor idx = saved(indices);
     Tensor gk = reshape(g[0], keep_shape);
-    if (!is_grad_enabled()) return {scatter_axis_backward(gk, idx, in_shape, axis)};
+    if (!detail::backward_needs_ops()) return {scatter_axis_backward(gk, idx, in_shape, axis)};
     return {mul(expand(gk, in_shape), index_mask(idx, in_shape, axis, gk.dtype()))};
   }
 };

@@ -656,4 +656,22 @@ BOOST_AUTO_TEST_CASE(cross_entropy_jvp_by_value) {
   expect_values(t, {}, {want}, 1e-14);
 }
 
+// Forward-over-reverse without create_graph: the gradient computed inside a dual level carries
+// the tangent H·u, H = (diag(p) − ppᵀ) for one row (the backward is computed with ops there).
+BOOST_AUTO_TEST_CASE(cross_entropy_forward_over_reverse) {
+  namespace fw = autograd::forward_ad;
+  const std::vector<double> xv{1.0, 2.0, 3.0}, uv{1.0, -1.0, 2.0};
+  Tensor x = make(xv, {1, 3}).requires_grad_();
+  fw::dual_level level;
+  Tensor xd = fw::make_dual(x, make(uv, {1, 3}));
+  Tensor g = grad({cross_entropy(xd, labels({0}), Reduction::sum)}, {x})[0];
+  const auto h = ce_hessian(xv, 1, 3, {1.0});
+  std::vector<double> want(3, 0.0);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t k = 0; k < 3; ++k) want[i] += h[i * 3 + k] * uv[k];
+  Tensor t = fw::unpack_dual(g).tangent;
+  BOOST_REQUIRE(t.defined());
+  expect_values(t, {1, 3}, want, 1e-14);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
