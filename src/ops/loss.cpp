@@ -121,20 +121,15 @@ Tensor finish(const char* op, const Tensor& input, const Tensor& target, Tensor 
     n.divisor = divisor;
   });
   // The per-element tangent Σ (d_input·dx + d_target·dy) (summed over a row for
-  // cross_entropy), reduced as the loss is.
-  const bool target_float = target.defined() && is_floating(target.dtype());
-  if (target_float ? autograd::any_tangent({&input, &target}) : autograd::any_tangent({&input})) {
-    Tensor t;
-    {
-      autograd::detail::PauseForward pause;
-      tensor_list d = local(input, target);
-      t = mul(d[0], tangent(input));
-      if (target_float && d.size() > 1 && d[1].defined()) t = add(t, mul(d[1], tangent(target)));
-      if (t.shape() != per_element.shape()) t = sum(t, -1);
-      t = reduction == Reduction::none ? t : reduction_scale(sum(t), reduction, divisor, t.numel());
-    }
-    autograd::set_tangent(out, t, op);
-  }
+  // cross_entropy, whose int64 labels carry no tangent), reduced as the loss is.
+  autograd::jvp_op(op, {&input, &target}, out, [&] {
+    tensor_list d = local(input, target);
+    Tensor t = mul(d[0], tangent(input));
+    if (d.size() > 1 && d[1].defined()) t = add(t, mul(d[1], tangent(target)));
+    if (t.shape() != per_element.shape()) t = sum(t, -1);
+    return reduction == Reduction::none ? t
+                                        : reduction_scale(sum(t), reduction, divisor, t.numel());
+  });
   return out;
 }
 
@@ -162,6 +157,41 @@ Tensor stable_sigmoid(const Tensor& x) {
 // binary_cross_entropy_with_logits: d/dx = σ(x) − y, d/dy = −x.
 tensor_list bce_logits_derivative(const Tensor& x, const Tensor& y) {
   return {sub(stable_sigmoid(x), y), neg(x)};
+}
+
+// cross_entropy's derivative w.r.t. row i of the logits is d_i = a_i·softmax(x_i) − B_i with
+//   a_i = (1 − ε)·w[y_i] + ε/C·Σw,  B_ik = (1 − ε)·w[y_i]·[k = y_i] + ε/C·w[k]
+// (a_i = 0 and B_i = 0 for an ignored row): the constants, a [N, 1] and B [N, C] in x's dtype.
+// d_i's derivative w.r.t. x_i is a_i·(diag(p) − ppᵀ), the Hessian of the row's loss.
+struct CeRowConstants {
+  Tensor a, b;
+};
+CeRowConstants ce_row_constants(const Tensor& x, const Tensor& labels, const Tensor& weight,
+                                std::int64_t ignore, double eps) {
+  const std::int64_t n = x.shape()[0], c = x.shape()[1];
+  CeRowConstants k{empty({n, 1}, x.dtype()), empty({n, c}, x.dtype())};
+  Tensor lab = labels.contiguous();
+  const std::int64_t* pl = lab.data_ptr<std::int64_t>();
+  dispatch_floating(x.dtype(), "cross_entropy", [&]<class T>() {
+    const T* pw = weight.defined() ? weight.data_ptr<T>() : nullptr;
+    auto w_of = [&](std::int64_t j) { return pw ? static_cast<double>(pw[j]) : 1.0; };
+    double w_all = 0;
+    for (std::int64_t j = 0; j < c; ++j) w_all += w_of(j);
+    const double smooth = eps / static_cast<double>(c);
+    T* pa = k.a.data_ptr<T>();
+    T* pb = k.b.data_ptr<T>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      const bool ignored = pl[i] == ignore;
+      const double wy = ignored ? 0.0 : w_of(pl[i]);
+      pa[i] = ignored ? T(0) : static_cast<T>((1.0 - eps) * wy + smooth * w_all);
+      for (std::int64_t j = 0; j < c; ++j)
+        pb[i * c + j] =
+            ignored
+                ? T(0)
+                : static_cast<T>((1.0 - eps) * wy * (j == pl[i] ? 1.0 : 0.0) + smooth * w_of(j));
+    }
+  });
+  return k;
 }
 
 }  // namespace
@@ -365,32 +395,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
       }
     }
   });
-  // The same derivative with ops, for create_graph and forward mode: per row,
-  //   d_i = a_i·softmax(x_i) − B_i,  a_i = (1 − ε)·w[y_i] + ε/C·Σw,
-  //   B_ik = (1 − ε)·w[y_i]·[k = y_i] + ε/C·w[k]   (a_i = 0, B_i = 0 for an ignored row),
-  // a and B constants; its derivative w.r.t. x_i is a_i·(diag(p) − ppᵀ), the Hessian.
-  Tensor a_row = empty({n, 1}, logits.dtype()), b_mat = empty({n, c}, logits.dtype());
-  dispatch_floating(logits.dtype(), op, [&]<class T>() {
-    const T* pw = weight.defined() ? weight.data_ptr<T>() : nullptr;
-    auto w_of = [&](std::int64_t k) { return pw ? static_cast<double>(pw[k]) : 1.0; };
-    double w_all = 0;
-    for (std::int64_t k = 0; k < c; ++k) w_all += w_of(k);
-    T* pa = a_row.data_ptr<T>();
-    T* pb = b_mat.data_ptr<T>();
-    for (std::int64_t i = 0; i < n; ++i) {
-      const bool ignored = pl[i] == ignore;
-      const double wy = ignored ? 0.0 : w_of(pl[i]);
-      pa[i] =
-          ignored ? T(0) : static_cast<T>((1.0 - eps) * wy + eps / static_cast<double>(c) * w_all);
-      for (std::int64_t k = 0; k < c; ++k)
-        pb[i * c + k] = ignored ? T(0)
-                                : static_cast<T>((1.0 - eps) * wy * (k == pl[i] ? 1.0 : 0.0) +
-                                                 eps / static_cast<double>(c) * w_of(k));
-    }
-  });
-  auto local = [a_row, b_mat](const Tensor& x, const Tensor&) -> tensor_list {
+  // The same derivative with ops, for create_graph and forward mode (its constants are made
+  // only then, so the forward costs what it did).
+  auto local = [weight, ignore, eps](const Tensor& x, const Tensor& y) -> tensor_list {
+    const CeRowConstants k = ce_row_constants(x, y, weight, ignore, eps);
     Tensor p = exp(sub(x, logsumexp(x, 1, /*keepdim=*/true)));
-    return {sub(mul(a_row, p), b_mat)};
+    return {sub(mul(k.a, p), k.b)};
   };
   // Mean divides by Σ weight[label] over the rows not ignored (their number without weights),
   // as torch; 0/0 = NaN when every row is ignored.
