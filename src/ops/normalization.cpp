@@ -295,6 +295,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     return bn_transform<T>(xc, d, mean, invstd, channel_values<T>(weight, d.C, 1.0),
                            channel_values<T>(bias, d.C, 0.0));
   });
+  record_op<BatchNormBackward>({&x, &weight, &bias}, {&out}, [&](BatchNormBackward& n) {
+    n.x = n.save(x);
+    n.weight = n.save(weight);
+    n.mean = mean;
+    n.invstd = invstd;
+    n.training = training;
+    n.eps = eps;
+  });
   // jvp: dy = dx̂·w + x̂·dw + db, dx̂ = xhat_derivative(dx).
   autograd::jvp_op("batch_norm", {&x, &weight, &bias}, out, [&] {
     const Normalized nz = normalize(x, training, mean, invstd, eps);
@@ -304,14 +312,6 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     }
     if (bias.defined()) dy = add(dy, per_channel(tangent(bias), x));
     return dy;
-  });
-  record_op<BatchNormBackward>({&x, &weight, &bias}, {&out}, [&](BatchNormBackward& n) {
-    n.x = n.save(x);
-    n.weight = n.save(weight);
-    n.mean = std::move(mean);
-    n.invstd = std::move(invstd);
-    n.training = training;
-    n.eps = eps;
   });
   return out;
 }
