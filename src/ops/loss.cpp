@@ -291,11 +291,18 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
     }
   });
   // The same derivatives with ops (w constant): d/dx = w·(x − y)/max(x(1 − x), 1e-12),
-  // d/dy = w·(max(log(1 − x), −100) − max(log x, −100)).
+  // d/dy = w·(max(log(1 − x), −100) − max(log x, −100)). The argument of each clamped log
+  // is clamped at e^-100 first, so that its derivative at v = 0 is 0 (the clamped log is flat
+  // there) where clamping only after the log would give 0·(1/0) = NaN; the clamp after the log
+  // keeps the value exactly −100 (e^-100 is subnormal in float32).
   auto local = [w](const Tensor& x, const Tensor& y) -> tensor_list {
     constexpr double inf = std::numeric_limits<double>::infinity();
+    const double floor = std::exp(-100.0);
+    auto clamped_log = [&](const Tensor& v) {
+      return clamp(log(clamp(v, floor, inf)), -100.0, inf);
+    };
     Tensor di = div(x - y, clamp(x * (1.0 - x), 1e-12, inf));
-    Tensor dt = clamp(log(1.0 - x), -100.0, inf) - clamp(log(x), -100.0, inf);
+    Tensor dt = clamped_log(1.0 - x) - clamped_log(x);
     if (w.defined()) return {mul(w, di), mul(w, dt)};
     return {di, dt};
   };

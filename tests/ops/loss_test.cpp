@@ -643,6 +643,18 @@ BOOST_AUTO_TEST_CASE(elementwise_loss_hessians) {
       {4, 4}, diag(want), 1e-13);
 }
 
+// binary_cross_entropy at x = 0 and x = 1: ∂L/∂y = max(log(1 − x), −100) − max(log x, −100),
+// whose derivative w.r.t. x is −1/(1 − x) − 1/x inside; at the edges the clamped log is flat
+// and contributes 0 (not 0·(1/0) = NaN), the other log −1.
+BOOST_AUTO_TEST_CASE(binary_cross_entropy_mixed_derivative_at_the_edges) {
+  Tensor x = make({0.0, 1.0, 0.5}, {3}).requires_grad_();
+  Tensor y = make({0.3, 0.6, 0.2}, {3}).requires_grad_();
+  Tensor gy = grad({binary_cross_entropy(x, y, Reduction::sum)}, {y}, {}, std::nullopt,
+                   /*create_graph=*/true)[0];
+  expect_values(gy, {3}, {100, -100, 0}, 1e-12);
+  expect_values(grad({sum(gy)}, {x})[0], {3}, {-1, -1, -4}, 1e-12);
+}
+
 // Forward mode directly on the logits: the tangent of cross_entropy (sum) is Σ (p − onehot)·u.
 BOOST_AUTO_TEST_CASE(cross_entropy_jvp_by_value) {
   namespace fw = autograd::forward_ad;
