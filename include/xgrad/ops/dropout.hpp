@@ -21,7 +21,9 @@ Tensor dropout_mask(const Shape& shape, double p);
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
 
 /// Dropout with a given keep-mask: out = x·mask·scale with scale = 1/(1-p) (0 when p = 1).
-/// Deterministic, so it can be gradchecked. Backward: grad·mask·scale.
+/// Deterministic, so it can be gradchecked. Backward: grad·mask·scale — the op itself applied to
+/// the gradient (the mask is a constant), so differentiable to any order; forward mode:
+/// tangent·mask·scale.
 /// Shapes: x [...] float32/float64, mask bool broadcastable to x's shape (e.g. [1, N, H] to
 /// share one mask across the time steps of [T, N, H]) -> x's shape. Throws when the mask is not
 /// bool, does not broadcast to x's shape, or p is outside [0, 1].

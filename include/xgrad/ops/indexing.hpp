@@ -4,7 +4,10 @@
 // and the error names the op, the index, its flat position and the size, e.g.
 // "embedding: index 12 at position 3 is out of range for 10 embeddings".
 // Gradients flow to the float input(s) only; repeated indices sum their gradients
-// (scatter-add), as in torch.
+// (scatter-add), as in torch. Every op is differentiable to any order: the scatter-add of a
+// backward is linear in the gradient, and its own gradient is the forward gather again
+// (embedding, gather, index_select by the same indices); the indices and where's condition
+// are constants. Forward mode applies each op to the float inputs' tangents.
 #pragma once
 
 #include <vector>

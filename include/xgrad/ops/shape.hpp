@@ -1,6 +1,9 @@
 // Shape ops. reshape/view (of a contiguous tensor), transpose, permute, squeeze, unsqueeze,
 // slice and expand return views sharing the input's storage, as in torch; concat and stack
-// copy. All are differentiable. Errors name the op and the shapes, e.g.
+// copy. All are differentiable to any order: each one's gradient is another shape op on the
+// gradient (reshape back, the inverse permutation, the slices of concat, sum_to for expand,
+// the slice written into zeros for slice — itself an op whose gradient is the slice again), and
+// in forward mode each applies itself to the tangent. Errors name the op and the shapes, e.g.
 // "reshape: cannot reshape a tensor of shape [2,3] (6 elements) to [4,2]".
 #pragma once
 

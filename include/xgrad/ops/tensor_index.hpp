@@ -2,7 +2,9 @@
 // Slice(start, stop, step), None, Ellipsis and bools. Reading gives a strided *view* sharing
 // the input's storage and version counter (a write through it is seen by the input), recorded
 // by autograd: the gradient flows back into the indexed region of a zero tensor of the
-// input's shape. Writing (index_put_) assigns into that region in place.
+// input's shape — an op of its own, linear in the gradient, whose gradient is the same
+// indexing again, so reads are differentiable to any order; forward mode indexes the tangent.
+// Writing (index_put_) assigns into that region in place.
 //
 // How an index list maps the input's dimensions (Python's x[...] rules):
 //   an integer i   selects position i (negative counts from the end) and drops the dimension;
@@ -59,8 +61,9 @@ Tensor& index_put_(Tensor& x, const std::vector<indexing::TensorIndex>& indices,
 /// Out-of-place index_put_: a copy of x with `value` written into the region x[indices].
 /// Shapes: x [...] (float), value broadcastable to the region's shape -> x's shape, x's dtype.
 /// Backward: to x, grad with the region zeroed; to value, grad[indices] summed back to value's
-/// shape (and converted to value's dtype). Throws as index_put_ (except for the autograd
-/// refusal).
+/// shape (and converted to value's dtype) — both recorded ops, so differentiable to any order.
+/// Forward mode: index_put of the tangents (x's tangent with value's written in, zeros for
+/// a value without one). Throws as index_put_ (except for the autograd refusal).
 Tensor index_put(const Tensor& x, const std::vector<indexing::TensorIndex>& indices,
                  const Tensor& value);
 
