@@ -60,6 +60,18 @@ struct CheckpointInputBackward final : Node {
   }
 };
 
+// What the engine needs of a backward root: its edge, shape and dtype, not its data. A
+// non-leaf output of the recomputation is passed as a handle without storage, so that its
+// data is freed before the block's backward runs (one activation less at the memory peak)
+// unless a node saved it. A leaf (an input or a parameter returned as it is) stays itself:
+// its gradient accumulator is found through the tensor.
+Tensor root_handle(const Tensor& t) {
+  if (!t.grad_fn()) return t;
+  auto impl = std::make_shared<TensorImpl>(*t.impl());
+  impl->storage.reset();
+  return Tensor(std::move(impl));
+}
+
 struct CheckpointBackward final : Node {
   MultiFn fn;
   std::vector<Saved> inputs;
@@ -105,10 +117,11 @@ struct CheckpointBackward final : Node {
         fail("checkpoint: output ", k, " of the recomputation differs from the forward's (shape ",
              outputs()[k].shape, "); fn must be deterministic");
       if (k < grads.size() && grads[k].defined() && outs[k].requires_grad()) {
-        roots.push_back(outs[k]);
-        seeds.push_back(grads[k]);
+        roots.push_back(root_handle(outs[k]));
+        seeds.push_back(std::move(grads[k]));
       }
     }
+    outs.clear();  // the recomputed outputs' data, unless a node saved it, goes now
     // Reentrant: a backward of its own, inside the outer one. It accumulates into the
     // parameters fn used, and ends at the stand-ins.
     if (!roots.empty()) backward(roots, seeds, std::nullopt, create_graph);
