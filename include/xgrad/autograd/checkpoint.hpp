@@ -12,27 +12,33 @@ namespace xgrad {
 /// Runs `fn(inputs)` without keeping its activations for backward, and recomputes them when
 /// backward reaches the result (activation checkpointing: Chen et al. 2016, "Training Deep
 /// Nets with Sublinear Memory Cost"; torch.utils.checkpoint.checkpoint with
-/// use_reentrant=True). Returns fn's output, with the same value, shape and dtype.
+/// use_reentrant=True). Returns fn's output, with the same value, shape and dtype (an input or
+/// a captured parameter returned as it is comes back as a fresh alias, see the overload
+/// below).
 ///
-/// Forward: fn runs under no_grad, and one graph node (named "checkpoint") is recorded whose
-/// inputs are `inputs` and whose output is fn's result. It keeps only the inputs (as saved
-/// tensors: modifying one in place before backward is an error) and, with
-/// preserve_rng_state, a copy of the default generator's state taken before fn ran.
+/// Forward (grad mode on, an input requiring grad): fn runs under no_grad, and one graph node
+/// (named "checkpoint") is recorded whose inputs are `inputs` and whose output is fn's result. It
+/// keeps only the inputs (as saved tensors: modifying one in place before backward is an error)
+/// and, with preserve_rng_state, a copy of the default generator's state taken before fn ran.
 /// Backward: the node sets the default generator to that copy (so dropout inside fn draws the
 /// same mask again), runs fn once more with grad mode on, on aliases of the inputs that
-/// require grad as the originals do, puts the caller's generator state back (the caller's
+/// require grad as the originals do (inputs of any shape and dtype; those that need no
+/// gradient go in detached), puts the caller's generator state back (the caller's
 /// random stream is the same as without checkpoint), and backpropagates the incoming gradient
 /// through the recomputed graph. The inputs' gradients continue along the outer graph; the
 /// parameters fn uses (weights of modules it captures) get their .grad() accumulated as in a
 /// plain backward. Gradients are bit-identical to those without checkpoint when fn is
-/// deterministic given the generator's state. With create_graph, the recomputation and its
-/// backward are recorded, so the gradients can be differentiated again (through ops whose
-/// backward is differentiable).
+/// deterministic given the generator's state. grad() with respect to the inputs (or tensors
+/// before them) works too. With create_graph, the recomputation and its backward are
+/// recorded and the aliases are then connected to the real inputs, so the gradients can be
+/// differentiated again, completely (through ops whose backward is differentiable).
+/// preserve_rng_state = false skips the generator copy: the recomputation then draws new
+/// numbers (another dropout mask: wrong gradients) and advances the caller's stream.
 ///
 /// Memory: between forward and backward a checkpointed block holds its inputs, its output and
-/// the node (plus 2.5 KB of generator state); checkpointing every k-th block of n keeps about
-/// n/k block inputs plus one block's activations at a time (k ≈ √n minimises it, as in Chen
-/// et al.). Compute: fn runs twice.
+/// the node (plus 2.5 KB of generator state); during its backward, one block's recomputed
+/// graph. Checkpointing blocks of k of n layers keeps about n/k block inputs plus one block's
+/// activations at a time (k ≈ √n minimises it, as in Chen et al.). Compute: fn runs twice.
 ///
 /// When grad mode is off, nothing is recorded: fn runs as a plain call. When no input requires
 /// grad (the first block of a network, on data), fn runs recorded once to learn whether its
