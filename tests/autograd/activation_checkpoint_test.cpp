@@ -249,6 +249,20 @@ BOOST_AUTO_TEST_CASE(several_outputs) {
       {x});
   sum(add(zs[0], zs[1])).backward();
   expect_values(x.grad(), {2}, {3.0, 5.0});
+  // A captured parameter returned as it is: a fresh alias, through which its gradient still
+  // reaches it. d/dw [Σ x·w + Σ w²] = x + 2w, d/dx = w.
+  Tensor w = make({0.5, -1.0}, {2}).requires_grad_();
+  std::vector<Tensor> ws = checkpoint(
+      [&](const std::vector<Tensor>& xs) {
+        return std::vector<Tensor>{mul(xs[0], w), w};
+      },
+      {x});
+  BOOST_TEST(w.is_leaf());
+  BOOST_TEST(ws[1].impl() != w.impl());
+  x.zero_grad();
+  sum(add(ws[0], mul(ws[1], ws[1]))).backward();
+  expect_values(w.grad(), {2}, {2.0, 0.0});
+  expect_values(x.grad(), {2}, {0.5, -1.0});
 }
 
 // No input requires grad (the first block of a network, on data): the parameters inside make
