@@ -32,4 +32,20 @@ class Storage {
   std::uint64_t version_ = 0;
 };
 
+/// Bytes currently held by tensor storages in the whole process: the sum of nbytes() over every
+/// live Storage (the size asked for, not the allocator's rounding), so a tensor of n float32
+/// elements counts exactly 4n bytes, shared by all its views. The CPU counterpart of
+/// torch.cuda.memory_allocated(). Counted with relaxed atomics on every Storage construction
+/// and destruction: exact once the threads that allocate have been joined or synchronised
+/// with, and cheap enough to be always on. Never throws.
+std::int64_t memory_allocated();
+/// The highest value memory_allocated() has reached since the start of the process or the last
+/// reset_peak_memory_stats() (torch.cuda.max_memory_allocated()). A peak reached by storages
+/// allocated concurrently on several threads is counted as each allocation saw it. Never
+/// throws.
+std::int64_t max_memory_allocated();
+/// Sets the peak to the current memory_allocated(), so that max_memory_allocated() then gives
+/// the peak of what follows (torch.cuda.reset_peak_memory_stats()). Never throws.
+void reset_peak_memory_stats();
+
 }  // namespace xgrad
