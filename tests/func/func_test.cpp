@@ -1,0 +1,265 @@
+// xgrad::func, torch.func's transforms: exact values on elementwise functions (Rosenbrock's
+// Hessian, derivatives of scalar functions), compositions, functional_call, and an MLP's loss
+// against torch.func's goldens (tools/torch_func.py).
+#include <boost/test/unit_test.hpp>
+
+#include "test_util.hpp"
+#include "xgrad/func.hpp"
+#include "xgrad/nn/linear.hpp"
+
+using namespace xgrad;
+using xgrad::testing::expect_error;
+using xgrad::testing::expect_values;
+using xgrad::testing::make;
+using xgrad::testing::values_of;
+// The suite is named func too: the transforms are reached through this alias.
+namespace xf = xgrad::func;
+
+namespace {
+
+// Rosenbrock's function of two 0-d tensors: (1 − x)² + 100 (y − x²)², elementwise ops only.
+Tensor rosenbrock(const std::vector<Tensor>& in) {
+  const Tensor& x = in[0];
+  const Tensor& y = in[1];
+  Tensor a = 1.0 - x;
+  Tensor b = y - x * x;
+  return a * a + 100.0 * (b * b);
+}
+
+Tensor scalar(double v) {
+  return scalar_tensor(v, float64);
+}
+
+// Exact equality of every element (no tolerance).
+void expect_exact(const Tensor& t, const Shape& shape, const std::vector<double>& values) {
+  BOOST_REQUIRE(t.defined());
+  BOOST_REQUIRE(t.shape() == shape);
+  const auto got = values_of(t);
+  BOOST_REQUIRE_EQUAL(got.size(), values.size());
+  for (std::size_t i = 0; i < got.size(); ++i)
+    BOOST_CHECK_MESSAGE(got[i] == values[i],
+                        "element " << i << ": got " << got[i] << ", expected " << values[i]);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(func)
+
+// ---- exact values on elementwise functions ------------------------------------------------
+
+// H = [[2 − 400(y − 3x²), −400x], [−400x, 200]]; at (−1.5, 2): [[1902, 600], [600, 200]]. All
+// intermediate values are small multiples of powers of two, so float64 gets them exactly.
+BOOST_AUTO_TEST_CASE(hessian_of_rosenbrock_is_exact) {
+  const double x = -1.5, y = 2.0;
+  const std::vector<Tensor> p = {scalar(x), scalar(y)};
+  auto H = xf::hessian(rosenbrock, {0, 1})(p);
+  BOOST_REQUIRE_EQUAL(H.size(), 2u);
+  expect_exact(H[0][0], {}, {2 - 400 * (y - 3 * x * x)});
+  expect_exact(H[0][1], {}, {-400 * x});
+  expect_exact(H[1][0], {}, {-400 * x});
+  expect_exact(H[1][1], {}, {200.0});
+  // The inputs are untouched: no grad, no history.
+  BOOST_TEST(!p[0].requires_grad());
+  BOOST_TEST(!p[0].grad().defined());
+  // jacrev(jacrev(f)) is the same matrix (reverse-over-reverse).
+  auto H2 = xf::jacrev(xf::jacrev(rosenbrock, {0, 1}), {0, 1})(p);
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) expect_exact(H2[i][j], {}, values_of(H[i][j]));
+}
+
+BOOST_AUTO_TEST_CASE(grad_and_value_of_rosenbrock) {
+  const double x = -1.5, y = 2.0;
+  auto [g, v] = xf::grad_and_value(rosenbrock, {0, 1})({scalar(x), scalar(y)});
+  // ∇f = [−2(1 − x) − 400x(y − x²), 200(y − x²)]
+  expect_exact(g[0], {}, {-2 * (1 - x) - 400 * x * (y - x * x)});
+  expect_exact(g[1], {}, {200 * (y - x * x)});
+  expect_exact(v, {}, {(1 - x) * (1 - x) + 100 * (y - x * x) * (y - x * x)});
+  BOOST_TEST(!g[0].requires_grad());
+  BOOST_TEST(!v.requires_grad());
+  // argnums picks the inputs, negative counts from the end.
+  auto gy = xf::grad(rosenbrock, {-1})({scalar(x), scalar(y)});
+  BOOST_REQUIRE_EQUAL(gy.size(), 1u);
+  expect_exact(gy[0], {}, {200 * (y - x * x)});
+}
+
+BOOST_AUTO_TEST_CASE(hvp_and_vhp_of_rosenbrock) {
+  const double x = -1.5, y = 2.0;
+  const std::vector<Tensor> p = {scalar(x), scalar(y)}, v = {scalar(1.0), scalar(-2.0)};
+  // H·v = [1902 − 1200, 600 − 400]
+  auto [out, hv] = xf::hvp(rosenbrock, p, v);
+  expect_exact(out, {}, {6.25 + 100 * 0.0625});
+  expect_exact(hv[0], {}, {702.0});
+  expect_exact(hv[1], {}, {200.0});
+  auto [out2, vh] = xf::vhp(rosenbrock, p, v);
+  expect_exact(out2, {}, values_of(out));
+  expect_exact(vh[0], {}, {702.0});
+  expect_exact(vh[1], {}, {200.0});
+}
+
+// y = x² eˣ elementwise: J = diag((2x + x²) eˣ), by both modes, and jvp / vjp along vectors.
+BOOST_AUTO_TEST_CASE(jacobians_of_an_elementwise_map) {
+  auto f = [](const Tensor& x) { return x * x * exp(x); };
+  Tensor x = make({0.5, -1.0, 2.0}, {3});
+  std::vector<double> d, expected(9, 0.0);
+  for (double v : values_of(x)) d.push_back((2 * v + v * v) * std::exp(v));
+  for (int i = 0; i < 3; ++i) expected[4 * i] = d[i];
+  expect_values(xf::jacrev(f)(x), {3, 3}, expected);
+  expect_values(xf::jacfwd(f)(x), {3, 3}, expected);
+  auto [y, t] = xf::jvp(f, x, make({1.0, 2.0, 3.0}, {3}));
+  expect_values(y, {3}, values_of(f(x)));
+  expect_values(t, {3}, {d[0], 2 * d[1], 3 * d[2]});
+  auto [y2, vjp_fn] = xf::vjp(f, x);
+  expect_values(y2, {3}, values_of(f(x)));
+  expect_values(vjp_fn(make({1.0, 0.0, -1.0}, {3})), {3}, {d[0], 0.0, -d[2]});
+  // vjp_fn may be called again.
+  expect_values(vjp_fn(make({0.0, 1.0, 0.0}, {3})), {3}, {0.0, d[1], 0.0});
+}
+
+// Several inputs with broadcasting: f(a [2,1], b [3]) = a·b [2,3]; shapes are out ++ in.
+BOOST_AUTO_TEST_CASE(jacobian_shapes_follow_torch) {
+  xf::Fn f = [](const std::vector<Tensor>& in) { return in[0] * in[1]; };
+  std::vector<Tensor> in = {make({2.0, 3.0}, {2, 1}), make({1.0, 4.0, 5.0}, {3})};
+  for (auto jac : {xf::jacrev(f, {0, 1}), xf::jacfwd(f, {0, 1})}) {
+    auto J = jac(in);
+    BOOST_REQUIRE_EQUAL(J.size(), 2u);
+    // ∂(a_i b_j)/∂a_k = δ_ik b_j, ∂(a_i b_j)/∂b_k = a_i δ_jk
+    std::vector<double> ja(2 * 3 * 2 * 1, 0.0), jb(2 * 3 * 3, 0.0);
+    const double a[] = {2.0, 3.0}, b[] = {1.0, 4.0, 5.0};
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 3; ++j) {
+        ja[(i * 3 + j) * 2 + i] = b[j];
+        jb[(i * 3 + j) * 3 + j] = a[i];
+      }
+    expect_values(J[0], {2, 3, 2, 1}, ja);
+    expect_values(J[1], {2, 3, 3}, jb);
+  }
+}
+
+// ---- composition ---------------------------------------------------------------------------
+
+// f(x) = x³ eˣ: f' = (3x² + x³) eˣ, f'' = (6x + 6x² + x³) eˣ, f''' = (6 + 18x + 9x² + x³) eˣ.
+BOOST_AUTO_TEST_CASE(grad_of_grad_is_the_second_derivative) {
+  auto f = [](const Tensor& x) { return x * x * x * exp(x); };
+  for (double x : {0.7, -1.3, 2.0}) {
+    const double e = std::exp(x);
+    expect_values(xf::grad(f)(scalar(x)), {}, {(3 * x * x + x * x * x) * e});
+    expect_values(xf::grad(xf::grad(f))(scalar(x)), {}, {(6 * x + 6 * x * x + x * x * x) * e});
+    expect_values(xf::grad(xf::grad(xf::grad(f)))(scalar(x)), {},
+                  {(6 + 18 * x + 9 * x * x + x * x * x) * e});
+  }
+}
+
+// A closure over the outer variable: d/dx [d/dy (x·y²) at y = 3] = d/dx 6x = 6. The inner grad
+// records its backward because an outer transform is running.
+BOOST_AUTO_TEST_CASE(grad_of_a_closure_over_the_outer_input) {
+  auto outer = [](const Tensor& x) {
+    auto inner = [x](const Tensor& y) { return x * y * y; };
+    return xf::grad(xf::UnaryFn(inner))(scalar(3.0));
+  };
+  expect_values(xf::grad(xf::UnaryFn(outer))(scalar(2.0)), {}, {6.0});
+}
+
+// jacrev(jacrev(f)), jacfwd(jacrev(f)) and hessian(f) agree on a map with cross terms.
+BOOST_AUTO_TEST_CASE(second_order_compositions_agree) {
+  // f(x [2]) = eˣ·x₀ broadcast through a [2,1] view of x: f = Σ? keep it elementwise: f(x) =
+  // (x ∘ x) · c with c broadcast, a 0-d output by a product of two 0-d inputs.
+  xf::Fn f = [](const std::vector<Tensor>& in) {
+    return exp(in[0] * in[1]) + in[0] * in[0] * in[1];
+  };
+  std::vector<Tensor> p = {scalar(0.3), scalar(-0.8)};
+  auto H = xf::hessian(f, {0, 1})(p);
+  auto H2 = xf::jacrev(xf::jacrev(f, {0, 1}), {0, 1})(p);
+  auto H3 = xf::jacfwd(xf::jacrev(f, {0, 1}), {0, 1})(p);
+  const double x = 0.3, y = -0.8, e = std::exp(x * y);
+  const double hxx = y * y * e + 2 * y, hxy = e + x * y * e + 2 * x, hyy = x * x * e;
+  const double expected[2][2] = {{hxx, hxy}, {hxy, hyy}};
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      expect_values(H[i][j], {}, {expected[i][j]});
+      expect_values(H2[i][j], {}, {expected[i][j]});
+      expect_values(H3[i][j], {}, {expected[i][j]});
+    }
+}
+
+BOOST_AUTO_TEST_CASE(jacfwd_of_jacfwd_is_refused_clearly) {
+  auto f = [](const Tensor& x) { return x * x; };
+  expect_error([&] { xf::jacfwd(xf::jacfwd(xf::UnaryFn(f)))(make({1.0}, {1})); },
+               {"jacfwd", "one dual level", "jacfwd(jacrev(f))"});
+}
+
+BOOST_AUTO_TEST_CASE(transform_errors) {
+  auto f = [](const Tensor& x) { return x * x; };
+  expect_error(
+      [&] {
+        xf::grad(xf::UnaryFn(f))(make({1.0, 2.0}, {2}));
+      },
+      {"grad", "one-element", "[2]"});
+  expect_error(
+      [&] {
+        xf::grad(rosenbrock, {2})({scalar(1.0), scalar(2.0)});
+      },
+      {"grad", "argnum 2", "out of range"});
+  expect_error(
+      [&] {
+        xf::grad(rosenbrock, {0, -2})({scalar(1.0), scalar(2.0)});
+      },
+      {"grad", "twice"});
+  expect_error(
+      [&] {
+        xf::jvp(xf::UnaryFn(f), make({1.0, 2.0}, {2}), make({1.0}, {1}));
+      },
+      {"jvp", "[1]", "[2]"});
+  auto [y, vjp_fn] = xf::vjp(xf::UnaryFn(f), make({1.0, 2.0}, {2}));
+  expect_error([&] { vjp_fn(make({1.0}, {1})); }, {"vjp", "cotangent", "[1]", "[2]"});
+}
+
+// An input the function does not use gets a zero gradient (torch.func), not an error.
+BOOST_AUTO_TEST_CASE(unused_inputs_get_zeros) {
+  xf::Fn f = [](const std::vector<Tensor>& in) { return in[0] * in[0]; };
+  auto g = xf::grad(f, {0, 1})({scalar(3.0), make({1.0, 2.0}, {2})});
+  expect_values(g[0], {}, {6.0});
+  expect_values(g[1], {2}, {0.0, 0.0});
+  auto J = xf::jacfwd(f, {1})({scalar(3.0), make({1.0, 2.0}, {2})});
+  expect_values(J[0], {2}, {0.0, 0.0});
+}
+
+// ---- functional_call -----------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(functional_call_substitutes_and_restores) {
+  nn::Linear fc(2, 1, {.dtype = float64});
+  Tensor w0 = fc.weight, b0 = fc.bias;
+  Tensor w = make({2.0, -1.0}, {1, 2}).requires_grad_(), b = make({0.5}, {1});
+  Tensor x = make({3.0, 4.0}, {1, 2});
+  Tensor y = xf::functional_call(fc, {{"weight", w}, {"bias", b}}, x);
+  expect_values(y, {1, 1}, {2.5});
+  // The module has its own tensors back, as fields and in its tables.
+  BOOST_TEST(fc.weight.impl() == w0.impl());
+  BOOST_TEST(fc.bias.impl() == b0.impl());
+  BOOST_TEST(fc.named_parameters()[0].second.impl() == w0.impl());
+  // The gradient reaches the substitute (after the call: the graph kept w, not fc.weight).
+  Tensor gw = grad({y.sum()}, {w})[0];
+  expect_values(gw, {1, 2}, {3.0, 4.0});
+  // Names left out keep the module's own tensor.
+  Tensor y2 = xf::functional_call(fc, {{"bias", b}}, x);
+  expect_values(y2, {1, 1}, {values_of(w0)[0] * 3 + values_of(w0)[1] * 4 + 0.5});
+}
+
+BOOST_AUTO_TEST_CASE(functional_call_restores_on_errors) {
+  nn::Linear fc(2, 1, {.dtype = float64});
+  Tensor w0 = fc.weight;
+  expect_error(
+      [&] {
+        xf::functional_call(fc, {{"weight", make({1.0, 2.0, 3.0}, {1, 3})}},
+                            make({1.0, 2.0}, {1, 2}));
+      },
+      {"linear"});
+  BOOST_TEST(fc.weight.impl() == w0.impl());
+  expect_error(
+      [&] {
+        xf::functional_call(fc, {{"wieght", w0}}, make({1.0, 2.0}, {1, 2}));
+      },
+      {"no parameter or buffer named 'wieght'"});
+  BOOST_TEST(fc.weight.impl() == w0.impl());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
