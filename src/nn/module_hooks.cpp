@@ -2,6 +2,7 @@
 // (torch/nn/modules/module.py _call_impl and torch/utils/hooks.py BackwardHook).
 #include <algorithm>
 
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/nn/module.hpp"
 
@@ -84,6 +85,10 @@ struct BackwardHookState {
   Tensor grad_output;
 };
 
+// Both nodes are identities: apply() hands the incoming gradients on as they are (or as a hook
+// replaced them), which is differentiable as it stands — under create_graph the gradients carry
+// their own graph through, and the hooks see (and may replace) those recorded tensors.
+
 // On the module's output: remembers grad_output. When the input needs no gradient, the hooks
 // run here, with an undefined grad_input (torch does the same).
 class BackwardHookOutputNode final : public autograd::Node {
@@ -92,11 +97,13 @@ class BackwardHookOutputNode final : public autograd::Node {
   std::string_view name() const override { return "backward_hook"; }
   autograd::tensor_list apply(autograd::tensor_list&& grads) override {
     auto& s = *state_;
-    s.grad_output = grads[0];
     s.have_grad_output = true;
+    // Kept for the input node only: under create_graph grad_output's graph may hold this node
+    // (through a saved forward tensor), so the state must not keep it longer than needed.
+    if (s.input_hooked) s.grad_output = grads[0];
     if (!s.input_hooked && !s.alive.expired()) {
       for (auto& h : s.hooks) {
-        Tensor r = h(*s.module, Tensor(), s.grad_output);
+        Tensor r = h(*s.module, Tensor(), grads[0]);
         check(!r.defined(), s.type,
               ": a backward hook returned a grad_input, but the module's input needs no "
               "gradient");
@@ -119,9 +126,13 @@ class BackwardHookInputNode final : public autograd::Node {
     // A gradient that reached the input without passing through the output (torch: double
     // backward) is not the module's: no hook runs.
     if (!s.have_grad_output || s.alive.expired()) return std::move(grads);
+    // Taken, not kept (see above); a later pass must come through the output again.
+    const Tensor grad_output = std::move(s.grad_output);
+    s.grad_output = Tensor();
+    s.have_grad_output = false;
     const autograd::OutputMeta& meta = outputs()[0];
     for (auto& h : s.hooks) {
-      Tensor r = h(*s.module, grads[0], s.grad_output);
+      Tensor r = h(*s.module, grads[0], grad_output);
       if (!r.defined()) continue;
       check(r.shape() == meta.shape && r.dtype() == meta.dtype, s.type,
             ": a backward hook returned a grad_input of shape ", r.shape(), " (",
@@ -136,10 +147,13 @@ class BackwardHookInputNode final : public autograd::Node {
   std::shared_ptr<BackwardHookState> state_;
 };
 
-// An identity node on `t`: the returned tensor shares t's data and has `node` as grad_fn.
+// An identity node on `t`: the returned tensor shares t's data and has `node` as grad_fn. In
+// forward mode it carries t's tangent on (the identity's jvp), so hooks do not cut func::jvp.
 Tensor through(const Tensor& t, const std::shared_ptr<autograd::Node>& node) {
   std::vector<Tensor> ins{t}, outs{t.detach()};
   autograd::record(node, ins, outs);
+  if (autograd::any_tangent({&t}))
+    autograd::set_tangent(outs[0], autograd::tangent(t), node->name());
   return outs[0];
 }
 

@@ -3,13 +3,18 @@
 #include <random>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/random.hpp"
 
 namespace xgrad {
 
+using autograd::jvp_op;
 using autograd::Node;
+using autograd::record_op;
+using autograd::Saved;
+using autograd::tangent;
 using autograd::tensor_list;
 
 namespace {
@@ -33,16 +38,30 @@ Tensor masked_scale(const Tensor& x, const Tensor& mask, double scale, const cha
   });
 }
 
-// The mask is a private copy (contiguous, x's shape), so no version check is needed.
+Tensor apply_mask(const Tensor& x, const Tensor& mask, double scale);
+
+// The mask is a constant of the op (no derivative), saved as a private copy (contiguous, x's
+// shape) so that the caller may reuse its own mask tensor. The op is linear in x, so its vjp
+// is the op itself applied to g (and recorded again under create_graph: any order works).
 struct DropoutBackward final : Node {
-  Tensor mask;
+  Saved mask;
   double scale = 1.0;
   std::string_view name() const override { return "dropout"; }
-  tensor_list apply(tensor_list&& g) override {
-    return {masked_scale(g[0], mask, scale, "dropout_backward")};
-  }
-  void release_saved() override { mask = Tensor(); }
+  tensor_list apply(tensor_list&& g) override { return {apply_mask(g[0], saved(mask), scale)}; }
 };
+
+// x·mask·scale (mask bool, broadcastable to x) with its node and its jvp: tangent·mask·scale.
+Tensor apply_mask(const Tensor& x, const Tensor& mask, double scale) {
+  Tensor out = masked_scale(x.detach(), mask, scale, "dropout");
+  record_op<DropoutBackward>({&x}, {&out}, [&](DropoutBackward& n) {
+    Tensor m = detail::broadcast_view(mask, x.shape()).contiguous();
+    if (m.storage() == mask.storage()) m = m.clone();
+    n.mask = n.save(m);
+    n.scale = scale;
+  });
+  jvp_op("dropout", {&x}, out, [&] { return apply_mask(tangent(x), mask, scale); });
+  return out;
+}
 
 }  // namespace
 
@@ -77,16 +96,7 @@ Tensor dropout_with_mask(const Tensor& x, const Tensor& mask, double p) {
         "dropout_with_mask: a mask of shape ", mask.shape(), " does not broadcast to the input's ",
         x.shape());
   const double scale = p == 1.0 ? 0.0 : 1.0 / (1.0 - p);
-  Tensor xd = x.detach();
-  Tensor out = masked_scale(xd, mask, scale, "dropout");
-  if (autograd::any_requires_grad({&x})) {
-    auto node = std::make_shared<DropoutBackward>();
-    node->mask = detail::broadcast_view(mask, x.shape()).contiguous();
-    if (node->mask.storage() == mask.storage()) node->mask = node->mask.clone();
-    node->scale = scale;
-    autograd::record(node, {&x}, {&out});
-  }
-  return out;
+  return apply_mask(x, mask, scale);
 }
 
 }  // namespace xgrad

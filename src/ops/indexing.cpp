@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/elementwise.hpp"
@@ -10,8 +11,11 @@
 
 namespace xgrad {
 
+using autograd::jvp_op;
 using autograd::Node;
-using autograd::SavedVariable;
+using autograd::record_op;
+using autograd::Saved;
+using autograd::tangent;
 using autograd::tensor_list;
 
 namespace {
@@ -66,120 +70,172 @@ void walk(const Shape& shape, const Shape& strides, std::int64_t skip_axis, F f)
   }
 }
 
-// ---- embedding ----------------------------------------------------------------------------
+// ---- fused backward kernels as ops ---------------------------------------------------------
+// The backward of embedding, gather and index_select scatter-adds the gradient into zeros of
+// the input's shape. Each scatter is an op of its own (torch's embedding_dense_backward,
+// scatter_add, index_add): linear in the gradient, its vjp is the forward op again (a gather of
+// the incoming gradient) and its jvp is itself applied to the tangent. So the first-order
+// backward runs the same loop as before, and every order above it is recorded.
 
 // Rows of a zero [V, D] tensor receive the sum of the gradient rows that looked them up.
+// indices: int64, contiguous; g: indices' shape + [D].
+Tensor embedding_backward(const Tensor& g, const Tensor& indices, std::int64_t V, std::int64_t D);
+
+struct EmbeddingBackwardBackward final : Node {
+  Saved indices;
+  std::string_view name() const override { return "embedding_backward"; }
+  tensor_list apply(tensor_list&& g) override { return {embedding(saved(indices), g[0])}; }
+};
+
 Tensor embedding_backward(const Tensor& g, const Tensor& indices, std::int64_t V, std::int64_t D) {
-  return dispatch_floating(g.dtype(), "embedding_backward", [&]<class T>() {
-    Tensor gc = g.contiguous();
-    Tensor out = zeros({V, D}, dtype_of<T>);
+  Tensor out = dispatch_floating(g.dtype(), "embedding_backward", [&]<class T>() {
+    Tensor gc = g.detach().contiguous();
+    Tensor o = zeros({V, D}, dtype_of<T>);
     const T* pg = gc.data_ptr<T>();
     const std::int64_t* pi = indices.data_ptr<std::int64_t>();
-    T* po = out.data_ptr<T>();
+    T* po = o.data_ptr<T>();
     for (std::int64_t p = 0, n = indices.numel(); p < n; ++p) {
       T* row = po + pi[p] * D;
       const T* src = pg + p * D;
       for (std::int64_t j = 0; j < D; ++j) row[j] += src[j];
     }
-    return out;
+    return o;
   });
+  record_op<EmbeddingBackwardBackward>(
+      {&g}, {&out}, [&](EmbeddingBackwardBackward& n) { n.indices = n.save(indices); });
+  jvp_op("embedding_backward", {&g}, out,
+         [&] { return embedding_backward(tangent(g), indices, V, D); });
+  return out;
 }
 
+// x's shape with g (of index's shape) scatter-added at the positions gather picked.
+Tensor gather_backward(const Tensor& g, const Tensor& idx, const Shape& in_shape,
+                       std::int64_t axis);
+
+struct GatherBackwardBackward final : Node {
+  Saved index;
+  std::int64_t axis = 0;
+  std::string_view name() const override { return "gather_backward"; }
+  tensor_list apply(tensor_list&& g) override { return {gather(g[0], axis, saved(index))}; }
+};
+
+Tensor gather_backward(const Tensor& g, const Tensor& idx, const Shape& in_shape,
+                       std::int64_t axis) {
+  Tensor out = dispatch_floating(g.dtype(), "gather_backward", [&]<class T>() {
+    Tensor gc = g.detach().contiguous();
+    Tensor o = zeros(in_shape, dtype_of<T>);
+    const Shape st = o.strides();
+    const T* pg = gc.data_ptr<T>();
+    const std::int64_t* pi = idx.data_ptr<std::int64_t>();
+    T* po = o.data_ptr<T>();
+    const std::int64_t ax_stride = st[static_cast<std::size_t>(axis)];
+    walk(idx.shape(), st, axis,
+         [&](std::int64_t k, std::int64_t off) { po[off + pi[k] * ax_stride] += pg[k]; });
+    return o;
+  });
+  record_op<GatherBackwardBackward>({&g}, {&out}, [&](GatherBackwardBackward& n) {
+    n.index = n.save(idx);
+    n.axis = axis;
+  });
+  jvp_op("gather_backward", {&g}, out,
+         [&] { return gather_backward(tangent(g), idx, in_shape, axis); });
+  return out;
+}
+
+// x's shape with g's slices along axis added into the slices idx selected. idx: int64 [K].
+Tensor index_select_backward(const Tensor& g, const Tensor& idx, const Shape& in_shape,
+                             std::int64_t axis);
+
+struct IndexSelectBackwardBackward final : Node {
+  Saved index;
+  std::int64_t axis = 0;
+  std::string_view name() const override { return "index_select_backward"; }
+  tensor_list apply(tensor_list&& g) override { return {index_select(g[0], axis, saved(index))}; }
+};
+
+Tensor index_select_backward(const Tensor& g, const Tensor& idx, const Shape& in_shape,
+                             std::int64_t axis) {
+  Tensor out = dispatch_floating(g.dtype(), "index_select_backward", [&]<class T>() {
+    Tensor gc = g.detach().contiguous();
+    Tensor o = zeros(in_shape, dtype_of<T>);
+    const Split s = split(in_shape, axis);
+    const std::int64_t K = idx.numel();
+    const T* pg = gc.data_ptr<T>();
+    const std::int64_t* pi = idx.data_ptr<std::int64_t>();
+    T* po = o.data_ptr<T>();
+    for (std::int64_t o_ = 0; o_ < s.outer; ++o_)
+      for (std::int64_t k = 0; k < K; ++k) {
+        T* dst = po + (o_ * s.n + pi[k]) * s.inner;
+        const T* src = pg + (o_ * K + k) * s.inner;
+        for (std::int64_t i = 0; i < s.inner; ++i) dst[i] += src[i];
+      }
+    return o;
+  });
+  record_op<IndexSelectBackwardBackward>({&g}, {&out}, [&](IndexSelectBackwardBackward& n) {
+    n.index = n.save(idx);
+    n.axis = axis;
+  });
+  jvp_op("index_select_backward", {&g}, out,
+         [&] { return index_select_backward(tangent(g), idx, in_shape, axis); });
+  return out;
+}
+
+// ---- nodes: the vjp of each op (its jvp sits beside its record_op below) ------------------
+
 struct EmbeddingBackward final : Node {
-  SavedVariable indices;
+  Saved indices;
   std::int64_t V = 0, D = 0;
   std::string_view name() const override { return "embedding"; }
   tensor_list apply(tensor_list&& g) override {
-    return {embedding_backward(g[0], indices.unpack(name()).contiguous(), V, D)};
+    return {embedding_backward(g[0], saved(indices), V, D)};
   }
-  void release_saved() override { indices.reset(); }
 };
 
-// ---- gather -------------------------------------------------------------------------------
-
 struct GatherBackward final : Node {
-  SavedVariable index;
+  Saved index;
   Shape in_shape;
   std::int64_t axis = 0;
   std::string_view name() const override { return "gather"; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor idx = index.unpack(name()).contiguous();
-    return {dispatch_floating(g[0].dtype(), "gather_backward", [&]<class T>() {
-      Tensor gc = g[0].contiguous();
-      Tensor out = zeros(in_shape, dtype_of<T>);
-      const Shape st = out.strides();
-      const T* pg = gc.data_ptr<T>();
-      const std::int64_t* pi = idx.data_ptr<std::int64_t>();
-      T* po = out.data_ptr<T>();
-      const std::int64_t ax_stride = st[static_cast<std::size_t>(axis)];
-      walk(idx.shape(), st, axis,
-           [&](std::int64_t k, std::int64_t off) { po[off + pi[k] * ax_stride] += pg[k]; });
-      return out;
-    })};
+    return {gather_backward(g[0], saved(index), in_shape, axis)};
   }
-  void release_saved() override { index.reset(); }
 };
 
-// ---- index_select -------------------------------------------------------------------------
-
 struct IndexSelectBackward final : Node {
-  SavedVariable index;
+  Saved index;
   Shape in_shape;
   std::int64_t axis = 0;
   std::string_view name() const override { return "index_select"; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor idx = index.unpack(name()).contiguous();
-    return {dispatch_floating(g[0].dtype(), "index_select_backward", [&]<class T>() {
-      Tensor gc = g[0].contiguous();
-      Tensor out = zeros(in_shape, dtype_of<T>);
-      const Split s = split(in_shape, axis);
-      const std::int64_t K = idx.numel();
-      const T* pg = gc.data_ptr<T>();
-      const std::int64_t* pi = idx.data_ptr<std::int64_t>();
-      T* po = out.data_ptr<T>();
-      for (std::int64_t o = 0; o < s.outer; ++o)
-        for (std::int64_t k = 0; k < K; ++k) {
-          T* dst = po + (o * s.n + pi[k]) * s.inner;
-          const T* src = pg + (o * K + k) * s.inner;
-          for (std::int64_t i = 0; i < s.inner; ++i) dst[i] += src[i];
-        }
-      return out;
-    })};
+    return {index_select_backward(g[0], saved(index), in_shape, axis)};
   }
-  void release_saved() override { index.reset(); }
 };
 
-// ---- where --------------------------------------------------------------------------------
-
+// The condition is a constant of the op (bool, no derivative): the gradient is routed by it.
 struct WhereBackward final : Node {
-  SavedVariable cond;
+  Saved cond;
   Shape a_shape, b_shape;
   std::string_view name() const override { return "where"; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor c = cond.unpack(name());
+    Tensor c = saved(cond);
     Tensor zero = scalar_tensor(0.0, g[0].dtype());
     tensor_list out(3);
     if (needs_input_grad(1)) out[1] = sum_to(where(c, g[0], zero), a_shape);
     if (needs_input_grad(2)) out[2] = sum_to(where(c, zero, g[0]), b_shape);
     return out;
   }
-  void release_saved() override { cond.reset(); }
 };
 
-// ---- unbind -------------------------------------------------------------------------------
-
+// The slices' gradients stacked back along the axis; a slice that got none contributes zeros.
 struct UnbindBackward final : Node {
-  Shape in_shape;
   std::int64_t axis = 0;
   std::string_view name() const override { return "unbind"; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor out = zeros(in_shape, outputs().front().dtype);
-    for (std::size_t i = 0; i < g.size(); ++i) {
-      if (!g[i].defined()) continue;
-      const auto k = static_cast<std::int64_t>(i);
-      slice(out, axis, k, k + 1).copy_(unsqueeze(g[i], axis));
-    }
-    return {out};
+    std::vector<Tensor> parts;
+    parts.reserve(g.size());
+    for (std::size_t i = 0; i < g.size(); ++i)
+      parts.push_back(g[i].defined() ? g[i] : zeros(outputs()[i].shape, outputs()[i].dtype));
+    return {stack(parts, axis)};
   }
 };
 
@@ -206,13 +262,12 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
       std::memcpy(po + p * D, pw + pi[p] * D, static_cast<std::size_t>(D) * sizeof(T));
     return o;
   });
-  if (autograd::any_requires_grad({&weight})) {
-    auto node = std::make_shared<EmbeddingBackward>();
-    node->indices = SavedVariable(idx);
-    node->V = V;
-    node->D = D;
-    autograd::record(node, {&weight}, {&out});
-  }
+  record_op<EmbeddingBackward>({&weight}, {&out}, [&](EmbeddingBackward& n) {
+    n.indices = n.save(idx);
+    n.V = V;
+    n.D = D;
+  });
+  jvp_op("embedding", {&weight}, out, [&] { return embedding(idx, tangent(weight)); });
   return out;
 }
 
@@ -237,13 +292,12 @@ Tensor gather(const Tensor& x, std::int64_t axis_in, const Tensor& index) {
     walk(idx.shape(), xd.strides(), axis,
          [&](std::int64_t k, std::int64_t off) { po[k] = px[off + pi[k] * ax_stride]; });
   });
-  if (autograd::any_requires_grad({&x})) {
-    auto node = std::make_shared<GatherBackward>();
-    node->index = SavedVariable(idx);
-    node->in_shape = x.shape();
-    node->axis = axis;
-    autograd::record(node, {&x}, {&out});
-  }
+  record_op<GatherBackward>({&x}, {&out}, [&](GatherBackward& n) {
+    n.index = n.save(idx);
+    n.in_shape = x.shape();
+    n.axis = axis;
+  });
+  jvp_op("gather", {&x}, out, [&] { return gather(tangent(x), axis, idx); });
   return out;
 }
 
@@ -271,13 +325,12 @@ Tensor index_select(const Tensor& x, std::int64_t axis_in, const Tensor& index) 
         std::memcpy(po + static_cast<std::size_t>(o * K + k) * block,
                     px + static_cast<std::size_t>(o * s.n + pi[k]) * block, block);
   }
-  if (autograd::any_requires_grad({&x})) {
-    auto node = std::make_shared<IndexSelectBackward>();
-    node->index = SavedVariable(idx);
-    node->in_shape = x.shape();
-    node->axis = axis;
-    autograd::record(node, {&x}, {&out});
-  }
+  record_op<IndexSelectBackward>({&x}, {&out}, [&](IndexSelectBackward& n) {
+    n.index = n.save(idx);
+    n.in_shape = x.shape();
+    n.axis = axis;
+  });
+  jvp_op("index_select", {&x}, out, [&] { return index_select(tangent(x), axis, idx); });
   return out;
 }
 
@@ -304,13 +357,13 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     auto vb = detail::xview<T>(detail::broadcast_view(b, shape));
     xt::noalias(vo) = xt::where(vc, va, vb);
   });
-  if (autograd::any_requires_grad({&a, &b})) {
-    auto node = std::make_shared<WhereBackward>();
-    node->cond = SavedVariable(cond);
-    node->a_shape = a.shape();
-    node->b_shape = b.shape();
-    autograd::record(node, {&cond, &a, &b}, {&out});
-  }
+  record_op<WhereBackward>({&cond, &a, &b}, {&out}, [&](WhereBackward& n) {
+    n.cond = n.save(cond);
+    n.a_shape = a.shape();
+    n.b_shape = b.shape();
+  });
+  // The tangents broadcast with the primals (tangent() gives zeros of each input's shape).
+  jvp_op("where", {&a, &b}, out, [&] { return where(cond, tangent(a), tangent(b)); });
   return out;
 }
 
@@ -328,9 +381,17 @@ std::vector<Tensor> unbind(const Tensor& x, std::int64_t axis_in) {
   }
   if (n > 0 && autograd::any_requires_grad({&x})) {
     auto node = std::make_shared<UnbindBackward>();
-    node->in_shape = x.shape();
     node->axis = axis;
     autograd::record(node, std::vector<Tensor>{x}, outs);
+  }
+  // Forward mode: the tangent of slice i is slice i of x's tangent (one unbind of it).
+  if (n > 0 && autograd::any_tangent({&x})) {
+    std::vector<Tensor> ts;
+    {
+      autograd::detail::PauseForward pause;
+      ts = unbind(tangent(x), axis);
+    }
+    for (std::size_t i = 0; i < outs.size(); ++i) autograd::set_tangent(outs[i], ts[i], "unbind");
   }
   return outs;
 }

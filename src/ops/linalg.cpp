@@ -5,6 +5,7 @@
 
 #include "detail/blas.hpp"
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/elementwise.hpp"
@@ -13,8 +14,11 @@
 
 namespace xgrad {
 
+using autograd::jvp_op;
 using autograd::Node;
-using autograd::SavedVariable;
+using autograd::record_op;
+using autograd::Saved;
+using autograd::tangent;
 using autograd::tensor_list;
 
 namespace {
@@ -100,11 +104,13 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
   });
 }
 
+// The vjp is written with matmul itself (and transpose/sum/reshape), so with create_graph it
+// is recorded and differentiable again; without, it runs the same GEMMs as before.
 struct MatmulBackward final : Node {
-  SavedVariable a, b;
+  Saved a, b;
   std::string_view name() const override { return "matmul"; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor av = a.unpack(name()), bv = b.unpack(name());
+    Tensor av = saved(a), bv = saved(b);
     tensor_list out(2);
     // dA = g·bᵀ, dB = aᵀ·g; a 2-D operand broadcast over a batch sums its gradient.
     if (needs_input_grad(0)) {
@@ -127,27 +133,19 @@ struct MatmulBackward final : Node {
     }
     return out;
   }
-  void release_saved() override {
-    a.reset();
-    b.reset();
-  }
 };
 
+// y = x·wᵀ + b: dx = g·w, dw = gᵀ·x, db = Σ_rows g — matmul and sum, differentiable again.
 struct LinearBackward final : Node {
-  SavedVariable x, w;
-  bool has_bias = false;
+  Saved x, w;
   std::string_view name() const override { return "linear"; }
   tensor_list apply(tensor_list&& g) override {
     tensor_list out(3);
     Tensor gy = g[0];
-    if (needs_input_grad(0)) out[0] = matmul(gy, w.unpack(name()));
-    if (needs_input_grad(1)) out[1] = matmul(gy.t(), x.unpack(name()));
+    if (needs_input_grad(0)) out[0] = matmul(gy, saved(w));
+    if (needs_input_grad(1)) out[1] = matmul(gy.t(), saved(x));
     if (needs_input_grad(2)) out[2] = sum(gy, 0);
     return out;
-  }
-  void release_saved() override {
-    x.reset();
-    w.reset();
   }
 };
 
@@ -170,12 +168,16 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     no_grad guard;
     out = matmul_kernel(a.detach(), b.detach());
   }
-  if (autograd::any_requires_grad({&a, &b})) {
-    auto node = std::make_shared<MatmulBackward>();
-    node->a = SavedVariable(a);
-    node->b = SavedVariable(b);
-    autograd::record(node, {&a, &b}, {&out});
-  }
+  record_op<MatmulBackward>({&a, &b}, {&out}, [&](MatmulBackward& n) {
+    n.a = n.save(a);
+    n.b = n.save(b);
+  });
+  // d(a·b) = da·b + a·db (product rule; both terms are matmuls, broadcast as the forward).
+  jvp_op("matmul", {&a, &b}, out, [&] {
+    const bool ta = autograd::has_tangent(a), tb = autograd::has_tangent(b);
+    if (ta && tb) return add(matmul(tangent(a), b), matmul(a, tangent(b)));
+    return ta ? matmul(tangent(a), b) : matmul(a, tangent(b));
+  });
   return out;
 }
 
@@ -215,14 +217,28 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
       gemm<T>(x.detach(), w.detach().t(), out, beta);
     });
   }
-  const Tensor bias = b;
-  if (autograd::any_requires_grad({&x, &w, &bias})) {
-    auto node = std::make_shared<LinearBackward>();
-    if (w.requires_grad()) node->x = SavedVariable(x);
-    if (x.requires_grad()) node->w = SavedVariable(w);
-    node->has_bias = b.defined();
-    autograd::record(node, {&x, &w, &bias}, {&out});
-  }
+  record_op<LinearBackward>({&x, &w, &b}, {&out}, [&](LinearBackward& n) {
+    // dx needs w and dw needs x: save only what a needed gradient reads.
+    if (n.needs_input_grad(1)) n.x = n.save(x);
+    if (n.needs_input_grad(0)) n.w = n.save(w);
+  });
+  // d(x·wᵀ + b) = dx·wᵀ + x·dwᵀ + db: linear's own fused kernel for each product, the bias
+  // tangent added by the first of them (or broadcast alone when only b has a tangent).
+  jvp_op("linear", {&x, &w, &b}, out, [&] {
+    Tensor tb = autograd::tangent_or_undefined(b);
+    Tensor r;
+    if (autograd::has_tangent(x)) {
+      r = linear(tangent(x), w, tb);
+      tb = Tensor();
+    }
+    if (autograd::has_tangent(w)) {
+      Tensor rw = linear(x, tangent(w), tb);
+      tb = Tensor();
+      r = r.defined() ? add(r, rw) : rw;
+    }
+    if (tb.defined()) r = expand(tb, out.shape());
+    return r;
+  });
   return out;
 }
 

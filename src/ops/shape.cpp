@@ -5,13 +5,17 @@
 #include <numeric>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/elementwise.hpp"
 
 namespace xgrad {
 
+using autograd::jvp_op;
 using autograd::Node;
+using autograd::record_op;
+using autograd::tangent;
 using autograd::tensor_list;
 
 namespace {
@@ -59,6 +63,42 @@ Shape infer_shape(const Shape& shape, std::int64_t numel, const Shape& from, con
   return out;
 }
 
+// ---- slice_backward: a fused backward with its own derivatives ---------------------------
+// The gradient of a slice is the incoming gradient written into a zero tensor of the input's
+// shape. As an op of its own (torch's slice_backward) it is linear in g: its vjp slices the
+// incoming gradient again and its jvp applies it to g's tangent, so slice is differentiable to
+// any order while the first-order backward still costs one zero fill and one strided copy.
+
+struct SliceSpec {
+  Shape in_shape;
+  std::int64_t axis = 0, start = 0, end = 0, step = 1;
+};
+
+Tensor slice_backward(const Tensor& g, const SliceSpec& s);
+
+struct SliceBackwardBackward final : Node {
+  SliceSpec spec;
+  std::string_view name() const override { return "slice_backward"; }
+  tensor_list apply(tensor_list&& g) override {
+    return {slice(g[0], spec.axis, spec.start, spec.end, spec.step)};
+  }
+};
+
+Tensor slice_backward(const Tensor& g, const SliceSpec& s) {
+  Tensor out = zeros(s.in_shape, g.dtype());
+  {
+    no_grad guard;  // the write is the kernel; the node below is its derivative
+    slice(out, s.axis, s.start, s.end, s.step).copy_(g.detach());
+  }
+  record_op<SliceBackwardBackward>({&g}, {&out}, [&](SliceBackwardBackward& n) { n.spec = s; });
+  jvp_op("slice_backward", {&g}, out, [&] { return slice_backward(tangent(g), s); });
+  return out;
+}
+
+// ---- nodes: the vjp of each op (its jvp sits beside its record_op below) ------------------
+
+// reshape, view, squeeze, unsqueeze (and flatten, through reshape): the same elements, so the
+// gradient is reshaped back.
 struct ReshapeBackward final : Node {
   Shape in_shape;
   const char* op = "reshape";
@@ -68,21 +108,14 @@ struct ReshapeBackward final : Node {
 
 struct PermuteBackward final : Node {
   Shape inverse;
-  const char* op = "permute";
-  std::string_view name() const override { return op; }
+  std::string_view name() const override { return "permute"; }
   tensor_list apply(tensor_list&& g) override { return {permute(g[0], inverse)}; }
 };
 
-// Gradient of a slice: zeros of the input shape with g written into the sliced region.
 struct SliceBackward final : Node {
-  Shape in_shape;
-  std::int64_t axis = 0, start = 0, end = 0, step = 1;
+  SliceSpec spec;
   std::string_view name() const override { return "slice"; }
-  tensor_list apply(tensor_list&& g) override {
-    Tensor out = zeros(in_shape, g[0].dtype());
-    slice(out, axis, start, end, step).copy_(g[0]);
-    return {out};
-  }
+  tensor_list apply(tensor_list&& g) override { return {slice_backward(g[0], spec)}; }
 };
 
 struct ConcatBackward final : Node {
@@ -106,6 +139,7 @@ struct ExpandBackward final : Node {
   tensor_list apply(tensor_list&& g) override { return {sum_to(g[0], in_shape)}; }
 };
 
+// contiguous and clone: copies, so the gradient passes unchanged.
 struct IdentityBackward final : Node {
   const char* op = "contiguous";
   std::string_view name() const override { return op; }
@@ -118,13 +152,15 @@ struct ToBackward final : Node {
   tensor_list apply(tensor_list&& g) override { return {g[0].to(in_dtype)}; }
 };
 
+// Records a view that keeps a's elements in a's order (reshape, view, squeeze, unsqueeze):
+// backward reshapes the gradient back, forward mode reshapes the tangent forward.
 Tensor record_reshape(const Tensor& a, Tensor out, const char* op) {
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<ReshapeBackward>();
-    node->in_shape = a.shape();
-    node->op = op;
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<ReshapeBackward>({&a}, {&out}, [&](ReshapeBackward& n) {
+    n.in_shape = a.shape();
+    n.op = op;
+  });
+  // reshape (not view): a tangent need not be contiguous even when the primal is.
+  jvp_op(op, {&a}, out, [&] { return reshape(tangent(a), out.shape()); });
   return out;
 }
 
@@ -157,7 +193,7 @@ Tensor permute(const Tensor& a, const Shape& dims) {
   const std::int64_t n = a.dim();
   check(static_cast<std::int64_t>(dims.size()) == n, "permute: ", dims.size(),
         " dims given for a tensor of shape ", a.shape());
-  Shape shape(dims.size()), strides(dims.size()), inverse(dims.size());
+  Shape shape(dims.size()), strides(dims.size()), inverse(dims.size()), order(dims.size());
   std::vector<bool> seen(dims.size(), false);
   for (std::size_t i = 0; i < dims.size(); ++i) {
     auto d = static_cast<std::size_t>(detail::normalize_axis(dims[i], n, a.shape(), "permute"));
@@ -166,13 +202,11 @@ Tensor permute(const Tensor& a, const Shape& dims) {
     shape[i] = a.shape()[d];
     strides[i] = a.strides()[d];
     inverse[d] = static_cast<std::int64_t>(i);
+    order[i] = static_cast<std::int64_t>(d);
   }
   Tensor out = make_view(a, shape, strides, a.offset());
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<PermuteBackward>();
-    node->inverse = inverse;
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<PermuteBackward>({&a}, {&out}, [&](PermuteBackward& n) { n.inverse = inverse; });
+  jvp_op("permute", {&a}, out, [&] { return permute(tangent(a), order); });
   return out;
 }
 
@@ -255,15 +289,11 @@ Tensor slice(const Tensor& a, std::int64_t axis, std::int64_t start, std::int64_
   shape[ax] = (e - s + step - 1) / step;
   strides[ax] = a.strides()[ax] * step;
   Tensor out = make_view(a, shape, strides, a.offset() + s * a.strides()[ax]);
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<SliceBackward>();
-    node->in_shape = a.shape();
-    node->axis = static_cast<std::int64_t>(ax);
-    node->start = s;
-    node->end = e;
-    node->step = step;
-    autograd::record(node, {&a}, {&out});
-  }
+  const auto axis_n = static_cast<std::int64_t>(ax);
+  record_op<SliceBackward>({&a}, {&out}, [&](SliceBackward& node) {
+    node.spec = SliceSpec{a.shape(), axis_n, s, e, step};
+  });
+  jvp_op("slice", {&a}, out, [&] { return slice(tangent(a), axis_n, s, e, step); });
   return out;
 }
 
@@ -296,13 +326,29 @@ Tensor concat(const std::vector<Tensor>& tensors, std::int64_t axis) {
       pos += sizes[i];
     }
   }
+  // record_op takes a fixed list of inputs; concat's is a vector, so the same steps by hand.
   if (autograd::any_requires_grad(tensors)) {
     auto node = std::make_shared<ConcatBackward>();
-    node->sizes = sizes;
-    node->axis = static_cast<std::int64_t>(ax);
     std::vector<Tensor> outs{out};
     autograd::record(node, tensors, outs);
     out = outs[0];
+    node->sizes = sizes;
+    node->axis = static_cast<std::int64_t>(ax);
+  }
+  if (autograd::detail::fw_propagating()) {
+    bool dual = false;
+    for (const Tensor& t : tensors) dual = dual || autograd::has_tangent(t);
+    if (dual) {
+      Tensor t_out;
+      {
+        autograd::detail::PauseForward pause;
+        std::vector<Tensor> ts;
+        ts.reserve(tensors.size());
+        for (const Tensor& t : tensors) ts.push_back(tangent(t));
+        t_out = concat(ts, static_cast<std::int64_t>(ax));
+      }
+      autograd::set_tangent(out, t_out, "concat");
+    }
   }
   return out;
 }
@@ -327,11 +373,8 @@ Tensor expand(const Tensor& a, const Shape& shape) {
   Shape b = detail::broadcast_shapes(a.shape(), shape, "expand");
   if (b != shape) fail("expand: cannot expand shape ", a.shape(), " to ", shape);
   Tensor out = detail::broadcast_view(a, shape);
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<ExpandBackward>();
-    node->in_shape = a.shape();
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<ExpandBackward>({&a}, {&out}, [&](ExpandBackward& n) { n.in_shape = a.shape(); });
+  jvp_op("expand", {&a}, out, [&] { return expand(tangent(a), shape); });
   return out;
 }
 
@@ -340,20 +383,15 @@ Tensor expand(const Tensor& a, const Shape& shape) {
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
   Tensor out = copy_contiguous(*this);
-  if (autograd::any_requires_grad({this})) {
-    auto node = std::make_shared<IdentityBackward>();
-    autograd::record(node, {this}, {&out});
-  }
+  record_op<IdentityBackward>({this}, {&out});
+  jvp_op("contiguous", {this}, out, [&] { return tangent(*this).contiguous(); });
   return out;
 }
 
 Tensor Tensor::clone() const {
   Tensor out = copy_contiguous(*this);
-  if (autograd::any_requires_grad({this})) {
-    auto node = std::make_shared<IdentityBackward>();
-    node->op = "clone";
-    autograd::record(node, {this}, {&out});
-  }
+  record_op<IdentityBackward>({this}, {&out}, [](IdentityBackward& n) { n.op = "clone"; });
+  jvp_op("clone", {this}, out, [&] { return tangent(*this).clone(); });
   return out;
 }
 
@@ -368,11 +406,10 @@ Tensor Tensor::to(Dtype d) const {
       for (std::int64_t i = 0, n = numel(); i < n; ++i) o[i] = static_cast<D>(in[i]);
     });
   });
-  if (is_floating(d) && autograd::any_requires_grad({this})) {
-    auto node = std::make_shared<ToBackward>();
-    node->in_dtype = dtype();
-    autograd::record(node, {this}, {&out});
-  }
+  // Only a float result carries a gradient (and a tangent) back.
+  if (!is_floating(d)) return out;
+  record_op<ToBackward>({this}, {&out}, [&](ToBackward& n) { n.in_dtype = dtype(); });
+  jvp_op("to", {this}, out, [&] { return tangent(*this).to(d); });
   return out;
 }
 

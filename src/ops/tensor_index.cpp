@@ -4,13 +4,17 @@
 #include <string>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/elementwise.hpp"
 
 namespace xgrad {
 
+using autograd::jvp_op;
 using autograd::Node;
+using autograd::record_op;
+using autograd::tangent;
 using autograd::tensor_list;
 using indexing::TensorIndex;
 
@@ -103,28 +107,50 @@ Tensor make_view(const Tensor& x, ViewSpec v) {
                                              v.offset, x.dtype()));
 }
 
-// Gradient of x[indices]: zeros of x's shape with g written into the indexed region.
-struct IndexBackward final : Node {
+Tensor index_impl(const Tensor& x, const std::vector<TensorIndex>& indices, const char* op);
+
+// ---- index_backward: a fused backward with its own derivatives -----------------------------
+// The gradient of x[indices] is g written into the indexed region of zeros of x's shape. As an
+// op of its own it is linear in g: its vjp indexes the incoming gradient again, its jvp applies
+// it to g's tangent; the first-order backward stays one zero fill and one strided copy.
+
+struct IndexSpec {
   Shape in_shape;
   std::vector<TensorIndex> indices;
   const char* op = "index";
-  std::string_view name() const override { return op; }
-  tensor_list apply(tensor_list&& g) override {
-    Tensor out = zeros(in_shape, g[0].dtype());
-    make_view(out, resolve(out, indices, op)).copy_(g[0]);
-    return {out};
+};
+
+Tensor index_backward(const Tensor& g, const IndexSpec& s);
+
+struct IndexBackwardBackward final : Node {
+  IndexSpec spec;
+  std::string_view name() const override { return "index_backward"; }
+  tensor_list apply(tensor_list&& g) override { return {index_impl(g[0], spec.indices, spec.op)}; }
+};
+
+Tensor index_backward(const Tensor& g, const IndexSpec& s) {
+  Tensor out = zeros(s.in_shape, g.dtype());
+  {
+    no_grad guard;  // the write is the kernel; the node below is its derivative
+    make_view(out, resolve(out, s.indices, s.op)).copy_(g.detach());
   }
+  record_op<IndexBackwardBackward>({&g}, {&out}, [&](IndexBackwardBackward& n) { n.spec = s; });
+  jvp_op("index_backward", {&g}, out, [&] { return index_backward(tangent(g), s); });
+  return out;
+}
+
+struct IndexBackward final : Node {
+  IndexSpec spec;
+  std::string_view name() const override { return spec.op; }
+  tensor_list apply(tensor_list&& g) override { return {index_backward(g[0], spec)}; }
 };
 
 Tensor index_impl(const Tensor& x, const std::vector<TensorIndex>& indices, const char* op) {
   Tensor out = make_view(x, resolve(x, indices, op));
-  if (autograd::any_requires_grad({&x})) {
-    auto node = std::make_shared<IndexBackward>();
-    node->in_shape = x.shape();
-    node->indices = indices;
-    node->op = op;
-    autograd::record(node, {&x}, {&out});
-  }
+  record_op<IndexBackward>({&x}, {&out}, [&](IndexBackward& n) {
+    n.spec = IndexSpec{x.shape(), indices, op};
+  });
+  jvp_op(op, {&x}, out, [&] { return index_impl(tangent(x), indices, op); });
   return out;
 }
 
@@ -163,6 +189,9 @@ void check_not_recorded(const Tensor& x, const Tensor* value) {
          value->shape(), ") use it under xgrad::no_grad, or use the out-of-place index_put");
 }
 
+// x's gradient is g with the written region zeroed (index_put of a zero); the value's is the
+// region of g summed back to the value's shape. Both are recorded ops, so this vjp is
+// differentiable again.
 struct IndexPutBackward final : Node {
   std::vector<TensorIndex> indices;
   Shape value_shape;
@@ -170,12 +199,11 @@ struct IndexPutBackward final : Node {
   std::string_view name() const override { return "index_put"; }
   tensor_list apply(tensor_list&& g) override {
     tensor_list out(2);
-    if (needs_input_grad(0)) {
-      out[0] = g[0].clone();
-      make_view(out[0], resolve(out[0], indices, "index_put")).fill_(0.0);
-    }
+    if (needs_input_grad(0))
+      out[0] = xgrad::index_put(g[0], indices, scalar_tensor(0.0, g[0].dtype()));
     if (needs_input_grad(1)) {
-      Tensor region = make_view(g[0], resolve(g[0], indices, "index_put"));
+      Tensor region = index_impl(g[0], indices, "index_put");
+      // clone: the gradient must not alias g (a leaf's accumulation may own and grow it).
       out[1] = sum_to(region, strip_leading_ones(value_shape))
                    .clone()
                    .reshape(value_shape)
@@ -226,12 +254,18 @@ Tensor index_put(const Tensor& x, const std::vector<TensorIndex>& indices, const
     check(is_floating(x.dtype()),
           "index_put: a value that requires grad needs a float tensor, got ", dtype_name(x.dtype()),
           " ", x.shape());
-    auto node = std::make_shared<IndexPutBackward>();
-    node->indices = indices;
-    node->value_shape = value.shape();
-    node->value_dtype = value.dtype();
-    autograd::record(node, {&x, &value}, {&out});
   }
+  record_op<IndexPutBackward>({&x, &value}, {&out}, [&](IndexPutBackward& n) {
+    n.indices = indices;
+    n.value_shape = value.shape();
+    n.value_dtype = value.dtype();
+  });
+  // The same write on the tangents: x's tangent with the region replaced by value's (zero
+  // when value has none; a non-float value never has one).
+  jvp_op("index_put", {&x, &value}, out, [&] {
+    Tensor tv = autograd::has_tangent(value) ? tangent(value) : scalar_tensor(0.0, x.dtype());
+    return xgrad::index_put(tangent(x), indices, tv);
+  });
   return out;
 }
 

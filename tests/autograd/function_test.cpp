@@ -25,6 +25,11 @@ struct ScaledMul : autograd::Function<ScaledMul> {
     Tensor gb = ctx.needs_input_grad(1) ? g[0] * s[0] * k : Tensor();
     return {ga, gb};
   }
+  // d(k·a·b) = k·(da·b + a·db)
+  static Tensor jvp(autograd::FunctionCtx& ctx, const autograd::tensor_list& t) {
+    auto s = ctx.saved_tensors();
+    return (t[0] * s[1] + s[0] * t[1]) * ctx.saved_data.at("k");
+  }
 };
 
 // An identity op: forward returns its input unchanged.

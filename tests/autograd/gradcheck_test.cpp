@@ -7,18 +7,19 @@ using xgrad::testing::expect_error;
 namespace {
 
 // x² with a deliberately wrong backward (3x instead of 2x) at element `bad`, built on the
-// public Node API as a user's op would be.
+// public Node API as a user's op would be: the input in the node's store (save / saved), the
+// vjp written with xgrad ops (so it is differentiable too: g·x·w with a constant weight w that
+// is 2 everywhere but 3 at `bad`).
 struct BadSquareBackward final : autograd::Node {
-  autograd::SavedVariable x;
+  autograd::Saved x;
   std::int64_t bad = 0;
   std::string_view name() const override { return "bad_square"; }
   autograd::tensor_list apply(autograd::tensor_list&& g) override {
-    Tensor xv = x.unpack(name());
-    Tensor d = xv * 2.0;
-    d.data_ptr<double>()[bad] = 3.0 * xv.data_ptr<double>()[bad];
-    return {g[0] * d};
+    Tensor xv = saved(x);
+    Tensor w = full_like(xv, 2.0);
+    w.data_ptr<double>()[bad] = 3.0;
+    return {g[0] * xv * w};
   }
-  void release_saved() override { x.reset(); }
 };
 
 Tensor bad_square(const Tensor& x, std::int64_t bad) {
@@ -27,12 +28,10 @@ Tensor bad_square(const Tensor& x, std::int64_t bad) {
     no_grad guard;
     out = x * x;
   }
-  if (autograd::any_requires_grad({&x})) {
-    auto node = std::make_shared<BadSquareBackward>();
-    node->x = autograd::SavedVariable(x);
-    node->bad = bad;
-    autograd::record(node, {&x}, {&out});
-  }
+  autograd::record_op<BadSquareBackward>({&x}, {&out}, [&](BadSquareBackward& n) {
+    n.x = n.save(x);
+    n.bad = bad;
+  });
   return out;
 }
 

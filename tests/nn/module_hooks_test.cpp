@@ -19,6 +19,7 @@ using namespace xgrad;
 using xgrad::testing::expect_error_exact;
 using xgrad::testing::expect_values;
 using xgrad::testing::values_of;
+namespace fwd = xgrad::autograd::forward_ad;
 
 namespace {
 
@@ -235,6 +236,41 @@ BOOST_AUTO_TEST_CASE(no_backward_hook_runs_once_the_module_is_gone) {
   y.backward();  // the graph holds the weights it saved, not the module
   BOOST_TEST(calls == 0);
   expect_values(x.grad(), {2, 3}, {5, 7, 9, 5, 7, 9});
+}
+
+// Under create_graph the hooks see recorded gradients and their replacement stays recorded:
+// f = Σ Y², Y = X·Wᵀ + b, with a hook doubling grad_input, gives ∂f/∂X = 2·(2Y·W) = 4Y·W.
+// Differentiating that again along U passes through Y's history (∂f/∂Y = 2Y), hence through
+// the module once more: as in torch, the hook runs again there (grad_output is known again)
+// and doubles that pass too, giving 2·4·(U·Wᵀ)·W.
+BOOST_AUTO_TEST_CASE(backward_hook_under_create_graph) {
+  auto lin = hand_linear();
+  std::vector<bool> recorded;  // per call: did the hook get recorded gradients?
+  lin->register_full_backward_hook([&](nn::Module&, const Tensor& gi, const Tensor& go) {
+    recorded.push_back(go.requires_grad() && gi.requires_grad());
+    return gi * 2.0;
+  });
+  Tensor x = x_hand().requires_grad_();
+  Tensor y = (*lin)(x);
+  Tensor gx = grad({sum(y * y)}, {x}, {}, std::nullopt, /*create_graph=*/true)[0];
+  BOOST_TEST(recorded == std::vector<bool>{true});
+  BOOST_TEST(gx.requires_grad());
+  // 4·Y·W with Y = [[-1.5, -3], [6, 15]] (x_hand·Wᵀ + b).
+  expect_values(gx, {2, 3}, {-54, -72, -90, 264, 348, 432});
+  Tensor u = tensor({{1.0, 0.0, 0.0}, {0.0, 1.0, -1.0}}, float64);
+  // U·Wᵀ = [[1, 4], [-1, -1]]; 8·(U·Wᵀ)·W = [[136, 176, 216], [-40, -56, -72]].
+  expect_values(grad({gx}, {x}, {u})[0], {2, 3}, {136, 176, 216, -40, -56, -72});
+  BOOST_TEST((recorded == std::vector<bool>{true, false}));
+}
+
+// Forward mode passes through a hooked module: the tangent of Y along U is U·Wᵀ.
+BOOST_AUTO_TEST_CASE(backward_hook_keeps_forward_mode_tangents) {
+  auto lin = hand_linear();
+  lin->register_full_backward_hook([](nn::Module&, const Tensor&, const Tensor&) {});
+  Tensor x = x_hand().requires_grad_();
+  fwd::dual_level level;
+  Tensor y = (*lin)(fwd::make_dual(x, tensor({{1.0, 0.0, 0.0}, {0.0, 1.0, -1.0}}, float64)));
+  expect_values(fwd::unpack_dual(y).tangent, {2, 2}, {1, 4, -1, -1});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

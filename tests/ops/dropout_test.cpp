@@ -15,6 +15,8 @@ using xgrad::testing::expect_values;
 using xgrad::testing::kFloatDtypes;
 using xgrad::testing::leaf;
 using xgrad::testing::tol;
+using xgrad::testing::values_of;
+namespace fwd = xgrad::autograd::forward_ad;
 
 namespace {
 
@@ -151,6 +153,30 @@ BOOST_AUTO_TEST_CASE(errors) {
         dropout_with_mask(x, mask_of({1, 0, 1, 1, 1, 1}, {2, 1, 3}), 0.5);
       },
       {"dropout_with_mask", "[2,1,3]", "does not broadcast"});
+}
+
+// f(x) = Σ dropout_with_mask(x, m, p)³ with a broadcast mask: y = x·m·s (s = 1/(1-p)), so
+// ∂f/∂x = 3y²·m·s and H = diag(6x·(m·s)³). H·u by reverse over reverse (create_graph: the
+// backward's dropout is recorded again) and by forward over reverse (its jvp).
+BOOST_AUTO_TEST_CASE(create_graph_hessian_through_dropout) {
+  Tensor x = leaf({2, 3}, -1, 1, 51);
+  Tensor u = leaf({2, 3}, -1, 1, 52).detach();
+  Tensor mask = mask_of({1, 0, 1}, {3});
+  const double p = 0.2, s = 1.25;
+  auto f = [&](const Tensor& a) { return sum(pow(dropout_with_mask(a, mask, p), 3.0)); };
+  const auto xv = values_of(x), uv = values_of(u);
+  std::vector<double> hu(6);
+  for (std::size_t i = 0; i < 6; ++i) hu[i] = i % 3 == 1 ? 0.0 : 6 * xv[i] * s * s * s * uv[i];
+  Tensor g = grad({f(x)}, {x}, {}, std::nullopt, /*create_graph=*/true)[0];
+  BOOST_TEST(g.grad_fn() != nullptr);
+  BOOST_TEST_CONTEXT("reverse over reverse") {
+    expect_values(grad({g}, {x}, {u})[0], {2, 3}, hu, 1e-12);
+  }
+  fwd::dual_level level;
+  Tensor gd = grad({f(fwd::make_dual(x, u))}, {x})[0];
+  BOOST_TEST_CONTEXT("forward over reverse") {
+    expect_values(fwd::unpack_dual(gd).tangent, {2, 3}, hu, 1e-12);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

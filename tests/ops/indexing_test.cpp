@@ -13,6 +13,8 @@ using xgrad::testing::expect_values;
 using xgrad::testing::kFloatDtypes;
 using xgrad::testing::leaf;
 using xgrad::testing::tol;
+using xgrad::testing::values_of;
+namespace fwd = xgrad::autograd::forward_ad;
 
 namespace {
 
@@ -257,6 +259,66 @@ BOOST_AUTO_TEST_CASE(unbind_gradient_is_one_node) {
           },
           {leaf({2, 3, 4})});
     }
+  }
+}
+
+// Second derivatives through every op of the file, with repeated indices:
+//   f(x, W) = Σ gather(x, 1, I)³ + Σ index_select(x, 0, J)² + Σ_k (k+1)·Σ unbind(x, 1)[k]³
+//           + Σ where(c, x, x/2)³ + Σ embedding(ids, W)³.
+// The terms act elementwise, so the Hessian is diagonal: for x, 6·x·(times gather picks it)
+// + 2·(times index_select picks its row) + 6·(j+1)·x + 6·x·w³ (w = 1 where c, else 1/2); for
+// W, 6·W·(times ids names its row). H·u is checked by reverse over reverse (create_graph) and
+// by forward over reverse (which runs the jvp of gather_backward, index_select_backward,
+// embedding_backward, stack and where).
+BOOST_AUTO_TEST_CASE(create_graph_hessian_through_indexing_ops) {
+  Tensor x = leaf({3, 4}, -1, 1, 31);
+  Tensor W = leaf({5, 2}, -1, 1, 32);
+  Tensor ux = leaf({3, 4}, -1, 1, 33).detach();
+  Tensor uW = leaf({5, 2}, -1, 1, 34).detach();
+  const std::vector<std::int64_t> I = {0, 0, 2, 1, 3, 3}, J = {0, 2, 2}, E = {1, 3, 1, 0};
+  const std::vector<bool> cv = {true, false, true, true, false, false,
+                                true, false, true, true, true,  false};
+  Tensor c = empty({3, 4}, Dtype::boolean);
+  for (std::size_t i = 0; i < cv.size(); ++i) c.data_ptr<bool>()[i] = cv[i];
+  auto f = [&](const Tensor& a, const Tensor& w) {
+    Tensor r = sum(pow(gather(a, 1, ids(I, {3, 2})), 3.0)) +
+               sum(pow(index_select(a, 0, ids(J, {3})), 2.0));
+    auto cols = unbind(a, 1);
+    for (std::size_t k = 0; k < cols.size(); ++k)
+      r = r + sum(pow(cols[k], 3.0)) * static_cast<double>(k + 1);
+    r = r + sum(pow(where(c, a, a * 0.5), 3.0));
+    return r + sum(pow(embedding(ids(E, {2, 2}), w), 3.0));
+  };
+  // Expected H·u, element by element.
+  const auto xv = values_of(x), Wv = values_of(W), uxv = values_of(ux), uWv = values_of(uW);
+  std::vector<double> hx(12), hW(10);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t j = 0; j < 4; ++j) {
+      const std::size_t e = i * 4 + j;
+      double picks = 0, rows = 0;
+      for (std::size_t k = 0; k < 2; ++k) picks += I[i * 2 + k] == static_cast<std::int64_t>(j);
+      for (auto r : J) rows += r == static_cast<std::int64_t>(i);
+      const double w3 = cv[e] ? 1.0 : 0.125;
+      hx[e] =
+          (6 * xv[e] * picks + 2 * rows + 6 * static_cast<double>(j + 1) * xv[e] + 6 * xv[e] * w3) *
+          uxv[e];
+    }
+  for (std::size_t v = 0; v < 5; ++v) {
+    double n = 0;
+    for (auto r : E) n += r == static_cast<std::int64_t>(v);
+    for (std::size_t d = 0; d < 2; ++d) hW[v * 2 + d] = 6 * Wv[v * 2 + d] * n * uWv[v * 2 + d];
+  }
+  auto gs = grad({f(x, W)}, {x, W}, {}, std::nullopt, /*create_graph=*/true);
+  auto hv = grad(gs, {x, W}, {ux, uW});
+  BOOST_TEST_CONTEXT("reverse over reverse") {
+    expect_values(hv[0], {3, 4}, hx, 1e-12);
+    expect_values(hv[1], {5, 2}, hW, 1e-12);
+  }
+  fwd::dual_level level;
+  auto gd = grad({f(fwd::make_dual(x, ux), fwd::make_dual(W, uW))}, {x, W});
+  BOOST_TEST_CONTEXT("forward over reverse") {
+    expect_values(fwd::unpack_dual(gd[0]).tangent, {3, 4}, hx, 1e-12);
+    expect_values(fwd::unpack_dual(gd[1]).tangent, {5, 2}, hW, 1e-12);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "test_util.hpp"
+#include "xgrad/nn/linear.hpp"
 
 using namespace xgrad;
 using xgrad::testing::expect_error;
@@ -13,6 +14,8 @@ using xgrad::testing::expect_values;
 using xgrad::testing::kFloatDtypes;
 using xgrad::testing::leaf;
 using xgrad::testing::tol;
+using xgrad::testing::values_of;
+namespace fwd = xgrad::autograd::forward_ad;
 
 namespace {
 
@@ -289,6 +292,84 @@ BOOST_AUTO_TEST_CASE(mixed_dtypes_throw) {
         linear(zeros({2, 3}, float64), zeros({4, 3}, float64), zeros({4}, float32));
       },
       {"linear", "float64 [2,3]", "float32 [4]"});
+}
+
+// f(W) = ‖W·x‖² (a matrix times a vector, reduced with a vector·vector matmul): ∇f = 2(Wx)xᵀ
+// and the Hessian-vector product along V is H·V = 2(Vx)xᵀ. Reverse over reverse (create_graph)
+// and forward over reverse (the tangent of ∇f when W carries V) must both give it.
+BOOST_AUTO_TEST_CASE(create_graph_hessian_of_squared_norm) {
+  Tensor W = leaf({3, 4}, -1, 1, 11);
+  Tensor x = leaf({4}, -1, 1, 12).detach();
+  Tensor V = leaf({3, 4}, -1, 1, 13).detach();
+  auto f = [&](const Tensor& w) {
+    Tensor y = matmul(w, x);
+    return matmul(y, y);
+  };
+  // 2(Vx)xᵀ by hand.
+  const auto vv = values_of(V), xv = values_of(x);
+  std::vector<double> hv(12);
+  for (int i = 0; i < 3; ++i) {
+    double vx = 0;
+    for (int k = 0; k < 4; ++k) vx += vv[i * 4 + k] * xv[k];
+    for (int j = 0; j < 4; ++j) hv[i * 4 + j] = 2 * vx * xv[j];
+  }
+  Tensor g = grad({f(W)}, {W}, {}, std::nullopt, /*create_graph=*/true)[0];
+  BOOST_TEST(g.requires_grad());
+  BOOST_TEST_CONTEXT("reverse over reverse") {
+    expect_values(grad({g}, {W}, {V})[0], {3, 4}, hv, 1e-12);
+  }
+  fwd::dual_level level;
+  Tensor gd = grad({f(fwd::make_dual(W, V))}, {W})[0];
+  BOOST_TEST_CONTEXT("forward over reverse") {
+    expect_values(fwd::unpack_dual(gd).tangent, {3, 4}, hv, 1e-12);
+  }
+}
+
+// A small nn::Linear: f = Σ Y², Y = X·Wᵀ + b. With dY = U_X·Wᵀ + X·U_Wᵀ + u_b the directional
+// derivatives of the gradients are d(∂f/∂X) = 2·dY·W + 2·Y·U_W, d(∂f/∂W) = 2·dYᵀ·X + 2·Yᵀ·U_X
+// and d(∂f/∂b) = 2·Σ_rows dY — the mixed second derivatives included.
+BOOST_AUTO_TEST_CASE(create_graph_through_a_linear_layer) {
+  nn::LinearOptions o;
+  o.dtype = float64;
+  manual_seed(21);
+  nn::Linear lin(4, 3, o);
+  Tensor X = leaf({5, 4}, -1, 1, 22);
+  Tensor UX = leaf({5, 4}, -1, 1, 23).detach();
+  Tensor UW = leaf({3, 4}, -1, 1, 24).detach();
+  Tensor Ub = leaf({3}, -1, 1, 25).detach();
+  Tensor W = lin.weight, b = lin.bias;
+  std::vector<Tensor> expected;
+  {
+    no_grad guard;
+    Tensor Wd = W.detach(), Xd = X.detach();
+    Tensor Y = matmul(Xd, Wd.t()) + b.detach();
+    Tensor dY = matmul(UX, Wd.t()) + matmul(Xd, UW.t()) + Ub;
+    expected = {matmul(dY, Wd) * 2.0 + matmul(Y, UW) * 2.0,
+                matmul(dY.t(), Xd) * 2.0 + matmul(Y.t(), UX) * 2.0, sum(dY, 0) * 2.0};
+  }
+  auto f = [&](const Tensor& x) {
+    Tensor y = lin(x);
+    return sum(y * y);
+  };
+  const std::vector<Tensor> wrt{X, W, b};
+  auto gs = grad({f(X)}, wrt, {}, std::nullopt, /*create_graph=*/true);
+  auto hv = grad(gs, wrt, {UX, UW, Ub});
+  for (std::size_t i = 0; i < 3; ++i) BOOST_TEST_CONTEXT("reverse over reverse, input " << i) {
+      expect_values(hv[i], expected[i].shape(), values_of(expected[i]), 1e-12);
+    }
+  // Forward over reverse: the parameters carry their directions as tangents while the layer
+  // runs (the module's own tensors are swapped for duals of themselves, then restored).
+  fwd::dual_level level;
+  Tensor Wp = lin.weight, bp = lin.bias;
+  lin.weight = fwd::make_dual(Wp, UW);
+  lin.bias = fwd::make_dual(bp, Ub);
+  auto gd = grad({f(fwd::make_dual(X, UX))}, wrt);
+  lin.weight = Wp;
+  lin.bias = bp;
+  for (std::size_t i = 0; i < 3; ++i) BOOST_TEST_CONTEXT("forward over reverse, input " << i) {
+      expect_values(fwd::unpack_dual(gd[i]).tangent, expected[i].shape(), values_of(expected[i]),
+                    1e-12);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -27,9 +27,61 @@ void expect_view_gradcheck(const std::function<Tensor(const std::vector<Tensor>&
   expect_gradcheck([&](const std::vector<Tensor>& in) { return f(in).clone(); }, inputs);
 }
 
+// H·u for a scalar f, two ways, both checked against `expected`: reverse over reverse (the
+// gradient of <∇f, u>, through create_graph) and forward over reverse (the tangent of ∇f when
+// x carries u: runs the jvp rules of the backward's own ops, e.g. slice_backward's).
+void expect_hvp(const std::function<Tensor(const Tensor&)>& f, const Tensor& x, const Tensor& u,
+                const std::vector<double>& expected, double tol = 1e-12) {
+  Tensor xl = x.detach().clone().requires_grad_();
+  Tensor g = grad({f(xl)}, {xl}, {}, std::nullopt, /*create_graph=*/true)[0];
+  BOOST_TEST(g.requires_grad());
+  BOOST_TEST_CONTEXT("reverse over reverse") {
+    expect_values(grad({g}, {xl}, {u})[0], x.shape(), expected, tol);
+  }
+  autograd::forward_ad::dual_level level;
+  Tensor gd = grad({f(autograd::forward_ad::make_dual(xl, u))}, {xl})[0];
+  Tensor t = autograd::forward_ad::unpack_dual(gd).tangent;
+  BOOST_TEST_CONTEXT("forward over reverse") {
+    BOOST_REQUIRE(t.defined());
+    expect_values(t, x.shape(), expected, tol);
+  }
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(shape)
+
+// f(x) = Σ over two stacked copies of w³, where w rearranges the columns [x0, x1, x3, x3] of
+// x (slice, expand, concat, reshape, permute, a transposed copy, squeeze/unsqueeze): f =
+// 2·Σ_i (x_i0³ + x_i1³ + 2·x_i3³), so H = diag(12·x_i0, 12·x_i1, 0, 24·x_i3).
+BOOST_AUTO_TEST_CASE(create_graph_hessian_through_shape_ops) {
+  Tensor x = leaf({3, 4}, -1.0, 1.0, 7);
+  Tensor u = leaf({3, 4}, -1.0, 1.0, 8).detach();
+  auto f = [](const Tensor& a) {
+    Tensor b = a.t().contiguous().t();
+    Tensor z = concat({slice(b, 1, 0, 2), expand(slice(b, 1, 3, 4), {3, 2})}, 1);
+    Tensor w = permute(reshape(z, {3, 2, 2}), {2, 0, 1});
+    Tensor s = stack({w, squeeze(unsqueeze(w, 0), 0).clone()}, 0);
+    return sum(pow(flatten(s), 3.0));
+  };
+  const auto xv = xgrad::testing::values_of(x), uv = xgrad::testing::values_of(u);
+  std::vector<double> hu(12);
+  const double weight[4] = {12, 12, 0, 24};
+  for (std::size_t i = 0; i < 12; ++i) hu[i] = weight[i % 4] * xv[i] * uv[i];
+  expect_hvp(f, x, u, hu);
+}
+
+// to(): the gradient and its derivative cross the dtype boundary both ways. f(x) =
+// Σ (x as float32)³, so H = diag(6x) up to float32 rounding.
+BOOST_AUTO_TEST_CASE(create_graph_through_to_dtype) {
+  Tensor x = leaf({5}, -1.0, 1.0, 9);
+  Tensor u = leaf({5}, -1.0, 1.0, 10).detach();
+  auto f = [](const Tensor& a) { return sum(pow(a.to(float32), 3.0)).to(float64); };
+  std::vector<double> hu;
+  const auto xv = xgrad::testing::values_of(x), uv = xgrad::testing::values_of(u);
+  for (std::size_t i = 0; i < 5; ++i) hu.push_back(6 * xv[i] * uv[i]);
+  expect_hvp(f, x, u, hu, 1e-5);
+}
 
 BOOST_AUTO_TEST_CASE(reshape_values_and_minus_one_inference) {
   for (Dtype d : kFloatDtypes) {

@@ -17,6 +17,7 @@ using xgrad::testing::expect_gradcheck;
 using xgrad::testing::expect_values;
 using xgrad::testing::leaf;
 using xgrad::testing::values_of;
+namespace fwd = xgrad::autograd::forward_ad;
 
 namespace {
 
@@ -262,6 +263,44 @@ BOOST_AUTO_TEST_CASE(index_put_out_of_place) {
                    {leaf({3, 2}, -1, 1, 5), leaf({1, 2}, -1, 1, 6)});
   expect_error([] { index_put(zeros({2}), {2}, zeros({})); },
                {"index_put", "index 2", "dimension 0", "size 2"});
+}
+
+// Second derivatives through index, select and index_put, x [3,4], v [4]:
+//   f = Σ x[0:2, 1]³ + Σ x[2]³ + Σ x[None, ..., ::2]³ + Σ index_put(x, {0}, v)².
+// Diagonal Hessian: for x, 6x where x[0:2, 1], x[2] or the even columns pick it (once per
+// pick) + 2 outside row 0 (index_put overwrote row 0); for v, 2. H·u by reverse over reverse
+// and by forward over reverse (the jvp of index_backward and of index_put).
+BOOST_AUTO_TEST_CASE(create_graph_hessian_through_index_and_index_put) {
+  Tensor x = leaf({3, 4}, -1, 1, 41);
+  Tensor v = leaf({4}, -1, 1, 42);
+  Tensor ux = leaf({3, 4}, -1, 1, 43).detach();
+  Tensor uv = leaf({4}, -1, 1, 44).detach();
+  auto f = [](const Tensor& a, const Tensor& b) {
+    return sum(pow(a.index({Slice(0, 2), 1}), 3.0)) + sum(pow(a[2], 3.0)) +
+           sum(pow(a.index({None, Ellipsis, Slice(None, None, 2)}), 3.0)) +
+           sum(pow(index_put(a, {0}, b), 2.0));
+  };
+  const auto xv = values_of(x), uxv = values_of(ux), uvv = values_of(uv);
+  std::vector<double> hx(12), hv(4);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t j = 0; j < 4; ++j) {
+      const std::size_t e = i * 4 + j;
+      const double picks = (i < 2 && j == 1) + (i == 2) + (j % 2 == 0);
+      hx[e] = (6 * xv[e] * picks + (i == 0 ? 0.0 : 2.0)) * uxv[e];
+    }
+  for (std::size_t j = 0; j < 4; ++j) hv[j] = 2 * uvv[j];
+  auto gs = grad({f(x, v)}, {x, v}, {}, std::nullopt, /*create_graph=*/true);
+  auto h = grad(gs, {x, v}, {ux, uv});
+  BOOST_TEST_CONTEXT("reverse over reverse") {
+    expect_values(h[0], {3, 4}, hx, 1e-12);
+    expect_values(h[1], {4}, hv, 1e-12);
+  }
+  fwd::dual_level level;
+  auto gd = grad({f(fwd::make_dual(x, ux), fwd::make_dual(v, uv))}, {x, v});
+  BOOST_TEST_CONTEXT("forward over reverse") {
+    expect_values(fwd::unpack_dual(gd[0]).tangent, {3, 4}, hx, 1e-12);
+    expect_values(fwd::unpack_dual(gd[1]).tangent, {4}, hv, 1e-12);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
