@@ -4,14 +4,20 @@
 #include <limits>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/reduction.hpp"
 
 namespace xgrad {
 
+using autograd::has_tangent;
+using autograd::jvp_op;
 using autograd::Node;
-using autograd::SavedVariable;
+using autograd::record_op;
+using autograd::Saved;
+using autograd::tangent;
 using autograd::tensor_list;
 
 namespace {
@@ -24,34 +30,244 @@ Tensor unary(const Tensor& a, const char* op, F f) {
 
 template <class F>
 Tensor binary(const Tensor& a, const Tensor& b, const char* op, F f) {
+  detail::check_same_dtype(a, b, op);
   return dispatch_floating(a.dtype(), op,
                            [&]<class T>() { return detail::map_binary<T>(a, b, f(T{}), op); });
 }
 
-// ---- fused backward kernels (torch's threshold_backward and friends) --------------------
-
-// g where x > 0 else slope·g. relu (is_relu) gives exactly 0 where x <= 0, as torch's
-// threshold_backward, even for an infinite or NaN incoming gradient (0·inf would be NaN).
-Tensor leaky_relu_backward(const Tensor& g, const Tensor& x, double slope, bool is_relu) {
-  if (is_relu) {
-    return binary(g, x, "relu_backward",
-                  []<class T>(T) { return [](T gv, T xv) { return xv > T(0) ? gv : T(0); }; });
-  }
-  return binary(g, x, "leaky_relu_backward", [slope]<class T>(T) {
-    const T s = static_cast<T>(slope);
-    return [s](T gv, T xv) { return xv > T(0) ? gv : gv * s; };
+// `value` where pred(x) holds, else 0. Only for factors of a derivative that are piecewise
+// constant (their own derivative is zero), hence computed on detached data.
+template <class P>
+Tensor mask_where(const Tensor& x, double value, const char* op, P pred) {
+  return unary(x.detach(), op, [value, pred]<class T>(T) {
+    const T v = static_cast<T>(value);
+    return [v, pred](T xv) { return pred(xv) ? v : T(0); };
   });
 }
 
-Tensor tanh_backward(const Tensor& g, const Tensor& y) {
-  return binary(g, y, "tanh_backward",
-                []<class T>(T) { return [](T gv, T yv) { return gv * (T(1) - yv * yv); }; });
+// ---- pointwise activations: y = f(x) and its fused backward g ⊙ f'(s) -----------------------
+// The vjp of a pointwise activation is g ⊙ f'(s), s being the tensor f' is cheapest from: the
+// input x, or the output y for tanh and sigmoid. That vjp is one fused kernel and an op of its
+// own (torch's threshold_backward, tanh_backward, ...): the first-order backward costs one
+// pass, as before, and the op records its own node, so backward with create_graph
+// differentiates it again, to any order. A derivative descriptor D holds, for one activation:
+//   name, backward_name  the forward op's and the fused backward op's names;
+//   kernel<T>()          the fused backward's element function (g, s) ↦ g·f'(s);
+//   second(h, s)         h ⊙ f''(s) — the fused backward's derivative in s, seeded with h —
+//                        written with xgrad ops. Absent when f' is piecewise constant (f'' = 0);
+// and its parameters (slope, bounds, ...) as plain fields.
+
+template <class D>
+constexpr bool has_second = requires(const D& d, const Tensor& t) {
+  d.second(t, t);
+};
+
+template <class D>
+Tensor fused_backward(const Tensor& g, const Tensor& s, const D& d);
+
+// The node of a fused backward gx = g ⊙ f'(s). Linear in g: its vjp in g is the fused
+// backward again; in s it is w ⊙ g ⊙ f''(s).
+template <class D>
+struct FusedBackwardNode final : Node {
+  D d;
+  Saved g, s;
+  std::string_view name() const override { return d.backward_name; }
+  tensor_list apply(tensor_list&& w) override {
+    tensor_list out(2);
+    Tensor sv = saved(s);
+    if (needs_input_grad(0)) out[0] = fused_backward(w[0], sv, d);
+    if (needs_input_grad(1)) {
+      // zeros, not undefined, as torch: grad() then finds s used (with a zero derivative).
+      if constexpr (has_second<D>) {
+        out[1] = d.second(mul(w[0], saved(g)), sv);
+      } else {
+        out[1] = zeros_like(sv);
+      }
+    }
+    return out;
+  }
+};
+
+template <class D>
+Tensor fused_backward(const Tensor& g, const Tensor& s, const D& d) {
+  Tensor out = binary(g, s, d.backward_name, [&d]<class T>(T) { return d.template kernel<T>(); });
+  record_op<FusedBackwardNode<D>>({&g, &s}, {&out}, [&](FusedBackwardNode<D>& n) {
+    n.d = d;
+    n.s = n.save(s);
+    if constexpr (has_second<D>) {
+      if (n.needs_input_grad(1)) n.g = n.save(g);
+    }
+  });
+  // d(g ⊙ f'(s)) = dg ⊙ f'(s) + g ⊙ f''(s) ⊙ ds
+  jvp_op(d.backward_name, {&g, &s}, out, [&] {
+    Tensor t = fused_backward(tangent(g), s, d);
+    if constexpr (has_second<D>) {
+      if (has_tangent(s)) t = add(t, d.second(mul(g, tangent(s)), s));
+    }
+    return t;
+  });
+  return out;
 }
 
-Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
-  return binary(g, y, "sigmoid_backward",
-                []<class T>(T) { return [](T gv, T yv) { return gv * yv * (T(1) - yv); }; });
+// The node of the activation itself: its vjp is the fused backward.
+template <class D>
+struct ActivationBackward final : Node {
+  D d;
+  Saved s;
+  std::string_view name() const override { return d.name; }
+  tensor_list apply(tensor_list&& g) override { return {fused_backward(g[0], saved(s), d)}; }
+};
+
+// Records the activation a ↦ out (s: a, or out when f' is computed from the output). Its jvp is
+// f'(s) ⊙ ta, the fused backward applied to the tangent.
+template <class D>
+Tensor activation(const Tensor& a, Tensor out, const Tensor& s, const D& d) {
+  record_op<ActivationBackward<D>>({&a}, {&out}, [&](ActivationBackward<D>& n) {
+    n.d = d;
+    n.s = n.save(s);
+  });
+  jvp_op(d.name, {&a}, out, [&] { return fused_backward(tangent(a), s, d); });
+  return out;
 }
+
+// relu and leaky_relu: f' = 1 where x > 0, slope elsewhere (at 0 too, torch's convention).
+// relu gives exactly 0 where x <= 0, as torch's threshold_backward, even for an infinite or
+// NaN incoming gradient (0·inf would be NaN). Piecewise linear: f'' = 0.
+struct LeakyReluDerivative {
+  const char* name = "relu";
+  const char* backward_name = "relu_backward";
+  double slope = 0;
+  bool is_relu = true;
+  template <class T>
+  auto kernel() const {
+    const T s = static_cast<T>(slope);
+    const bool relu = is_relu;
+    return [s, relu](T gv, T xv) { return xv > T(0) ? gv : (relu ? T(0) : gv * s); };
+  }
+};
+
+// tanh' = 1 - y²; ∂(g·(1 - y²))/∂y = -2·g·y.
+struct TanhDerivative {
+  const char* name = "tanh";
+  const char* backward_name = "tanh_backward";
+  template <class T>
+  auto kernel() const {
+    return [](T gv, T yv) { return gv * (T(1) - yv * yv); };
+  }
+  Tensor second(const Tensor& h, const Tensor& y) const { return mul(h, y * -2.0); }
+};
+
+// sigmoid' = y(1 - y); ∂(g·y(1 - y))/∂y = g·(1 - 2y).
+struct SigmoidDerivative {
+  const char* name = "sigmoid";
+  const char* backward_name = "sigmoid_backward";
+  template <class T>
+  auto kernel() const {
+    return [](T gv, T yv) { return gv * yv * (T(1) - yv); };
+  }
+  Tensor second(const Tensor& h, const Tensor& y) const { return mul(h, 1.0 - y * 2.0); }
+};
+
+// gelu' = Φ(x) + x·φ(x); gelu'' = 2φ + x·φ' = φ(x)·(2 - x²), φ(x) = e^(-x²/2)/√(2π).
+struct GeluDerivative {
+  const char* name = "gelu";
+  const char* backward_name = "gelu_backward";
+  template <class T>
+  auto kernel() const {
+    return [](T gv, T xv) {
+      const T cdf = T(0.5) * (T(1) + std::erf(xv * T(M_SQRT1_2)));
+      const T pdf = T(M_2_SQRTPI * M_SQRT1_2 * 0.5) * std::exp(T(-0.5) * xv * xv);
+      return gv * (cdf + xv * pdf);
+    };
+  }
+  Tensor second(const Tensor& h, const Tensor& x) const {
+    Tensor x2 = mul(x, x);
+    Tensor pdf = exp(x2 * -0.5) * (M_2_SQRTPI * M_SQRT1_2 * 0.5);
+    return mul(h, mul(pdf, 2.0 - x2));
+  }
+};
+
+// softplus' = sigmoid(βx), exactly 1 where βx > threshold (the forward returns x there).
+// torch computes z/(z+1) with z = e^(βx), NaN once z overflows (a threshold above ~88 in
+// float32); the two-sided sigmoid below is finite everywhere and equal elsewhere.
+// softplus'' = β·σ(1 - σ) below the threshold, 0 above.
+struct SoftplusDerivative {
+  const char* name = "softplus";
+  const char* backward_name = "softplus_backward";
+  double beta = 1, threshold = 20;
+  template <class T>
+  auto kernel() const {
+    const T b = static_cast<T>(beta), th = static_cast<T>(threshold);
+    return [b, th](T gv, T xv) {
+      const T z = xv * b;
+      if (z > th) return gv;
+      if (z >= T(0)) return gv / (T(1) + std::exp(-z));
+      const T e = std::exp(z);
+      return gv * e / (T(1) + e);
+    };
+  }
+  Tensor second(const Tensor& h, const Tensor& x) const {
+    const double b = beta, th = threshold;
+    Tensor below = mask_where(x, b, "softplus_backward", [b, th]<class T>(T xv) {
+      return !(xv * static_cast<T>(b) > static_cast<T>(th));
+    });
+    return fused_backward(mul(h, below), sigmoid(x * b), SigmoidDerivative{});
+  }
+};
+
+// elu' = alpha·e^x where x <= 0 (alpha at 0, torch's convention), 1 elsewhere; elu'' is
+// alpha·e^x where x <= 0 and 0 elsewhere: the fused backward again, seeded with h masked to
+// x <= 0 (alpha·e^x alone would overflow for large positive x, and inf·0 is NaN).
+struct EluDerivative {
+  const char* name = "elu";
+  const char* backward_name = "elu_backward";
+  double alpha = 1;
+  template <class T>
+  auto kernel() const {
+    const T al = static_cast<T>(alpha);
+    return [al](T gv, T xv) { return xv <= T(0) ? gv * al * std::exp(xv) : gv; };
+  }
+  Tensor second(const Tensor& h, const Tensor& x) const {
+    Tensor nonpositive = mask_where(x, 1.0, "elu_backward", [](auto xv) { return xv <= 0; });
+    return fused_backward(mul(h, nonpositive), x, *this);
+  }
+};
+
+// hardtanh and relu6: f' = 1 where min_val < x < max_val, 0 elsewhere, bounds included
+// (torch's hardtanh_backward; clamp instead passes the gradient at its bounds). NaN passes g.
+// Piecewise linear: f'' = 0.
+struct HardtanhDerivative {
+  const char* name = "hardtanh";
+  const char* backward_name = "hardtanh_backward";
+  double min_val = -1, max_val = 1;
+  template <class T>
+  auto kernel() const {
+    const T lo = static_cast<T>(min_val), hi = static_cast<T>(max_val);
+    return [lo, hi](T gv, T xv) { return (xv <= lo || xv >= hi) ? T(0) : gv; };
+  }
+};
+
+Tensor leaky(const Tensor& a, double slope, bool is_relu) {
+  // x where x > 0, else slope·x; NaN propagates. A zero slope (relu) gives exactly +0 for
+  // x <= 0: x·0 would give -0, and NaN for x = -inf.
+  const double s = is_relu ? 0.0 : slope;
+  const char* op = is_relu ? "relu" : "leaky_relu";
+  Tensor out = unary(a, op, [s]<class T>(T) {
+    const T st = static_cast<T>(s);
+    return [st](T x) {
+      if (x > T(0) || std::isnan(x)) return x;
+      return st == T(0) ? T(0) : x * st;
+    };
+  });
+  return activation(
+      a, out, a,
+      LeakyReluDerivative{.name = op,
+                          .backward_name = is_relu ? "relu_backward" : "leaky_relu_backward",
+                          .slope = slope,
+                          .is_relu = is_relu});
+}
+
+// ---- softmax, log_softmax ---------------------------------------------------------------------
 
 // The softmax family along one axis of a contiguous tensor, viewed as [outer, n, inner].
 struct AxisSplit {
@@ -125,65 +341,71 @@ Tensor softmax_backward_kernel(const Tensor& gin, const Tensor& yin, std::int64_
   return out;
 }
 
-struct LeakyReluBackward final : Node {
-  SavedVariable x;
-  double slope = 0;
-  bool is_relu = true;
-  std::string_view name() const override { return is_relu ? "relu" : "leaky_relu"; }
-  tensor_list apply(tensor_list&& g) override {
-    return {leaky_relu_backward(g[0], x.unpack(name()), slope, is_relu)};
+Tensor softmax_backward(const Tensor& g, const Tensor& y, std::int64_t axis, bool log);
+
+// The node of softmax_backward (torch's _softmax_backward_data). With s = Σ g⊙y and w the
+// incoming gradient:
+//   softmax      gx = y⊙(g - s):  ∂/∂g: softmax_backward(w, y) (the Jacobian diag(y) - yyᵀ is
+//                symmetric); ∂/∂y: w⊙(g - s) - g⊙Σ(w⊙y).
+//   log_softmax  gx = g - e^y⊙Σg: ∂/∂g: w - Σ(w⊙e^y); ∂/∂y: -w⊙e^y⊙Σg.
+struct SoftmaxBackwardBackward final : Node {
+  Saved g, y;
+  std::int64_t axis = -1;
+  bool log = false;
+  std::string_view name() const override {
+    return log ? "log_softmax_backward" : "softmax_backward";
   }
-  void release_saved() override { x.reset(); }
+  tensor_list apply(tensor_list&& w) override {
+    tensor_list out(2);
+    const Tensor& wv = w[0];
+    Tensor yv = saved(y);
+    if (!log) {
+      if (needs_input_grad(0)) out[0] = softmax_backward(wv, yv, axis, false);
+      if (needs_input_grad(1)) {
+        Tensor gv = saved(g);
+        Tensor s = sum(mul(gv, yv), axis, true);
+        out[1] = sub(mul(wv, sub(gv, s)), mul(gv, sum(mul(wv, yv), axis, true)));
+      }
+    } else {
+      Tensor p = exp(yv);
+      if (needs_input_grad(0)) out[0] = sub(wv, sum(mul(wv, p), axis, true));
+      if (needs_input_grad(1)) out[1] = neg(mul(mul(wv, p), sum(saved(g), axis, true)));
+    }
+    return out;
+  }
 };
 
-struct TanhBackward final : Node {
-  SavedVariable y;
-  std::string_view name() const override { return "tanh"; }
-  tensor_list apply(tensor_list&& g) override { return {tanh_backward(g[0], y.unpack(name()))}; }
-  void release_saved() override { y.reset(); }
-};
-
-struct SigmoidBackward final : Node {
-  SavedVariable y;
-  std::string_view name() const override { return "sigmoid"; }
-  tensor_list apply(tensor_list&& g) override { return {sigmoid_backward(g[0], y.unpack(name()))}; }
-  void release_saved() override { y.reset(); }
-};
+Tensor softmax_backward(const Tensor& g, const Tensor& y, std::int64_t axis, bool log) {
+  const char* op = log ? "log_softmax_backward" : "softmax_backward";
+  Tensor out = dispatch_floating(
+      y.dtype(), op, [&]<class T>() { return softmax_backward_kernel<T>(g, y, axis, log); });
+  record_op<SoftmaxBackwardBackward>({&g, &y}, {&out}, [&](SoftmaxBackwardBackward& n) {
+    n.axis = axis;
+    n.log = log;
+    n.y = n.save(y);
+    if (n.needs_input_grad(1)) n.g = n.save(g);
+  });
+  jvp_op(op, {&g, &y}, out, [&] {
+    // The part in dg is the op itself (it is linear in g); the part in dy as in the node.
+    Tensor t = softmax_backward(tangent(g), y, axis, log);
+    if (!has_tangent(y)) return t;
+    Tensor ty = tangent(y);
+    if (log) return sub(t, mul(mul(exp(y), ty), sum(g, axis, true)));
+    Tensor s = sum(mul(g, y), axis, true);
+    return add(t, sub(mul(ty, sub(g, s)), mul(y, sum(mul(g, ty), axis, true))));
+  });
+  return out;
+}
 
 struct SoftmaxBackward final : Node {
-  SavedVariable y;
+  Saved y;
   std::int64_t axis = -1;
   bool log = false;
   std::string_view name() const override { return log ? "log_softmax" : "softmax"; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor yv = y.unpack(name());
-    return {dispatch_floating(yv.dtype(), "softmax_backward", [&]<class T>() {
-      return softmax_backward_kernel<T>(g[0], yv, axis, log);
-    })};
+    return {softmax_backward(g[0], saved(y), axis, log)};
   }
-  void release_saved() override { y.reset(); }
 };
-
-Tensor leaky(const Tensor& a, double slope, bool is_relu) {
-  // x where x > 0, else slope·x; NaN propagates. A zero slope (relu) gives exactly +0 for
-  // x <= 0: x·0 would give -0, and NaN for x = -inf.
-  const double s = is_relu ? 0.0 : slope;
-  Tensor out = unary(a, is_relu ? "relu" : "leaky_relu", [s]<class T>(T) {
-    const T st = static_cast<T>(s);
-    return [st](T x) {
-      if (x > T(0) || std::isnan(x)) return x;
-      return st == T(0) ? T(0) : x * st;
-    };
-  });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<LeakyReluBackward>();
-    node->x = SavedVariable(a);
-    node->slope = slope;
-    node->is_relu = is_relu;
-    autograd::record(node, {&a}, {&out});
-  }
-  return out;
-}
 
 Tensor softmax_impl(const Tensor& a, std::int64_t axis_in, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
@@ -191,13 +413,18 @@ Tensor softmax_impl(const Tensor& a, std::int64_t axis_in, bool log) {
   const std::int64_t axis = detail::normalize_axis(axis_in, a.dim(), a.shape(), op);
   Tensor out = dispatch_floating(
       a.dtype(), op, [&]<class T>() { return softmax_kernel<T>(a.detach(), axis, log); });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<SoftmaxBackward>();
-    node->y = SavedVariable(out);
-    node->axis = axis;
-    node->log = log;
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<SoftmaxBackward>({&a}, {&out}, [&](SoftmaxBackward& n) {
+    n.y = n.save(out);
+    n.axis = axis;
+    n.log = log;
+  });
+  // softmax: J = diag(y) - yyᵀ is symmetric, so J·ta is the backward applied to ta.
+  // log_softmax: J = I - 1·softmaxᵀ, so J·ta = ta - Σ ta⊙e^y.
+  jvp_op(op, {&a}, out, [&] {
+    Tensor ta = tangent(a);
+    if (!log) return softmax_backward(ta, out, axis, false);
+    return sub(ta, sum(mul(ta, exp(out)), axis, true));
+  });
   return out;
 }
 
@@ -212,12 +439,7 @@ Tensor leaky_relu(const Tensor& a, double negative_slope) {
 
 Tensor tanh(const Tensor& a) {
   Tensor out = unary(a, "tanh", []<class T>(T) { return [](T x) { return std::tanh(x); }; });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<TanhBackward>();
-    node->y = SavedVariable(out);
-    autograd::record(node, {&a}, {&out});
-  }
-  return out;
+  return activation(a, out, out, TanhDerivative{});
 }
 
 Tensor sigmoid(const Tensor& a) {
@@ -228,12 +450,7 @@ Tensor sigmoid(const Tensor& a) {
       return e / (T(1) + e);
     };
   });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<SigmoidBackward>();
-    node->y = SavedVariable(out);
-    autograd::record(node, {&a}, {&out});
-  }
-  return out;
+  return activation(a, out, out, SigmoidDerivative{});
 }
 
 Tensor softmax(const Tensor& a, std::int64_t axis) {
@@ -243,76 +460,11 @@ Tensor log_softmax(const Tensor& a, std::int64_t axis) {
   return softmax_impl(a, axis, true);
 }
 
-// ---- gelu, softplus, elu -------------------------------------------------------------------
-
-namespace {
-
-Tensor gelu_backward(const Tensor& g, const Tensor& x) {
-  return binary(g, x, "gelu_backward", []<class T>(T) {
-    return [](T gv, T xv) {
-      const T cdf = T(0.5) * (T(1) + std::erf(xv * T(M_SQRT1_2)));
-      const T pdf = T(M_2_SQRTPI * M_SQRT1_2 * 0.5) * std::exp(T(-0.5) * xv * xv);
-      return gv * (cdf + xv * pdf);
-    };
-  });
-}
-
-Tensor softplus_backward(const Tensor& g, const Tensor& x, double beta, double threshold) {
-  return binary(g, x, "softplus_backward", [beta, threshold]<class T>(T) {
-    const T b = static_cast<T>(beta), th = static_cast<T>(threshold);
-    return [b, th](T gv, T xv) {
-      const T z = std::exp(xv * b);
-      return (xv * b) > th ? gv : gv * z / (z + T(1));
-    };
-  });
-}
-
-Tensor elu_backward(const Tensor& g, const Tensor& x, double alpha) {
-  return binary(g, x, "elu_backward", [alpha]<class T>(T) {
-    const T al = static_cast<T>(alpha);
-    return [al](T gv, T xv) { return xv <= T(0) ? gv * al * std::exp(xv) : gv; };
-  });
-}
-
-struct GeluBackward final : Node {
-  SavedVariable x;
-  std::string_view name() const override { return "gelu"; }
-  tensor_list apply(tensor_list&& g) override { return {gelu_backward(g[0], x.unpack(name()))}; }
-  void release_saved() override { x.reset(); }
-};
-
-struct SoftplusBackward final : Node {
-  SavedVariable x;
-  double beta = 1, threshold = 20;
-  std::string_view name() const override { return "softplus"; }
-  tensor_list apply(tensor_list&& g) override {
-    return {softplus_backward(g[0], x.unpack(name()), beta, threshold)};
-  }
-  void release_saved() override { x.reset(); }
-};
-
-struct EluBackward final : Node {
-  SavedVariable x;
-  double alpha = 1;
-  std::string_view name() const override { return "elu"; }
-  tensor_list apply(tensor_list&& g) override {
-    return {elu_backward(g[0], x.unpack(name()), alpha)};
-  }
-  void release_saved() override { x.reset(); }
-};
-
-}  // namespace
-
 Tensor gelu(const Tensor& a) {
   Tensor out = unary(a, "gelu", []<class T>(T) {
     return [](T x) { return x * T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2))); };
   });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<GeluBackward>();
-    node->x = SavedVariable(a);
-    autograd::record(node, {&a}, {&out});
-  }
-  return out;
+  return activation(a, out, a, GeluDerivative{});
 }
 
 Tensor softplus(const Tensor& a, double beta, double threshold) {
@@ -321,14 +473,7 @@ Tensor softplus(const Tensor& a, double beta, double threshold) {
     const T b = static_cast<T>(beta), th = static_cast<T>(threshold);
     return [b, th](T x) { return (x * b) > th ? x : std::log1p(std::exp(x * b)) / b; };
   });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<SoftplusBackward>();
-    node->x = SavedVariable(a);
-    node->beta = beta;
-    node->threshold = threshold;
-    autograd::record(node, {&a}, {&out});
-  }
-  return out;
+  return activation(a, out, a, SoftplusDerivative{.beta = beta, .threshold = threshold});
 }
 
 Tensor elu(const Tensor& a, double alpha) {
@@ -336,56 +481,19 @@ Tensor elu(const Tensor& a, double alpha) {
     const T al = static_cast<T>(alpha);
     return [al](T x) { return x <= T(0) ? al * std::expm1(x) : x; };
   });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<EluBackward>();
-    node->x = SavedVariable(a);
-    node->alpha = alpha;
-    autograd::record(node, {&a}, {&out});
-  }
-  return out;
+  return activation(a, out, a, EluDerivative{.alpha = alpha});
 }
-
-// ---- hardtanh, relu6 -----------------------------------------------------------------------
 
 namespace {
-
-// g where min_val < x < max_val, else 0: torch's hardtanh_backward, whose bounds (unlike
-// clamp's) are excluded.
-Tensor hardtanh_backward(const Tensor& g, const Tensor& x, double min_val, double max_val) {
-  return binary(g, x, "hardtanh_backward", [min_val, max_val]<class T>(T) {
-    const T lo = static_cast<T>(min_val), hi = static_cast<T>(max_val);
-    return [lo, hi](T gv, T xv) { return (xv <= lo || xv >= hi) ? T(0) : gv; };
-  });
-}
-
-struct HardtanhBackward final : Node {
-  SavedVariable x;
-  double min_val = -1, max_val = 1;
-  const char* op = "hardtanh";
-  std::string_view name() const override { return op; }
-  tensor_list apply(tensor_list&& g) override {
-    return {hardtanh_backward(g[0], x.unpack(name()), min_val, max_val)};
-  }
-  void release_saved() override { x.reset(); }
-};
-
 Tensor hardtanh_impl(const Tensor& a, double min_val, double max_val, const char* op) {
   check(!(min_val > max_val), op, ": min_val ", min_val, " is greater than max_val ", max_val);
   Tensor out = unary(a, op, [min_val, max_val]<class T>(T) {
     const T lo = static_cast<T>(min_val), hi = static_cast<T>(max_val);
     return [lo, hi](T x) { return x < lo ? lo : (x > hi ? hi : x); };  // NaN stays NaN
   });
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<HardtanhBackward>();
-    node->x = SavedVariable(a);
-    node->min_val = min_val;
-    node->max_val = max_val;
-    node->op = op;
-    autograd::record(node, {&a}, {&out});
-  }
-  return out;
+  return activation(a, out, a,
+                    HardtanhDerivative{.name = op, .min_val = min_val, .max_val = max_val});
 }
-
 }  // namespace
 
 Tensor hardtanh(const Tensor& a, double min_val, double max_val) {
@@ -394,6 +502,36 @@ Tensor hardtanh(const Tensor& a, double min_val, double max_val) {
 
 Tensor relu6(const Tensor& a) {
   return hardtanh_impl(a, 0.0, 6.0, "relu6");
+}
+
+// ---- hardswish ---------------------------------------------------------------------------------
+
+namespace {
+// hardswish' = 0 for x < -3, x/3 + 1/2 on [-3, 3], 1 for x > 3: torch 1.13's hardswish_backward
+// (the middle piece includes both bounds; NaN gives NaN). hardswish'' = 1/3 on the open
+// (-3, 3), 0 elsewhere (torch's double backward): hardtanh_backward on (-3, 3), scaled.
+struct HardswishDerivative {
+  const char* name = "hardswish";
+  const char* backward_name = "hardswish_backward";
+  template <class T>
+  auto kernel() const {
+    return [](T gv, T xv) {
+      if (xv < T(-3)) return T(0);
+      return xv > T(3) ? gv : gv * (xv / T(3) + T(0.5));
+    };
+  }
+  Tensor second(const Tensor& h, const Tensor& x) const {
+    return fused_backward(h, x, HardtanhDerivative{.min_val = -3, .max_val = 3}) * (1.0 / 3.0);
+  }
+};
+}  // namespace
+
+Tensor hardswish(const Tensor& a) {
+  // 0 for x <= -3 (torch's x·0 gives NaN at x = -inf, whose limit is 0), x for x >= 3.
+  Tensor out = unary(a, "hardswish", []<class T>(T) {
+    return [](T x) { return x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6)); };
+  });
+  return activation(a, out, a, HardswishDerivative{});
 }
 
 }  // namespace xgrad

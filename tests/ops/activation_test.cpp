@@ -1,9 +1,13 @@
 // Activations: relu, leaky_relu, tanh, sigmoid, softmax and log_softmax along different axes.
 // Values in float64 and float32, gradcheck in float64 away from kinks, the conventions at the
-// kinks, numerical stability for extreme logits, and the error messages of bad input.
+// kinks, numerical stability for extreme logits, and the error messages of bad input. Higher
+// order: second and third derivatives by create_graph against closed forms, and softmax's
+// Hessian-vector product and jvp against its Jacobian diag(s) - ssᵀ.
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "test_util.hpp"
 
@@ -17,7 +21,10 @@ using xgrad::testing::kFloatDtypes;
 using xgrad::testing::kInf;
 using xgrad::testing::kNaN;
 using xgrad::testing::leaf;
+using xgrad::testing::make;
 using xgrad::testing::tol;
+using xgrad::testing::values_of;
+namespace fwd = xgrad::autograd::forward_ad;
 
 namespace {
 
@@ -34,6 +41,35 @@ Tensor away_from_zero() {
   Tensor sign = tensor({1.0, -1.0, -1.0, 1.0}, float64);
   no_grad guard;
   return (x * sign).detach().requires_grad_();
+}
+
+// d Σ y / dx, recorded (create_graph) so that it can be differentiated again.
+Tensor d_sum(const Tensor& y, const Tensor& x) {
+  return grad({sum(y)}, {x}, {}, std::nullopt, /*create_graph=*/true)[0];
+}
+
+// f(x[i]) for each element of x, in row-major order.
+std::vector<double> map_values(const Tensor& x, const std::function<double(double)>& f) {
+  std::vector<double> out;
+  for (double v : values_of(x)) out.push_back(f(v));
+  return out;
+}
+
+// J = diag(s) - ssᵀ, the Jacobian of one softmax slice s.
+std::vector<std::vector<double>> softmax_jacobian(const std::vector<double>& s) {
+  std::vector<std::vector<double>> j(s.size(), std::vector<double>(s.size()));
+  for (std::size_t a = 0; a < s.size(); ++a)
+    for (std::size_t b = 0; b < s.size(); ++b) j[a][b] = (a == b ? s[a] : 0.0) - s[a] * s[b];
+  return j;
+}
+
+// m·v for a dense matrix.
+std::vector<double> mat_vec(const std::vector<std::vector<double>>& m,
+                            const std::vector<double>& v) {
+  std::vector<double> out(m.size(), 0.0);
+  for (std::size_t a = 0; a < m.size(); ++a)
+    for (std::size_t b = 0; b < v.size(); ++b) out[a] += m[a][b] * v[b];
+  return out;
 }
 
 }  // namespace
@@ -265,6 +301,140 @@ BOOST_AUTO_TEST_CASE(activation_bad_input_throws) {
   expect_error([] { log_softmax(zeros({2}, int64)); }, {"log_softmax", "int64"});
   // Only float tensors can require grad, so an activation never records on an integer input.
   expect_error([] { zeros({2}, int64).requires_grad_(); }, {"requires_grad_", "int64"});
+}
+
+// ---- higher order ----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(tanh_second_and_third_derivatives) {
+  // t = tanh x: t' = 1 - t², t'' = -2t(1 - t²), t''' = -2(1 - t²)(1 - 3t²).
+  Tensor x = make({-1.3, -0.2, 0.4, 1.7}, {4}).requires_grad_();
+  Tensor g1 = d_sum(tanh(x), x);
+  BOOST_TEST(g1.grad_fn()->name() == "tanh_backward");
+  Tensor g2 = d_sum(g1, x);
+  Tensor g3 = grad({sum(g2)}, {x})[0];
+  expect_values(g1, {4}, map_values(x, [](double v) { return 1 - std::tanh(v) * std::tanh(v); }));
+  expect_values(g2, {4}, map_values(x, [](double v) {
+                  const double t = std::tanh(v);
+                  return -2 * t * (1 - t * t);
+                }));
+  expect_values(g3, {4}, map_values(x, [](double v) {
+                  const double t = std::tanh(v);
+                  return -2 * (1 - t * t) * (1 - 3 * t * t);
+                }));
+}
+
+BOOST_AUTO_TEST_CASE(sigmoid_layer_hessian_vector_product) {
+  // f(w) = Σ c ⊙ sigmoid(w ⊙ x), one logistic unit per element: its Hessian in w is diagonal,
+  // H = c ⊙ x² ⊙ s(1 - s)(1 - 2s) with s = sigmoid(w ⊙ x).
+  Tensor w = make({0.5, -1.0, 2.0}, {3}).requires_grad_();
+  Tensor x = make({1.5, 0.7, -0.4}, {3});
+  Tensor c = make({1.0, -2.0, 0.5}, {3});
+  Tensor v = make({0.3, 1.0, -2.0}, {3});
+  Tensor g = grad({sum(c * sigmoid(w * x))}, {w}, {}, std::nullopt, true)[0];
+  BOOST_TEST(g.requires_grad());
+  Tensor hv = grad({sum(g * v)}, {w})[0];
+  std::vector<double> expected;
+  const auto wv = values_of(w), xv = values_of(x), cv = values_of(c), vv = values_of(v);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const double s = 1 / (1 + std::exp(-wv[i] * xv[i]));
+    expected.push_back(cv[i] * xv[i] * xv[i] * s * (1 - s) * (1 - 2 * s) * vv[i]);
+  }
+  expect_values(hv, {3}, expected);
+}
+
+BOOST_AUTO_TEST_CASE(relu_and_leaky_relu_second_derivatives) {
+  // f = Σ leaky(x)²: f' = 2·leaky(x)·leaky'(x), f'' = 2·leaky'(x)² (relu_backward is
+  // differentiated in g; in x its derivative is zero).
+  Tensor x = make({-1.5, -0.25, 0.5, 2.0}, {4}).requires_grad_();
+  Tensor r = relu(x);
+  Tensor g1 = d_sum(r * r, x);
+  expect_values(g1, {4}, {0, 0, 1, 4});
+  expect_values(grad({sum(g1)}, {x})[0], {4}, {0, 0, 2, 2});
+  Tensor l = leaky_relu(x, 0.1);
+  Tensor h1 = d_sum(l * l, x);
+  expect_values(h1, {4}, {2 * 0.01 * -1.5, 2 * 0.01 * -0.25, 1, 4});
+  expect_values(grad({sum(h1)}, {x})[0], {4}, {0.02, 0.02, 2, 2});
+  // relu's gradient alone is constant in x: its derivative is zero, and it is still connected
+  // to x (torch's threshold_backward: zeros, not "unused").
+  Tensor g = d_sum(relu(x), x);
+  BOOST_TEST(g.requires_grad());
+  BOOST_TEST(g.grad_fn()->name() == "relu_backward");
+  expect_values(grad({sum(g)}, {x})[0], {4}, {0, 0, 0, 0});
+}
+
+BOOST_AUTO_TEST_CASE(softmax_hessian_vector_product_matches_the_analytic_form) {
+  // f = Σ w ⊙ softmax(x) along the rows. g = ∇f = J w; the Hessian-vector product is
+  // ∂(g·v)/∂x = J (v ⊙ (w - s·w)) - g (s·v), J = diag(s) - ssᵀ per row.
+  const Shape shape = {2, 3};
+  Tensor x = make({0.2, -1.0, 1.5, 0.3, 0.3, -2.0}, shape).requires_grad_();
+  Tensor w = make({1.0, -0.5, 2.0, 0.7, 1.1, -1.3}, shape);
+  Tensor v = make({0.4, 1.0, -0.6, -1.2, 0.5, 2.0}, shape);
+  Tensor g = grad({sum(w * softmax(x, 1))}, {x}, {}, std::nullopt, true)[0];
+  BOOST_TEST(g.grad_fn()->name() == "softmax_backward");
+  Tensor hv = grad({sum(g * v)}, {x})[0];
+  const auto sv = values_of(softmax(x.detach(), 1)), wv = values_of(w), vv = values_of(v);
+  std::vector<double> expected_g, expected_hv;
+  for (std::size_t r = 0; r < 2; ++r) {
+    const std::vector<double> s(sv.begin() + 3 * r, sv.begin() + 3 * r + 3);
+    const std::vector<double> wr(wv.begin() + 3 * r, wv.begin() + 3 * r + 3);
+    const std::vector<double> vr(vv.begin() + 3 * r, vv.begin() + 3 * r + 3);
+    const auto j = softmax_jacobian(s);
+    const std::vector<double> gr = mat_vec(j, wr);
+    double sw = 0, sdv = 0;
+    for (std::size_t k = 0; k < 3; ++k) {
+      sw += s[k] * wr[k];
+      sdv += s[k] * vr[k];
+    }
+    std::vector<double> u(3);
+    for (std::size_t k = 0; k < 3; ++k) u[k] = vr[k] * (wr[k] - sw);
+    const std::vector<double> ju = mat_vec(j, u);
+    for (std::size_t k = 0; k < 3; ++k) {
+      expected_g.push_back(gr[k]);
+      expected_hv.push_back(ju[k] - gr[k] * sdv);
+    }
+  }
+  expect_values(g, shape, expected_g);
+  expect_values(hv, shape, expected_hv);
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_hessian_is_diag_s_minus_ssT) {
+  // L = -Σ t ⊙ log_softmax(x) along axis 0 (one sample per column), t one-hot per column:
+  // ∇L = s - t and ∇²L = diag(s) - ssᵀ, so the Hessian-vector product is (diag(s) - ssᵀ) v.
+  Tensor x = make({0.5, -1.0, 1.2, 0.1, -0.3, 2.0}, {3, 2}).requires_grad_();
+  Tensor t = make({0.0, 1.0, 1.0, 0.0, 0.0, 0.0}, {3, 2});
+  Tensor v = make({1.0, -0.5, 0.25, 2.0, -1.0, 0.5}, {3, 2});
+  Tensor g = grad({-sum(t * log_softmax(x, 0))}, {x}, {}, std::nullopt, true)[0];
+  Tensor hv = grad({sum(g * v)}, {x})[0];
+  const auto sv = values_of(softmax(x.detach(), 0)), tv = values_of(t), vv = values_of(v);
+  std::vector<double> expected_g(6), expected_hv(6);
+  for (std::size_t col = 0; col < 2; ++col) {
+    std::vector<double> s, vc;
+    for (std::size_t r = 0; r < 3; ++r) {
+      s.push_back(sv[r * 2 + col]);
+      vc.push_back(vv[r * 2 + col]);
+    }
+    const std::vector<double> hvc = mat_vec(softmax_jacobian(s), vc);
+    for (std::size_t r = 0; r < 3; ++r) {
+      expected_g[r * 2 + col] = s[r] - tv[r * 2 + col];
+      expected_hv[r * 2 + col] = hvc[r];
+    }
+  }
+  expect_values(g, {3, 2}, expected_g);
+  expect_values(hv, {3, 2}, expected_hv);
+}
+
+BOOST_AUTO_TEST_CASE(softmax_and_log_softmax_jvp_match_the_jacobian) {
+  // Forward mode: softmax's tangent is J u = s⊙u - s(s·u); log_softmax's is u - Σ s⊙u.
+  Tensor x = make({0.2, -1.0, 1.5}, {3});
+  Tensor u = make({1.0, 0.5, -2.0}, {3});
+  const auto s = values_of(softmax(x)), uv = values_of(u);
+  const std::vector<double> ju = mat_vec(softmax_jacobian(s), uv);
+  const double su = s[0] * uv[0] + s[1] * uv[1] + s[2] * uv[2];
+  fwd::dual_level level;
+  Tensor dx = fwd::make_dual(x, u);
+  expect_values(fwd::unpack_dual(softmax(dx)).tangent, {3}, ju);
+  expect_values(fwd::unpack_dual(log_softmax(dx)).tangent, {3},
+                {uv[0] - su, uv[1] - su, uv[2] - su});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

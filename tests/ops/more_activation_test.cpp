@@ -1,10 +1,12 @@
 // gelu (exact erf form), softplus, elu, hardtanh, relu6 and logsumexp: values and gradients against
 // torch 1.13 (numbers printed by python3-torch, float64), both float dtypes, gradcheck in float64
-// away from the kinks, the conventions at the kinks, stability for extreme inputs, and that
-// argmax/argmin record nothing.
+// away from the kinks, the conventions at the kinks, stability for extreme inputs, that
+// argmax/argmin record nothing, and second derivatives by create_graph against closed forms.
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "ops_golden.hpp"
 #include "test_util.hpp"
@@ -20,6 +22,7 @@ using xgrad::testing::GoldenCase;
 using xgrad::testing::kFloatDtypes;
 using xgrad::testing::kNaN;
 using xgrad::testing::leaf;
+using xgrad::testing::make;
 using xgrad::testing::ops_golden_tol;
 using xgrad::testing::read_ops_golden;
 using xgrad::testing::tol;
@@ -300,6 +303,123 @@ BOOST_AUTO_TEST_CASE(hardtanh_relu6_values_and_bounds) {
   expect_error_exact([] { hardtanh(zeros({2}), 1, -1); },
                      "hardtanh: min_val 1 is greater than max_val -1");
   expect_error([] { relu6(zeros({2}, int64)); }, {"relu6", "int64"});
+}
+
+// ---- higher order ---------------------------------------------------------------------------
+
+namespace {
+
+// The first and second derivatives of Σ f(x), elementwise, by backward with create_graph.
+std::pair<Tensor, Tensor> first_and_second(const std::function<Tensor(const Tensor&)>& f,
+                                           const std::vector<double>& xs) {
+  Tensor x = make(xs, {static_cast<std::int64_t>(xs.size())}).requires_grad_();
+  Tensor g1 = grad({sum(f(x))}, {x}, {}, std::nullopt, /*create_graph=*/true)[0];
+  Tensor g2 = grad({sum(g1)}, {x}, {}, /*retain_graph=*/true)[0];
+  return {g1, g2};
+}
+
+std::vector<double> map_values(const std::vector<double>& xs,
+                               const std::function<double(double)>& f) {
+  std::vector<double> out;
+  for (double v : xs) out.push_back(f(v));
+  return out;
+}
+
+double logistic(double z) {
+  return 1 / (1 + std::exp(-z));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(gelu_softplus_elu_second_derivatives_match_closed_forms) {
+  const std::vector<double> xs = {-2.5, -1.0, -0.25, 0.5, 2.0, 4.0};
+  // gelu'' = φ(x)·(2 - x²), φ the standard normal density.
+  auto [gelu1, gelu2] = first_and_second([](const Tensor& x) { return gelu(x); }, xs);
+  BOOST_TEST(gelu1.grad_fn()->name() == "gelu_backward");
+  expect_values(gelu2, {6}, map_values(xs, [](double x) {
+                  return std::exp(-x * x / 2) / std::sqrt(2 * M_PI) * (2 - x * x);
+                }));
+  // softplus(β = 2, threshold 5)'' = β·σ(βx)(1 - σ(βx)); 0 above the threshold (x = 4).
+  auto [sp1, sp2] = first_and_second([](const Tensor& x) { return softplus(x, 2.0, 5.0); }, xs);
+  expect_values(sp2, {6}, map_values(xs, [](double x) {
+                  const double s = logistic(2 * x);
+                  return 2 * x > 5 ? 0.0 : 2 * s * (1 - s);
+                }));
+  // elu(α = 0.5)'' = α·eˣ for x <= 0, 0 above; so is every higher derivative.
+  Tensor x = make(xs, {static_cast<std::int64_t>(xs.size())}).requires_grad_();
+  Tensor e1 = grad({sum(elu(x, 0.5))}, {x}, {}, std::nullopt, true)[0];
+  Tensor e2 = grad({sum(e1)}, {x}, {}, std::nullopt, true)[0];
+  Tensor e3 = grad({sum(e2)}, {x})[0];
+  const auto elu2 = map_values(xs, [](double v) { return v <= 0 ? 0.5 * std::exp(v) : 0.0; });
+  expect_values(e2, {6}, elu2);
+  expect_values(e3, {6}, elu2);
+}
+
+BOOST_AUTO_TEST_CASE(gelu_layer_hessian_vector_product) {
+  // A gelu unit per element, f(w) = Σ c ⊙ gelu(w ⊙ x): its Hessian in w is diagonal,
+  // c ⊙ x² ⊙ gelu''(w ⊙ x).
+  Tensor w = tensor({0.5, -1.0, 2.0}, float64).requires_grad_();
+  Tensor x = tensor({1.5, 0.7, -0.4}, float64);
+  Tensor c = tensor({1.0, -2.0, 0.5}, float64);
+  Tensor v = tensor({0.3, 1.0, -2.0}, float64);
+  Tensor g = grad({sum(c * gelu(w * x))}, {w}, {}, std::nullopt, true)[0];
+  Tensor hv = grad({sum(g * v)}, {w})[0];
+  const std::vector<double> wv = {0.5, -1.0, 2.0}, xv = {1.5, 0.7, -0.4}, cv = {1.0, -2.0, 0.5},
+                            vv = {0.3, 1.0, -2.0};
+  std::vector<double> expected;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const double z = wv[i] * xv[i];
+    const double second = std::exp(-z * z / 2) / std::sqrt(2 * M_PI) * (2 - z * z);
+    expected.push_back(cv[i] * xv[i] * xv[i] * second * vv[i]);
+  }
+  expect_values(hv, {3}, expected);
+}
+
+BOOST_AUTO_TEST_CASE(hardtanh_relu6_second_derivative_is_zero) {
+  // Piecewise linear: the gradient is constant in x, connected to it (torch's
+  // hardtanh_backward has a zero derivative in its input), and its derivative is 0.
+  const std::vector<double> xs = {-2.5, -0.25, 0.5, 2.0, 7.0};
+  auto [h1, h2] = first_and_second([](const Tensor& x) { return hardtanh(x, -0.5, 1.5); }, xs);
+  BOOST_TEST(h1.grad_fn()->name() == "hardtanh_backward");
+  expect_values(h1, {5}, {0, 1, 1, 0, 0});
+  expect_values(h2, {5}, {0, 0, 0, 0, 0});
+  auto [r1, r2] = first_and_second([](const Tensor& x) { return relu6(x) * relu6(x); }, xs);
+  // (relu6²)'' = 2 where 0 < x < 6.
+  expect_values(r2, {5}, {0, 0, 2, 2, 0});
+}
+
+// ---- hardswish ------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(hardswish_values_gradient_and_second_derivative) {
+  // Values from the formulas of torch 1.13's CPU hardswish and hardswish_backward kernels:
+  // gradient -1/2 at x = -3 and 3/2 at x = 3 (the middle piece x/3 + 1/2 includes both
+  // bounds). -inf gives 0 (the limit) where torch gives NaN (-inf·0).
+  const std::vector<double> xs = {-kInf, -4, -3, -2.5, -1, 0, 0.5, 2, 3, 4, kInf, kNaN};
+  for (Dtype d : kFloatDtypes) {
+    BOOST_TEST_CONTEXT(dtype_name(d)) {
+      Tensor x = make(xs, {12}).to(d).requires_grad_();
+      Tensor y = hardswish(x);
+      BOOST_TEST((y.dtype() == d));
+      BOOST_TEST(y.grad_fn()->name() == "hardswish");
+      expect_values(
+          y, {12},
+          {0, 0, 0, -2.5 * 0.5 / 6, -1.0 / 3, 0, 0.5 * 3.5 / 6, 10.0 / 6, 3, 4, kInf, kNaN},
+          tol(d));
+      y.sum().backward();
+      expect_values(
+          x.grad(), {12},
+          {0, 0, -0.5, -2.5 / 3 + 0.5, 1.0 / 6, 0.5, 0.5 / 3 + 0.5, 7.0 / 6, 1.5, 1, 1, kNaN},
+          tol(d));
+    }
+  }
+  Tensor a = leaf({2, 3, 4}, -5, 5);
+  expect_gradcheck([](const std::vector<Tensor>& in) { return hardswish(in[0]); }, {a});
+  // hardswish'' = 1/3 on (-3, 3), 0 elsewhere (0 at the bounds, torch's double backward).
+  auto [g1, g2] =
+      first_and_second([](const Tensor& x) { return hardswish(x); }, {-4, -3, -2.5, 0, 1, 3, 4});
+  BOOST_TEST(g1.grad_fn()->name() == "hardswish_backward");
+  expect_values(g2, {7}, {0, 0, 1.0 / 3, 1.0 / 3, 1.0 / 3, 0, 0});
+  expect_error([] { hardswish(zeros({2}, int64)); }, {"hardswish", "int64"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -37,5 +37,11 @@ Tensor hardtanh(const Tensor& a, double min_val = -1.0, double max_val = 1.0);
 /// ReLU6 (torch.nn.functional.relu6) = hardtanh(x, 0, 6): min(max(x, 0), 6). Gradient 1 for
 /// 0 < x < 6, 0 elsewhere (0 at x = 0 and at x = 6, as torch).
 Tensor relu6(const Tensor& a);
+/// Hardswish (torch.nn.functional.hardswish; Howard et al. 2019, "Searching for MobileNetV3"):
+/// x·relu6(x + 3)/6 — 0 for x <= -3, x for x >= 3, x(x + 3)/6 between; NaN stays NaN and -inf
+/// gives 0 (torch: NaN). Gradient 0 for x < -3, 1 for x > 3, (2x + 3)/6 on [-3, 3] with both
+/// bounds (torch 1.13: -1/2 at -3, 3/2 at 3); second derivative 1/3 on (-3, 3), else 0.
+/// Throws for a non-float tensor ("hardswish: expected a float32 or float64 tensor, ...").
+Tensor hardswish(const Tensor& a);
 
 }  // namespace xgrad
