@@ -5,7 +5,11 @@
 #include <limits>
 #include <vector>
 
+#include <functional>
 #include "detail/kernel.hpp"
+#include "ops/reduction_util.hpp"
+
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/elementwise.hpp"
@@ -15,38 +19,60 @@
 namespace xgrad {
 
 using autograd::Node;
+using autograd::record_op;
+using autograd::Saved;
+using autograd::tangent;
 using autograd::tensor_list;
 
 namespace {
 
-// Backward of a loss computed elementwise then reduced. The forward precomputes the local
-// derivatives of each per-element loss w.r.t. input (and target); backward scales them by the
-// incoming gradient, broadcast back from the reduction.
+// The local derivatives of a loss's per-element (per-row for cross_entropy) terms w.r.t. input
+// and target, written with xgrad ops so that they are differentiable again: {d_input,
+// d_target} (d_target undefined when the target gets no gradient).
+using LocalDerivative = std::function<tensor_list(const Tensor& input, const Tensor& target)>;
+
+// How a loss's reduction scales the incoming gradient (or an outgoing tangent) of the reduced
+// loss: mean divides by `divisor` (< 0: the number of per-element losses); nothing counted
+// (every target ignored) makes the loss 0/0 = NaN and, as torch, the gradient 0.
+Tensor reduction_scale(const Tensor& g, Reduction reduction, double divisor, std::int64_t count) {
+  if (reduction != Reduction::mean) return g;
+  const double d = divisor < 0 ? static_cast<double>(count) : divisor;
+  return d == 0 ? mul(g, scalar_tensor(0.0, g.dtype())) : div(g, scalar_tensor(d, g.dtype()));
+}
+
+// Backward of a loss computed elementwise (or per row) then reduced: the local derivatives
+// times the incoming gradient, broadcast back from the reduction. First order uses the
+// derivatives the forward kernel computed beside the loss: the backward costs one
+// multiplication, as before. A backward that is recorded (create_graph) or carries tangents
+// (forward-over-reverse) — backward_needs_ops — recomputes them with `local` from the saved
+// input and target instead: the same values, written with differentiable ops, so the loss is
+// differentiable to any order.
 struct LossBackward final : Node {
   const char* op = "loss";
-  Tensor d_input, d_target;  // local derivatives, input's / target's shape (or undefined)
-  Shape loss_shape;          // shape of the per-element loss (before reduction)
-  Shape grad_shape;          // loss_shape with trailing 1s so it broadcasts against d_input
+  Saved input, target;
+  Saved d_input, d_target;  // from the forward kernel: input's / target's shape (or none)
+  LocalDerivative local;
+  Shape loss_shape;  // shape of the per-element loss (before reduction)
+  Shape grad_shape;  // loss_shape with trailing 1s so it broadcasts against d_input
   Reduction reduction = Reduction::mean;
   double divisor = -1;  // what mean divides by; < 0: the number of per-element losses
   std::string_view name() const override { return op; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor ge = g[0];
-    if (reduction == Reduction::mean) {
-      const double d = divisor < 0 ? static_cast<double>(shape_numel(loss_shape)) : divisor;
-      // Nothing counted (every target ignored): the loss is 0/0 = NaN and, as torch, the
-      // gradient 0.
-      ge = d == 0 ? mul(ge, scalar_tensor(0.0, ge.dtype())) : div(ge, scalar_tensor(d, ge.dtype()));
+    Tensor ge = reduction_scale(g[0], reduction, divisor, shape_numel(loss_shape));
+    if (reduction == Reduction::none) ge = reshape(ge, grad_shape);
+    Tensor di, dt;
+    if (detail::backward_needs_ops()) {
+      tensor_list d = local(saved(input), saved(target));
+      di = d[0];
+      if (d.size() > 1) dt = d[1];
+    } else {
+      di = saved(d_input);
+      dt = saved(d_target);
     }
-    ge = reduction == Reduction::none ? reshape(ge, grad_shape) : ge;
     tensor_list out(2);
-    if (needs_input_grad(0)) out[0] = mul(d_input, ge);
-    if (needs_input_grad(1) && d_target.defined()) out[1] = mul(d_target, ge);
+    if (needs_input_grad(0)) out[0] = mul(di, ge);
+    if (needs_input_grad(1) && dt.defined()) out[1] = mul(dt, ge);
     return out;
-  }
-  void release_saved() override {
-    d_input = Tensor();
-    d_target = Tensor();
   }
 };
 
@@ -70,26 +96,102 @@ void check_same_shape(const Tensor& input, const Tensor& target, const char* op)
   detail::check_same_dtype(input, target, op);
 }
 
+// Reduces the per-element losses, records the node and runs the jvp rule. `local` gives the
+// local derivatives with ops (create_graph and forward mode); d_input / d_target are the same
+// values from the forward kernel (first-order backward).
 Tensor finish(const char* op, const Tensor& input, const Tensor& target, Tensor per_element,
               Tensor d_input, Tensor d_target, Shape grad_shape, Reduction reduction,
-              double divisor = -1) {
+              LocalDerivative local, double divisor = -1) {
   Tensor out;
   {
     no_grad guard;
     out = reduce(per_element, reduction, divisor);
   }
-  if (autograd::any_requires_grad({&input, &target})) {
-    auto node = std::make_shared<LossBackward>();
-    node->op = op;
-    if (input.requires_grad()) node->d_input = std::move(d_input);
-    if (target.defined() && target.requires_grad()) node->d_target = std::move(d_target);
-    node->loss_shape = per_element.shape();
-    node->grad_shape = std::move(grad_shape);
-    node->reduction = reduction;
-    node->divisor = divisor;
-    autograd::record(node, {&input, &target}, {&out});
-  }
+  const bool target_grad = target.defined() && target.requires_grad();
+  record_op<LossBackward>({&input, &target}, {&out}, [&](LossBackward& n) {
+    n.op = op;
+    n.input = n.save(input);
+    n.target = n.save(target);
+    if (input.requires_grad()) n.d_input = n.save(d_input);
+    if (target_grad) n.d_target = n.save(d_target);
+    n.local = local;
+    n.loss_shape = per_element.shape();
+    n.grad_shape = grad_shape;
+    n.reduction = reduction;
+    n.divisor = divisor;
+  });
+  // The per-element tangent Σ (d_input·dx + d_target·dy) (summed over a row for
+  // cross_entropy, whose int64 labels carry no tangent), reduced as the loss is.
+  autograd::jvp_op(op, {&input, &target}, out, [&] {
+    tensor_list d = local(input, target);
+    Tensor t = mul(d[0], tangent(input));
+    if (d.size() > 1 && d[1].defined()) t = add(t, mul(d[1], tangent(target)));
+    if (t.shape() != per_element.shape()) t = sum(t, -1);
+    return reduction == Reduction::none ? t
+                                        : reduction_scale(sum(t), reduction, divisor, t.numel());
+  });
   return out;
+}
+
+// mse: d/dx (x − y)² = 2(x − y), d/dy = −2(x − y).
+tensor_list mse_derivative(const Tensor& x, const Tensor& y) {
+  Tensor d = (x - y) * 2.0;
+  return {d, neg(d)};
+}
+
+// The logistic function with xgrad ops, stable for any x: with the constants m = [x ≥ 0] and
+// c = −1 where x ≥ 0, +1 elsewhere, e = exp(c·x) = e^−|x| ≤ 1 never overflows, and
+// σ(x) = (m + (1 − m)·e) / (1 + e) is 1/(1 + e^−x) or e^x/(1 + e^x). Smooth in x at 0 too
+// (both branches agree there to every order), unlike a form through |x|, whose derivative is
+// 0 at 0.
+Tensor stable_sigmoid(const Tensor& x) {
+  Tensor m = dispatch_floating(x.dtype(), "sigmoid", [&]<class T>() {
+    return detail::map_unary<T>(x.detach(), [](T v) { return v >= T(0) ? T(1) : T(0); });
+  });
+  Tensor c = sub(scalar_tensor(1.0, m.dtype()), m * 2.0);
+  Tensor e = exp(mul(c, x));
+  Tensor one = scalar_tensor(1.0, x.dtype());
+  return div(add(m, mul(sub(one, m), e)), add(one, e));
+}
+
+// binary_cross_entropy_with_logits: d/dx = σ(x) − y, d/dy = −x.
+tensor_list bce_logits_derivative(const Tensor& x, const Tensor& y) {
+  return {sub(stable_sigmoid(x), y), neg(x)};
+}
+
+// cross_entropy's derivative w.r.t. row i of the logits is d_i = a_i·softmax(x_i) − B_i with
+//   a_i = (1 − ε)·w[y_i] + ε/C·Σw,  B_ik = (1 − ε)·w[y_i]·[k = y_i] + ε/C·w[k]
+// (a_i = 0 and B_i = 0 for an ignored row): the constants, a [N, 1] and B [N, C] in x's dtype.
+// d_i's derivative w.r.t. x_i is a_i·(diag(p) − ppᵀ), the Hessian of the row's loss.
+struct CeRowConstants {
+  Tensor a, b;
+};
+CeRowConstants ce_row_constants(const Tensor& x, const Tensor& labels, const Tensor& weight,
+                                std::int64_t ignore, double eps) {
+  const std::int64_t n = x.shape()[0], c = x.shape()[1];
+  CeRowConstants k{empty({n, 1}, x.dtype()), empty({n, c}, x.dtype())};
+  Tensor lab = labels.contiguous();
+  const std::int64_t* pl = lab.data_ptr<std::int64_t>();
+  dispatch_floating(x.dtype(), "cross_entropy", [&]<class T>() {
+    const T* pw = weight.defined() ? weight.data_ptr<T>() : nullptr;
+    auto w_of = [&](std::int64_t j) { return pw ? static_cast<double>(pw[j]) : 1.0; };
+    double w_all = 0;
+    for (std::int64_t j = 0; j < c; ++j) w_all += w_of(j);
+    const double smooth = eps / static_cast<double>(c);
+    T* pa = k.a.data_ptr<T>();
+    T* pb = k.b.data_ptr<T>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      const bool ignored = pl[i] == ignore;
+      const double wy = ignored ? 0.0 : w_of(pl[i]);
+      pa[i] = ignored ? T(0) : static_cast<T>((1.0 - eps) * wy + smooth * w_all);
+      for (std::int64_t j = 0; j < c; ++j)
+        pb[i * c + j] =
+            ignored
+                ? T(0)
+                : static_cast<T>((1.0 - eps) * wy * (j == pl[i] ? 1.0 : 0.0) + smooth * w_of(j));
+    }
+  });
+  return k;
 }
 
 }  // namespace
@@ -115,7 +217,8 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
     no_grad guard;
     d_tg = neg(d_in);
   }
-  return finish("mse_loss", input, target, per, d_in, d_tg, input.shape(), reduction);
+  return finish("mse_loss", input, target, per, d_in, d_tg, input.shape(), reduction,
+                mse_derivative);
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets,
@@ -142,7 +245,8 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
       pt[i] = -v;
     }
   });
-  return finish(op, logits, targets, per, d_in, d_tg, logits.shape(), reduction);
+  return finish(op, logits, targets, per, d_in, d_tg, logits.shape(), reduction,
+                bce_logits_derivative);
 }
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight,
@@ -186,7 +290,16 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
       pt[i] = wi * (log_1mx - log_x);
     }
   });
-  return finish(op, input, target, per, d_in, d_tg, input.shape(), reduction);
+  // The same derivatives with ops (w constant): d/dx = w·(x − y)/max(x(1 − x), 1e-12),
+  // d/dy = w·(max(log(1 − x), −100) − max(log x, −100)).
+  auto local = [w](const Tensor& x, const Tensor& y) -> tensor_list {
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    Tensor di = div(x - y, clamp(x * (1.0 - x), 1e-12, inf));
+    Tensor dt = clamp(log(1.0 - x), -100.0, inf) - clamp(log(x), -100.0, inf);
+    if (w.defined()) return {mul(w, di), mul(w, dt)};
+    return {di, dt};
+  };
+  return finish(op, input, target, per, d_in, d_tg, input.shape(), reduction, local);
 }
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction) {
@@ -282,10 +395,18 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
       }
     }
   });
+  // The same derivative with ops, for create_graph and forward mode (its constants are made
+  // only then, so the forward costs what it did).
+  auto local = [weight, ignore, eps](const Tensor& x, const Tensor& y) -> tensor_list {
+    const CeRowConstants k = ce_row_constants(x, y, weight, ignore, eps);
+    Tensor p = exp(sub(x, logsumexp(x, 1, /*keepdim=*/true)));
+    return {sub(mul(k.a, p), k.b)};
+  };
   // Mean divides by Σ weight[label] over the rows not ignored (their number without weights),
   // as torch; 0/0 = NaN when every row is ignored.
   // The labels take the target's slot (no gradient: int64), so graph dumps can draw them.
-  return finish(op, logits, labels, per, d_in, Tensor(), {n, 1}, options.reduction, total_weight);
+  return finish(op, logits, labels, per, d_in, Tensor(), {n, 1}, options.reduction, local,
+                total_weight);
 }
 
 }  // namespace xgrad

@@ -9,6 +9,7 @@
 
 #include "detail/kernel.hpp"
 #include "ops/reduction_util.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/elementwise.hpp"
@@ -16,8 +17,11 @@
 
 namespace xgrad {
 
+using autograd::jvp_op;
 using autograd::Node;
-using autograd::SavedVariable;
+using autograd::record_op;
+using autograd::Saved;
+using autograd::tangent;
 using autograd::tensor_list;
 using detail::all_axes;
 using detail::extreme_mask;
@@ -53,20 +57,22 @@ Rows rows_of(const Tensor& a, const Shape& dim, const char* op) {
   return r;
 }
 
+// The weights amax/amin give each element: 1/count on the slice's extremes, 0 elsewhere
+// (input's shape). Constants — computed on detached tensors: the set of extremes does not move
+// under an infinitesimal change, so amax is piecewise linear and its second derivative is 0.
+Tensor amax_weights(const Tensor& x, const Tensor& r_keep, const Shape& axes) {
+  Tensor mask = extreme_mask(x.detach(), r_keep.detach());
+  return div(mask, sum(mask, axes, /*keepdim=*/true));
+}
+
 struct AmaxBackward final : Node {
-  SavedVariable input, result;
+  Saved input, result;
   Shape axes, keep_shape;
   bool is_max = true;
   std::string_view name() const override { return is_max ? "amax" : "amin"; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor x = input.unpack(name());
-    Tensor mask = extreme_mask(x, result.unpack(name()).reshape(keep_shape));
-    Tensor count = sum(mask, axes, /*keepdim=*/true);
-    return {mul(mask, div(g[0].reshape(keep_shape), count))};
-  }
-  void release_saved() override {
-    input.reset();
-    result.reset();
+    Tensor w = amax_weights(saved(input), reshape(saved(result), keep_shape), axes);
+    return {mul(w, reshape(g[0], keep_shape))};
   }
 };
 
@@ -93,15 +99,18 @@ Tensor amax_impl(const Tensor& input, const Shape& dim, bool keepdim, bool is_ma
     no_grad guard;
     out = out.reshape(reduced_shape(input.shape(), r.axes, keepdim));
   }
-  if (autograd::any_requires_grad({&input})) {
-    auto node = std::make_shared<AmaxBackward>();
-    node->input = SavedVariable(input);
-    node->result = SavedVariable(out);
-    node->axes = r.axes;
-    node->keep_shape = keep_shape;
-    node->is_max = is_max;
-    autograd::record(node, {&input}, {&out});
-  }
+  record_op<AmaxBackward>({&input}, {&out}, [&](AmaxBackward& n) {
+    n.input = n.save(input);
+    n.result = n.save(out);
+    n.axes = r.axes;
+    n.keep_shape = keep_shape;
+    n.is_max = is_max;
+  });
+  // The tangent averaged over each slice's extremes, as the vjp shares the gradient.
+  jvp_op(op, {&input}, out, [&] {
+    Tensor w = amax_weights(input, reshape(out, keep_shape), r.axes);
+    return reshape(sum(mul(tangent(input), w), r.axes, /*keepdim=*/true), out.shape());
+  });
   return out;
 }
 
@@ -138,49 +147,74 @@ T norm_row(const T* x, std::int64_t n, double p) {
   return static_cast<T>(m * (p == 2 ? std::sqrt(s) : std::pow(s, 1.0 / p)));
 }
 
+// sgn(x) elementwise, as a constant (its derivative is 0 where it exists); NaN stays NaN so
+// that a NaN input gets a NaN gradient, as torch.
+Tensor sign_constant(const Tensor& x) {
+  return dispatch_floating(x.dtype(), "norm_backward", [&]<class T>() {
+    return detail::map_unary<T>(x.detach(), [](T a) { return sgn(a); });
+  });
+}
+
+// ∂‖x‖_p/∂x (input's shape) written with xgrad ops, differentiable in x (also through r, the
+// norm, keep-shaped, when it carries history):
+//   p = 1: sign(x);  p = 2: x/‖x‖;  p = inf: sign(x) shared among the largest |x|;
+//   else sign(x)·(|x|/‖x‖)^(p−1).
+// At the zero vector (‖x‖ = 0) the derivative is 0 (torch's subgradient), and so is its own
+// derivative: the division is by ‖x‖ + z with z = [‖x‖ = 0] (a constant) and the result is
+// multiplied by 1 − z, so no 0/0 appears and the Hessian there is taken as 0 (torch's
+// masked_fill(norm == 0, 0) gives the same). Elsewhere, for 1 < p < 2 an element x_k = 0 has
+// an infinite second derivative (|x|^(p−2)) and gives NaN there, as torch.
+Tensor norm_derivative(const Tensor& x, const Tensor& r, double p, const Shape& axes) {
+  if (p == 1) return sign_constant(x);
+  if (std::isinf(p)) {
+    // The elements of largest |x| (NaNs count as largest and get NaN, as torch).
+    Tensor hit = dispatch_floating(x.dtype(), "norm_backward", [&]<class T>() {
+      return detail::map_binary<T>(
+          x.detach(), r.detach(),
+          [](T a, T m) { return (std::abs(a) == m || std::isnan(a)) ? T(1) : T(0); },
+          "norm_backward");
+    });
+    return mul(sign_constant(x), div(hit, sum(hit, axes, /*keepdim=*/true)));
+  }
+  Tensor z = dispatch_floating(r.dtype(), "norm_backward", [&]<class T>() {
+    return detail::map_unary<T>(r.detach(), [](T m) { return m == T(0) ? T(1) : T(0); });
+  });
+  Tensor r_safe = add(r, z);                            // ‖x‖, or 1 where ‖x‖ = 0
+  Tensor keep = sub(scalar_tensor(1.0, z.dtype()), z);  // 0 where ‖x‖ = 0
+  if (p == 2) return mul(x, div(keep, r_safe));
+  // Where ‖x‖ = 0 every |x| is 0: |x| + z = 1 there, so the power's derivative stays finite.
+  Tensor ratio = div(add(abs(x), z), r_safe);
+  return mul(mul(sign_constant(x), pow(ratio, p - 1.0)), keep);
+}
+
+// The first-order backward runs the fused raw kernel below, as fast as before; a backward that
+// is recorded or carries tangents (backward_needs_ops) uses norm_derivative, the same values
+// written with ops.
 struct NormBackward final : Node {
-  SavedVariable input, result;
+  Saved input, result;
   Shape axes, keep_shape;
   double p = 2;
   std::string_view name() const override { return "norm"; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor x = input.unpack(name());
-    Tensor r = result.unpack(name()).reshape(keep_shape);
-    Tensor gk = g[0].reshape(keep_shape);
+    Tensor x = saved(input);
+    Tensor r = reshape(saved(result), keep_shape);
+    Tensor gk = reshape(g[0], keep_shape);
+    if (detail::backward_needs_ops()) return {mul(norm_derivative(x, r, p, axes), gk)};
     const double pp = p;
-    if (std::isinf(pp)) {
-      // The derivative of max |x|: sign(x), shared evenly among the maximal |x| (NaNs count
-      // as maximal and get NaN, as torch).
-      Tensor hit = dispatch_floating(x.dtype(), "norm_backward", [&]<class T>() {
-        return detail::map_binary<T>(
-            x, r, [](T a, T m) { return (std::abs(a) == m || std::isnan(a)) ? T(1) : T(0); },
-            "norm_backward");
-      });
-      Tensor count = sum(hit, axes, /*keepdim=*/true);
-      Tensor signs = dispatch_floating(x.dtype(), "norm_backward", [&]<class T>() {
-        return detail::map_unary<T>(x, [](T a) { return sgn(a); });
-      });
-      return {mul(mul(hit, signs), div(gk, count))};
-    }
+    if (std::isinf(pp) || pp == 1) return {mul(norm_derivative(x, r, p, axes), gk)};
     // d‖x‖_p/dx = sign(x)·(|x|/‖x‖)^(p−1); 0 where ‖x‖ = 0 (torch's subgradient at the zero
-    // vector). p = 1: sign(x); p = 2: x/‖x‖.
+    // vector). p = 2: x/‖x‖.
     Tensor scale = dispatch_floating(x.dtype(), "norm_backward", [&]<class T>() {
       return detail::map_binary<T>(
-          x, r,
+          x.detach(), r.detach(),
           [pp](T a, T m) {
-            const T s = sgn(a);
-            if (pp == 1) return s;
             if (m == T(0)) return T(0);
             if (pp == 2) return a / m;
-            return s * static_cast<T>(std::pow(std::abs(static_cast<double>(a)) / m, pp - 1));
+            return sgn(a) * static_cast<T>(std::pow(std::abs(static_cast<double>(a)) / m, pp - 1));
           },
           "norm_backward");
     });
     return {mul(scale, gk)};
-  }
-  void release_saved() override {
-    input.reset();
-    result.reset();
   }
 };
 
@@ -208,15 +242,18 @@ Tensor norm(const Tensor& input, double p, const Shape& dim, bool keepdim) {
     no_grad guard;
     out = out.reshape(reduced_shape(input.shape(), r.axes, keepdim));
   }
-  if (autograd::any_requires_grad({&input})) {
-    auto node = std::make_shared<NormBackward>();
-    node->input = SavedVariable(input);
-    node->result = SavedVariable(out);
-    node->axes = r.axes;
-    node->keep_shape = keep_shape;
-    node->p = p;
-    autograd::record(node, {&input}, {&out});
-  }
+  record_op<NormBackward>({&input}, {&out}, [&](NormBackward& n) {
+    n.input = n.save(input);
+    n.result = n.save(out);
+    n.axes = r.axes;
+    n.keep_shape = keep_shape;
+    n.p = p;
+  });
+  // Σ tangent·∂‖x‖/∂x over the reduced dimensions.
+  jvp_op("norm", {&input}, out, [&] {
+    Tensor d = norm_derivative(input, reshape(out, keep_shape), p, r.axes);
+    return reshape(sum(mul(tangent(input), d), r.axes, /*keepdim=*/true), out.shape());
+  });
   return out;
 }
 

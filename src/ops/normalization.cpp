@@ -1,16 +1,24 @@
 #include "xgrad/ops/normalization.hpp"
 
+#include <array>
 #include <cmath>
 #include <vector>
 
 #include "detail/kernel.hpp"
+#include "ops/reduction_util.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
+#include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/reduction.hpp"
+#include "xgrad/ops/shape.hpp"
 
 namespace xgrad {
 
 using autograd::Node;
-using autograd::SavedVariable;
+using autograd::record_op;
+using autograd::Saved;
+using autograd::tangent;
 using autograd::tensor_list;
 
 namespace {
@@ -101,15 +109,88 @@ void update_running(const Tensor& running, const std::vector<double>& value, dou
   running.storage()->bump_version();
 }
 
+// ---- the derivatives with ops (create_graph and forward mode) ----------------------------
+
+// The reduced axes of x: all but the channel axis 1.
+Shape stat_axes(const Tensor& x) {
+  Shape axes{0};
+  for (std::int64_t i = 2; i < x.dim(); ++i) axes.push_back(i);
+  return axes;
+}
+
+// A [C] tensor seen as [1, C, 1, ...], to broadcast against x.
+Tensor per_channel(const Tensor& t, const Tensor& x) {
+  Shape s(static_cast<std::size_t>(x.dim()), 1);
+  s[1] = x.shape()[1];
+  return reshape(t, s);
+}
+Tensor per_channel(const std::vector<double>& v, const Tensor& x) {
+  return per_channel(from_data(v.data(), {static_cast<std::int64_t>(v.size())}).to(x.dtype()), x);
+}
+
+// x̂ = (x − μ)·invstd, and invstd as [1, C, 1, ...]. Training: μ and σ² of the batch, with ops,
+// so differentiable in x (the same values as the forward's float64 statistics up to
+// rounding); evaluation: the running statistics, constants.
+struct Normalized {
+  Tensor xhat, invstd;
+  Shape axes;
+};
+Normalized normalize(const Tensor& x, bool training, const std::vector<double>& mean,
+                     const std::vector<double>& invstd, double eps) {
+  Normalized nz;
+  nz.axes = stat_axes(x);
+  if (training) {
+    Tensor xc = sub(x, xgrad::mean(x, nz.axes, /*keepdim=*/true));
+    Tensor var = xgrad::mean(mul(xc, xc), nz.axes, /*keepdim=*/true);
+    nz.invstd = 1.0 / sqrt(var + eps);
+    nz.xhat = mul(xc, nz.invstd);
+  } else {
+    nz.invstd = per_channel(invstd, x);
+    nz.xhat = mul(sub(x, per_channel(mean, x)), nz.invstd);
+  }
+  return nz;
+}
+
+// The derivative of x̂ along a direction d of x: d·invstd in evaluation; in training, with
+// the batch statistics moving too, invstd·(d − mean(d) − x̂·mean(d·x̂)) (means over the
+// reduced axes). Linear in d; also the vjp of x̂ (the map is self-adjoint).
+Tensor xhat_derivative(const Tensor& d, const Normalized& nz, bool training) {
+  if (!training) return mul(d, nz.invstd);
+  Tensor centred = sub(d, mean(d, nz.axes, /*keepdim=*/true));
+  Tensor proj = mul(nz.xhat, mean(mul(d, nz.xhat), nz.axes, /*keepdim=*/true));
+  return mul(sub(centred, proj), nz.invstd);
+}
+
+// vjp with ops: dx = xhat_derivative(g·w), dw = Σ g·x̂, db = Σ g (sums over the reduced axes).
+tensor_list batch_norm_vjp(const Tensor& g, const Normalized& nz, const Tensor& w, bool training,
+                           std::array<bool, 3> needs) {
+  tensor_list out(3);
+  if (needs[0]) out[0] = xhat_derivative(w.defined() ? mul(g, per_channel(w, g)) : g, nz, training);
+  if (needs[1]) out[1] = sum(mul(g, nz.xhat), nz.axes);
+  if (needs[2]) out[2] = sum(g, nz.axes);
+  return out;
+}
+
+// Batch norm's backward. First order runs the fused kernel below, as fast as before. A backward
+// that is recorded (create_graph) or carries tangents (forward-over-reverse) runs
+// batch_norm_vjp instead — the same formula written with xgrad ops — so batch norm is
+// differentiable to any order (torch has a batch_norm double-backward formula for the same
+// purpose).
 struct BatchNormBackward final : Node {
-  SavedVariable x, weight;
+  Saved x, weight;
   std::vector<double> mean, invstd;  // the statistics the forward normalised with
   bool training = true;
+  double eps = 0;
   std::string_view name() const override { return "batch_norm"; }
 
   tensor_list apply(tensor_list&& g) override {
-    Tensor xv = x.unpack(name());
-    Tensor wv = weight.unpack(name());
+    Tensor xv = saved(x);
+    Tensor wv = saved(weight);
+    if (detail::backward_needs_ops()) {
+      const Normalized nz = normalize(xv, training, mean, invstd, eps);
+      return batch_norm_vjp(g[0], nz, wv, training,
+                            {needs_input_grad(0), needs_input_grad(1), needs_input_grad(2)});
+    }
     return dispatch_floating(xv.dtype(), "batch_norm_backward", [&]<class T>() {
       Tensor xc = xv.contiguous();
       Tensor gc = g[0].contiguous();
@@ -155,10 +236,6 @@ struct BatchNormBackward final : Node {
       out[2] = db;
       return out;
     });
-  }
-  void release_saved() override {
-    x.reset();
-    weight.reset();
   }
 };
 
@@ -218,15 +295,24 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     return bn_transform<T>(xc, d, mean, invstd, channel_values<T>(weight, d.C, 1.0),
                            channel_values<T>(bias, d.C, 0.0));
   });
-  if (autograd::any_requires_grad({&x, &weight, &bias})) {
-    auto node = std::make_shared<BatchNormBackward>();
-    node->x = SavedVariable(x);
-    if (weight.defined()) node->weight = SavedVariable(weight);
-    node->mean = std::move(mean);
-    node->invstd = std::move(invstd);
-    node->training = training;
-    autograd::record(node, {&x, &weight, &bias}, {&out});
-  }
+  record_op<BatchNormBackward>({&x, &weight, &bias}, {&out}, [&](BatchNormBackward& n) {
+    n.x = n.save(x);
+    n.weight = n.save(weight);
+    n.mean = mean;
+    n.invstd = invstd;
+    n.training = training;
+    n.eps = eps;
+  });
+  // jvp: dy = dx̂·w + x̂·dw + db, dx̂ = xhat_derivative(dx).
+  autograd::jvp_op("batch_norm", {&x, &weight, &bias}, out, [&] {
+    const Normalized nz = normalize(x, training, mean, invstd, eps);
+    Tensor dy = xhat_derivative(tangent(x), nz, training);
+    if (weight.defined()) {
+      dy = add(mul(dy, per_channel(weight, x)), mul(nz.xhat, per_channel(tangent(weight), x)));
+    }
+    if (bias.defined()) dy = add(dy, per_channel(tangent(bias), x));
+    return dy;
+  });
   return out;
 }
 

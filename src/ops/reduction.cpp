@@ -7,6 +7,7 @@
 
 #include "detail/kernel.hpp"
 #include "ops/reduction_util.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/elementwise.hpp"
@@ -14,8 +15,11 @@
 
 namespace xgrad {
 
+using autograd::jvp_op;
 using autograd::Node;
-using autograd::SavedVariable;
+using autograd::record_op;
+using autograd::Saved;
+using autograd::tangent;
 using autograd::tensor_list;
 
 using detail::all_axes;
@@ -87,13 +91,16 @@ Tensor sum_kernel(const Tensor& a, const Shape& axes, bool keepdim, const char* 
   });
 }
 
+// vjp of sum/mean: the gradient expanded back over the reduced axes (scaled by 1/n for mean).
+// Made of recorded ops (reshape, mul, expand), so it is differentiable again; it is linear in
+// the gradient, so sum's second derivative is 0.
 struct SumBackward final : Node {
   Shape in_shape, keep_shape;
   double scale = 1.0;  // 1/n for mean
   bool is_mean = false;
   std::string_view name() const override { return is_mean ? "mean" : "sum"; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor gk = g[0].reshape(keep_shape);
+    Tensor gk = reshape(g[0], keep_shape);
     if (scale != 1.0) gk = gk * scale;
     return {expand(gk, in_shape)};
   }
@@ -115,14 +122,14 @@ Tensor sum_impl(const Tensor& a, const Shape& axes_in, bool keepdim, bool is_mea
     no_grad guard;
     out.div_(static_cast<double>(count));
   }
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<SumBackward>();
-    node->in_shape = a.shape();
-    node->keep_shape = reduced_shape(a.shape(), axes, true);
-    node->scale = scale;
-    node->is_mean = is_mean;
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<SumBackward>({&a}, {&out}, [&](SumBackward& n) {
+    n.in_shape = a.shape();
+    n.keep_shape = reduced_shape(a.shape(), axes, true);
+    n.scale = scale;
+    n.is_mean = is_mean;
+  });
+  // Linear: the tangent reduced the same way.
+  jvp_op(op, {&a}, out, [&] { return sum_impl(tangent(a), axes, keepdim, is_mean); });
   return out;
 }
 
@@ -174,35 +181,42 @@ Tensor scatter_axis_backward(const Tensor& g_keep, const Tensor& indices, const 
   });
 }
 
+// 1 at the element each slice's extreme came from (indices, keepdim shape), 0 elsewhere:
+// in_shape. A constant (the argmax does not move under an infinitesimal change of the input).
+Tensor index_mask(const Tensor& indices, const Shape& in_shape, std::int64_t axis, Dtype dtype) {
+  return scatter_axis_backward(ones(indices.shape(), dtype), indices, in_shape, axis);
+}
+
+// max/min along an axis: the gradient goes to the index argmax chose. The first-order
+// backward scatters it with the raw kernel, as fast as before; a backward that is recorded or
+// carries tangents (backward_needs_ops: create_graph, forward-over-reverse) multiplies the expanded
+// gradient by the constant one-hot mask of those indices instead, which is the same linear map
+// written with differentiable ops. The second derivative w.r.t. the input is 0 (piecewise linear).
 struct MaxAxisBackward final : Node {
-  Tensor indices;  // int64, keepdim shape: not a saved variable of any user tensor
+  Saved indices;  // int64, keepdim shape
   Shape in_shape, keep_shape;
   std::int64_t axis = 0;
   bool is_max = true;
   std::string_view name() const override { return is_max ? "max" : "min"; }
   tensor_list apply(tensor_list&& g) override {
-    return {scatter_axis_backward(g[0].reshape(keep_shape), indices, in_shape, axis)};
+    Tensor idx = saved(indices);
+    Tensor gk = reshape(g[0], keep_shape);
+    if (!detail::backward_needs_ops()) return {scatter_axis_backward(gk, idx, in_shape, axis)};
+    return {mul(expand(gk, in_shape), index_mask(idx, in_shape, axis, gk.dtype()))};
   }
-  void release_saved() override {}
 };
 
 // All-elements max/min: ties share the gradient equally. A NaN result sends the gradient to
 // the NaN elements (shared among them) and 0 to the others, as torch: eq(x, NaN) alone would
-// make every weight 0/0 = NaN.
+// make every weight 0/0 = NaN. The mask and its count are constants (computed on detached
+// tensors), so the vjp mask·g/count is linear in g and differentiable; second derivative 0.
 struct MaxAllBackward final : Node {
-  SavedVariable a, result;
+  Saved a, result;
   bool is_max = true;
   std::string_view name() const override { return is_max ? "max" : "min"; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor av = a.unpack(name());
-    Tensor r = result.unpack(name());
-    Tensor mask = extreme_mask(av, r);
-    Tensor count = sum(mask);
-    return {mul(mask, div(g[0], count))};
-  }
-  void release_saved() override {
-    a.reset();
-    result.reset();
+    Tensor mask = extreme_mask(saved(a).detach(), saved(result).detach());
+    return {mul(mask, div(g[0], sum(mask)))};
   }
 };
 
@@ -224,15 +238,18 @@ Tensor extreme_axis(const Tensor& a, std::int64_t axis_in, bool keepdim, bool is
   Shape oshape = reduced_shape(a.shape(), {axis}, keepdim);
   Tensor out = values.reshape(oshape);
   if (indices_out) *indices_out = indices.reshape(oshape);
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<MaxAxisBackward>();
-    node->indices = indices;
-    node->in_shape = a.shape();
-    node->keep_shape = values.shape();
-    node->axis = axis;
-    node->is_max = is_max;
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<MaxAxisBackward>({&a}, {&out}, [&](MaxAxisBackward& n) {
+    n.indices = n.save(indices);
+    n.in_shape = a.shape();
+    n.keep_shape = values.shape();
+    n.axis = axis;
+    n.is_max = is_max;
+  });
+  // The tangent at the chosen index of each slice.
+  jvp_op(op, {&a}, out, [&] {
+    Tensor mask = index_mask(indices, a.shape(), axis, a.dtype());
+    return sum(mul(tangent(a), mask), axis, keepdim);
+  });
   return out;
 }
 
@@ -245,13 +262,16 @@ Tensor extreme_all(const Tensor& a, bool is_max) {
     flat = a.detach().reshape({a.numel()});
   }
   Tensor out = extreme_axis(flat, 0, false, is_max, nullptr, op);
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<MaxAllBackward>();
-    node->a = SavedVariable(a);
-    node->result = SavedVariable(out);
-    node->is_max = is_max;
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<MaxAllBackward>({&a}, {&out}, [&](MaxAllBackward& n) {
+    n.a = n.save(a);
+    n.result = n.save(out);
+    n.is_max = is_max;
+  });
+  // The tangent averaged over the maxima, as the vjp shares the gradient.
+  jvp_op(op, {&a}, out, [&] {
+    Tensor mask = extreme_mask(a.detach(), out.detach());
+    return div(sum(mul(tangent(a), mask)), sum(mask));
+  });
   return out;
 }
 
@@ -332,17 +352,15 @@ Tensor logsumexp_kernel(const Tensor& src, std::int64_t axis) {
   return out;
 }
 
+// vjp grad·exp(a − result) = grad·softmax(a), with recorded ops: the saved result gets its
+// history back under create_graph, so the second derivative (diag(p) − ppᵀ per slice) follows.
 struct LogsumexpBackward final : Node {
-  SavedVariable a, result;
+  Saved a, result;
   Shape keep_shape;
   std::string_view name() const override { return "logsumexp"; }
   tensor_list apply(tensor_list&& g) override {
-    Tensor r = result.unpack(name()).reshape(keep_shape);
-    return {mul(g[0].reshape(keep_shape), exp(sub(a.unpack(name()), r)))};
-  }
-  void release_saved() override {
-    a.reset();
-    result.reset();
+    Tensor r = reshape(saved(result), keep_shape);
+    return {mul(reshape(g[0], keep_shape), exp(sub(saved(a), r)))};
   }
 };
 
@@ -358,13 +376,16 @@ Tensor logsumexp(const Tensor& a, std::int64_t axis_in, bool keepdim) {
     no_grad guard;
     out = out.reshape(reduced_shape(a.shape(), {axis}, keepdim));
   }
-  if (autograd::any_requires_grad({&a})) {
-    auto node = std::make_shared<LogsumexpBackward>();
-    node->a = SavedVariable(a);
-    node->result = SavedVariable(out);
-    node->keep_shape = keep_shape;
-    autograd::record(node, {&a}, {&out});
-  }
+  record_op<LogsumexpBackward>({&a}, {&out}, [&](LogsumexpBackward& n) {
+    n.a = n.save(a);
+    n.result = n.save(out);
+    n.keep_shape = keep_shape;
+  });
+  // Σ tangent·softmax(a) along the axis.
+  jvp_op("logsumexp", {&a}, out, [&] {
+    Tensor p = exp(sub(a, reshape(out, keep_shape)));
+    return sum(mul(tangent(a), p), axis, keepdim);
+  });
   return out;
 }
 

@@ -1,12 +1,16 @@
-// Reduction helpers: normalising a list of axes, the shape a reduction over them leaves, and
-// the mask of extreme entries.
-// Shared by the reductions (reduction.cpp) and the norms (norm.cpp). Not installed.
+// Reduction helpers: normalising a list of axes, the shape a reduction over them leaves, the
+// mask of extreme entries, and the choice between a fused first-order backward and one
+// written with ops.
+// Shared by the reductions (reduction.cpp), the norms (norm.cpp), the losses (loss.cpp) and
+// batch norm (normalization.cpp). Not installed.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
+#include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/tensor.hpp"
 
 namespace xgrad::detail {
@@ -53,6 +57,14 @@ inline Tensor extreme_mask(const Tensor& x, const Tensor& r) {
         x, r, [](T a, T b) { return (a == b || (std::isnan(a) && std::isnan(b))) ? T(1) : T(0); },
         "max_backward");
   });
+}
+
+/// True when a node's apply() must compute its vjp with recorded xgrad ops: its result is
+/// recorded (grad mode on: a backward with create_graph) or tangents propagate through it
+/// (forward-over-reverse inside a dual level). Otherwise nothing differentiates the vjp, and a
+/// fused raw kernel gives the same first-order values at the cost the op always had.
+inline bool backward_needs_ops() {
+  return is_grad_enabled() || autograd::detail::fw_propagating();
 }
 
 }  // namespace xgrad::detail

@@ -177,4 +177,33 @@ BOOST_AUTO_TEST_CASE(errors) {
   expect_error([] { nn::BatchNorm2d(0); }, {"BatchNorm", "positive"});
 }
 
+// A gradient penalty through the module (create_graph): in evaluation, with L = ½Σy²,
+// y = x̂·w + b and x̂ = (x − rm)·s, s = 1/√(rv + eps), ∂L/∂x = y·w·s, and the derivative of
+// Σ v·∂L/∂x w.r.t. w_c is Σ_{j in channel c} v_j·s_c·(2·w_c·x̂_j + b_c).
+BOOST_AUTO_TEST_CASE(mixed_second_derivative_in_evaluation) {
+  auto bn = std::make_shared<nn::BatchNorm2d>(2, options(float64));
+  {
+    no_grad guard;
+    bn->running_mean.copy_(tensor({0.3, -0.2}, float64));
+    bn->running_var.copy_(tensor({0.5, 2.0}, float64));
+  }
+  bn->weight = tensor({1.5, -0.5}, float64).requires_grad_();
+  bn->bias = tensor({0.2, 0.7}, float64).requires_grad_();
+  bn->eval();
+  Tensor x = input4d().requires_grad_();
+  Tensor y = (*bn)(x);
+  Tensor gx = grad({sum(mul(y, y)) * 0.5}, {x}, {}, std::nullopt, /*create_graph=*/true)[0];
+  Tensor v = ones({2, 2, 3, 2}, float64) * 0.25 + input4d();
+  Tensor gw = grad({gx}, {bn->weight}, {v})[0];
+  const auto xv = values_of(x), vv = values_of(v);
+  const double rm[2] = {0.3, -0.2}, rv[2] = {0.5, 2.0}, w[2] = {1.5, -0.5}, b[2] = {0.2, 0.7};
+  double want[2] = {0, 0};
+  for (std::size_t k = 0; k < xv.size(); ++k) {
+    const std::size_t c = (k / 6) % 2;  // [2,2,3,2]: 6 elements per (n, c)
+    const double s = 1 / std::sqrt(rv[c] + 1e-5);
+    want[c] += vv[k] * s * (2 * w[c] * (xv[k] - rm[c]) * s + b[c]);
+  }
+  expect_values(gw, {2}, {want[0], want[1]}, 1e-13);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

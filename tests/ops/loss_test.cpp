@@ -19,6 +19,7 @@ using xgrad::testing::GoldenCase;
 using xgrad::testing::kFloatDtypes;
 using xgrad::testing::kNaN;
 using xgrad::testing::leaf;
+using xgrad::testing::make;
 using xgrad::testing::ops_golden_tol;
 using xgrad::testing::read_ops_golden;
 using xgrad::testing::tol;
@@ -59,6 +60,45 @@ CrossEntropyOptions ce_options(const GoldenCase& c, Dtype d, Reduction r) {
   o.label_smoothing = c.scalar("label_smoothing");
   o.reduction = r;
   return o;
+}
+
+// The Hessian of the scalar f at x0 (float64) as an [n, n] tensor, n = x0.numel(): one backward
+// with create_graph, then one backward of the gradient per row (row j = ∂(∂f/∂x_j)/∂x).
+Tensor hessian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x0) {
+  Tensor x = x0.detach().clone().requires_grad_();
+  Tensor g = grad({f(x)}, {x}, {}, std::nullopt, /*create_graph=*/true)[0];
+  const std::int64_t n = x.numel();
+  Tensor h = zeros({n, n}, float64);
+  BOOST_REQUIRE(g.requires_grad());
+  for (std::int64_t j = 0; j < n; ++j) {
+    Tensor e = zeros(x.shape(), float64);
+    e.data_ptr<double>()[j] = 1;
+    Tensor r = grad({g}, {x}, {e}, /*retain_graph=*/true)[0].detach().contiguous();
+    for (std::int64_t k = 0; k < n; ++k) h.data_ptr<double>()[j * n + k] = r.data_ptr<double>()[k];
+  }
+  return h;
+}
+
+// Block-diagonal cross-entropy Hessian: row i's block is scale_i·(diag(p_i) − p_i p_iᵀ), p_i
+// the softmax of row i of x ([N, C], row-major values).
+std::vector<double> ce_hessian(const std::vector<double>& x, std::int64_t n, std::int64_t c,
+                               const std::vector<double>& scale) {
+  const auto nc = static_cast<std::size_t>(n * c);
+  std::vector<double> h(nc * nc, 0.0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::vector<double> p(static_cast<std::size_t>(c));
+    double z = 0;
+    for (std::int64_t k = 0; k < c; ++k) z += std::exp(x[static_cast<std::size_t>(i * c + k)]);
+    for (std::int64_t k = 0; k < c; ++k)
+      p[static_cast<std::size_t>(k)] = std::exp(x[static_cast<std::size_t>(i * c + k)]) / z;
+    for (std::int64_t a = 0; a < c; ++a)
+      for (std::int64_t b = 0; b < c; ++b) {
+        const double pa = p[static_cast<std::size_t>(a)], pb = p[static_cast<std::size_t>(b)];
+        h[static_cast<std::size_t>(i * c + a) * nc + static_cast<std::size_t>(i * c + b)] =
+            scale[static_cast<std::size_t>(i)] * ((a == b ? pa : 0.0) - pa * pb);
+      }
+  }
+  return h;
 }
 
 }  // namespace
@@ -542,6 +582,96 @@ BOOST_AUTO_TEST_CASE(binary_cross_entropy_errors) {
       "binary_cross_entropy: weight [2,3] cannot be broadcast to the input's shape [3]");
   expect_error([] { binary_cross_entropy(zeros({3}), zeros({3}), zeros({3}, float64)); },
                {"binary_cross_entropy", "float32 [3]", "float64 [3]"});
+}
+
+// ---- second derivatives (create_graph) against analytic values ------------------------------
+
+// cross_entropy's backward (softmax − onehot)/N, recorded and differentiated: the Hessian w.r.t.
+// the logits is block-diagonal, (diag(p_i) − p_i p_iᵀ)/N per row for mean (1 per row for sum).
+BOOST_AUTO_TEST_CASE(cross_entropy_hessian) {
+  const std::vector<double> xv{1.0, 2.0, 3.0, 0.5, 1.0, 1.0, 1.0, -0.5, 0.5, -1.0, 2.0, 0.0};
+  const Tensor x0 = make(xv, {3, 4});
+  const Tensor lab = labels({0, 2, 1});
+  expect_values(hessian([&](const Tensor& x) { return cross_entropy(x, lab); }, x0), {12, 12},
+                ce_hessian(xv, 3, 4, {1.0 / 3, 1.0 / 3, 1.0 / 3}), 1e-14);
+  expect_values(hessian([&](const Tensor& x) { return cross_entropy(x, lab, Reduction::sum); }, x0),
+                {12, 12}, ce_hessian(xv, 3, 4, {1, 1, 1}), 1e-14);
+  // With weights, label smoothing and an ignored row, row i's block is scaled by
+  // a_i = (1 − ε)·w[y_i] + ε/C·Σw (0 for the ignored row), divided by Σ w[y_i] over the
+  // counted rows for mean.
+  CrossEntropyOptions o;
+  o.weight = tensor({0.5, 2.0, 1.0, 0.25}, float64);
+  o.ignore_index = 1;
+  o.label_smoothing = 0.2;
+  const Tensor lab2 = labels({0, 1, 3});
+  const double w_all = 0.5 + 2.0 + 1.0 + 0.25, total = 0.5 + 0.25;
+  const double a0 = 0.8 * 0.5 + 0.2 / 4 * w_all, a2 = 0.8 * 0.25 + 0.2 / 4 * w_all;
+  expect_values(hessian([&](const Tensor& x) { return cross_entropy(x, lab2, o); }, x0), {12, 12},
+                ce_hessian(xv, 3, 4, {a0 / total, 0.0, a2 / total}), 1e-14);
+}
+
+// mse: d²/dx² mean((x − c)²) = 2/N·I; bce_with_logits (sum): diag(σ(x)(1 − σ(x)));
+// binary_cross_entropy (sum): diag(y/x² + (1 − y)/(1 − x)²).
+BOOST_AUTO_TEST_CASE(elementwise_loss_hessians) {
+  const std::vector<double> xv{0.2, 0.7, 0.45, 0.9};
+  const Tensor x0 = make(xv, {4});
+  const std::vector<double> yv{0.0, 1.0, 0.3, 0.6};
+  const Tensor y = make(yv, {4});
+  auto diag = [](const std::vector<double>& d) {
+    std::vector<double> h(d.size() * d.size(), 0.0);
+    for (std::size_t i = 0; i < d.size(); ++i) h[i * d.size() + i] = d[i];
+    return h;
+  };
+  expect_values(hessian([&](const Tensor& x) { return mse_loss(x, y); }, x0), {4, 4},
+                diag({0.5, 0.5, 0.5, 0.5}), 1e-14);
+  const std::vector<double> lv{-3.0, 2.0, -0.5, 4.0};
+  std::vector<double> want(4);
+  for (std::size_t i = 0; i < 4; ++i) {
+    const double s = 1 / (1 + std::exp(-lv[i]));
+    want[i] = s * (1 - s);
+  }
+  const Tensor logits0 = make(lv, {4});
+  expect_values(
+      hessian(
+          [&](const Tensor& x) { return binary_cross_entropy_with_logits(x, y, Reduction::sum); },
+          logits0),
+      {4, 4}, diag(want), 1e-14);
+  for (std::size_t i = 0; i < 4; ++i)
+    want[i] = yv[i] / (xv[i] * xv[i]) + (1 - yv[i]) / ((1 - xv[i]) * (1 - xv[i]));
+  expect_values(
+      hessian([&](const Tensor& x) { return binary_cross_entropy(x, y, Reduction::sum); }, x0),
+      {4, 4}, diag(want), 1e-13);
+}
+
+// Forward mode directly on the logits: the tangent of cross_entropy (sum) is Σ (p − onehot)·u.
+BOOST_AUTO_TEST_CASE(cross_entropy_jvp_by_value) {
+  namespace fw = autograd::forward_ad;
+  const Tensor x = tensor({1.0, 2.0, 3.0}, float64).reshape({1, 3});
+  const Tensor u = tensor({1.0, -1.0, 2.0}, float64).reshape({1, 3});
+  double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  const double want = (std::exp(1.0) / z - 1) * 1 + std::exp(2.0) / z * -1 + std::exp(3.0) / z * 2;
+  fw::dual_level level;
+  Tensor t =
+      fw::unpack_dual(cross_entropy(fw::make_dual(x, u), labels({0}), Reduction::sum)).tangent;
+  expect_values(t, {}, {want}, 1e-14);
+}
+
+// Forward-over-reverse without create_graph: the gradient computed inside a dual level carries
+// the tangent H·u, H = (diag(p) − ppᵀ) for one row (the backward is computed with ops there).
+BOOST_AUTO_TEST_CASE(cross_entropy_forward_over_reverse) {
+  namespace fw = autograd::forward_ad;
+  const std::vector<double> xv{1.0, 2.0, 3.0}, uv{1.0, -1.0, 2.0};
+  Tensor x = make(xv, {1, 3}).requires_grad_();
+  fw::dual_level level;
+  Tensor xd = fw::make_dual(x, make(uv, {1, 3}));
+  Tensor g = grad({cross_entropy(xd, labels({0}), Reduction::sum)}, {x})[0];
+  const auto h = ce_hessian(xv, 1, 3, {1.0});
+  std::vector<double> want(3, 0.0);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t k = 0; k < 3; ++k) want[i] += h[i * 3 + k] * uv[k];
+  Tensor t = fw::unpack_dual(g).tangent;
+  BOOST_REQUIRE(t.defined());
+  expect_values(t, {1, 3}, want, 1e-14);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -42,6 +42,30 @@ Tensor input4d(Dtype d) {
   return from_data(v.data(), {2, 2, 3, 2}).to(d);
 }
 
+// The Hessian of Σ x̂² (batch statistics, no affine) w.r.t. x [M, C] (row-major values): per
+// channel Σ_j x̂_j² = M·s/(s + ε), s the biased variance, so within a channel
+//   H_jk = 2ε/(s+ε)²·(δ_jk − 1/M) − 8ε(x_j − μ)(x_k − μ)/(M(s+ε)³), and 0 across channels.
+std::vector<double> squares_hessian(const std::vector<double>& xv, std::int64_t M, std::int64_t C,
+                                    double eps) {
+  const std::int64_t n = M * C;
+  std::vector<double> want(static_cast<std::size_t>(n * n), 0.0);
+  for (std::int64_t c = 0; c < C; ++c) {
+    double mu = 0, s = 0;
+    for (std::int64_t i = 0; i < M; ++i) mu += xv[static_cast<std::size_t>(i * C + c)] / M;
+    for (std::int64_t i = 0; i < M; ++i)
+      s += std::pow(xv[static_cast<std::size_t>(i * C + c)] - mu, 2) / M;
+    for (std::int64_t j = 0; j < M; ++j)
+      for (std::int64_t k = 0; k < M; ++k) {
+        const double dj = xv[static_cast<std::size_t>(j * C + c)] - mu;
+        const double dk = xv[static_cast<std::size_t>(k * C + c)] - mu;
+        want[static_cast<std::size_t>((j * C + c) * n + k * C + c)] =
+            2 * eps / std::pow(s + eps, 2) * ((j == k ? 1.0 : 0.0) - 1.0 / M) -
+            8 * eps * dj * dk / (M * std::pow(s + eps, 3));
+      }
+  }
+  return want;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(normalization)
@@ -241,6 +265,67 @@ BOOST_AUTO_TEST_CASE(errors) {
   expect_values(
       batch_norm(ones({1, 3}), zeros({3}), ones({3}), Tensor(), Tensor(), false, 0.1, 0.0), {1, 3},
       {1, 1, 1});
+}
+
+// ---- second derivatives (create_graph) against analytic values ------------------------------
+
+// Training, no affine: the Hessian of Σ x̂² (squares_hessian) by create_graph. Exercises the
+// recorded backward through the batch statistics (a large ε makes it sizeable).
+BOOST_AUTO_TEST_CASE(hessian_through_batch_statistics) {
+  const std::vector<double> xv{1.0, -2.0, 3.0, 0.0, -1.0, 4.0, 2.0, 1.0};  // [4, 2]
+  const double eps = 0.5;
+  const std::int64_t M = 4, C = 2, n = M * C;
+  Tensor x = from_data(xv.data(), {M, C}).requires_grad_();
+  Tensor y = batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, eps);
+  Tensor g = grad({sum(mul(y, y))}, {x}, {}, std::nullopt, /*create_graph=*/true)[0];
+  std::vector<double> got;
+  for (std::int64_t j = 0; j < n; ++j) {
+    Tensor e = zeros({M, C}, float64);
+    e.data_ptr<double>()[j] = 1;
+    const auto row = values_of(grad({g}, {x}, {e}, /*retain_graph=*/true)[0]);
+    got.insert(got.end(), row.begin(), row.end());
+  }
+  const std::vector<double> want = squares_hessian(xv, M, C, eps);
+  expect_values(from_data(got.data(), {n, n}), {n, n}, want, 1e-13);
+}
+
+// Forward-over-reverse without create_graph: the gradient of Σ x̂² computed inside a dual level
+// carries the tangent H·u.
+BOOST_AUTO_TEST_CASE(forward_over_reverse_through_batch_statistics) {
+  namespace fw = autograd::forward_ad;
+  const std::vector<double> xv{1.0, -2.0, 3.0, 0.0, -1.0, 4.0, 2.0, 1.0};  // [4, 2]
+  const std::vector<double> uv{0.5, 1.0, -1.0, 2.0, 0.25, -0.5, 1.5, 0.0};
+  const double eps = 0.5;
+  Tensor x = from_data(xv.data(), {4, 2}).requires_grad_();
+  fw::dual_level level;
+  Tensor xd = fw::make_dual(x, from_data(uv.data(), {4, 2}));
+  Tensor y = batch_norm(xd, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, eps);
+  Tensor g = grad({sum(mul(y, y))}, {x})[0];
+  const std::vector<double> h = squares_hessian(xv, 4, 2, eps);
+  std::vector<double> want(8, 0.0);
+  for (std::size_t j = 0; j < 8; ++j)
+    for (std::size_t k = 0; k < 8; ++k) want[j] += h[j * 8 + k] * uv[k];
+  Tensor t = fw::unpack_dual(g).tangent;
+  BOOST_REQUIRE(t.defined());
+  expect_values(t, {4, 2}, want, 1e-13);
+}
+
+// Forward mode directly on batch_norm's inputs, evaluation: dy = dx·w·invstd + x̂·dw + db.
+BOOST_AUTO_TEST_CASE(jvp_by_value) {
+  namespace fw = autograd::forward_ad;
+  const Tensor x = tensor({{1.0, -2.0}, {3.0, 0.5}}, float64);
+  const Tensor rm = tensor({0.5, -1.0}, float64), rv = tensor({3.0, 0.0}, float64);
+  const Tensor w = tensor({2.0, -1.0}, float64), b = tensor({0.1, 0.2}, float64);
+  const Tensor u = tensor({{1.0, 2.0}, {-1.0, 0.5}}, float64);
+  const Tensor uw = tensor({0.5, 1.5}, float64), ub = tensor({-2.0, 3.0}, float64);
+  fw::dual_level level;
+  Tensor y = batch_norm(fw::make_dual(x, u), rm, rv, fw::make_dual(w, uw), fw::make_dual(b, ub),
+                        false, 0.1, 1.0);
+  const double s0 = 1 / std::sqrt(4.0), s1 = 1.0;  // 1/√(rv + eps)
+  expect_values(fw::unpack_dual(y).tangent, {2, 2},
+                {1 * 2 * s0 + (1 - 0.5) * s0 * 0.5 - 2, 2 * -1 * s1 + (-2 + 1) * s1 * 1.5 + 3,
+                 -1 * 2 * s0 + (3 - 0.5) * s0 * 0.5 - 2, 0.5 * -1 * s1 + (0.5 + 1) * s1 * 1.5 + 3},
+                1e-14);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -77,6 +77,26 @@ std::vector<double> filled(std::size_t n, double v) {
   return std::vector<double>(n, v);
 }
 
+// The Hessian of the scalar f at x0 (float64) as an [n, n] tensor, n = x0.numel(): one backward
+// with create_graph, then one backward of the gradient per row (row j = ∂(∂f/∂x_j)/∂x). A
+// gradient that no longer depends on x (piecewise linear f) gives a zero Hessian.
+Tensor hessian(const Fn& f, const Tensor& x0) {
+  Tensor x = x0.detach().clone().requires_grad_();
+  Tensor g = grad({f(x)}, {x}, {}, std::nullopt, /*create_graph=*/true)[0];
+  const std::int64_t n = x.numel();
+  Tensor h = zeros({n, n}, float64);
+  if (!g.requires_grad()) return h;
+  for (std::int64_t j = 0; j < n; ++j) {
+    Tensor e = zeros(x.shape(), float64);
+    e.data_ptr<double>()[j] = 1;
+    Tensor row = grad({g}, {x}, {e}, /*retain_graph=*/true, false, /*allow_unused=*/true)[0];
+    if (!row.defined()) continue;
+    Tensor r = row.detach().contiguous();
+    for (std::int64_t k = 0; k < n; ++k) h.data_ptr<double>()[j * n + k] = r.data_ptr<double>()[k];
+  }
+  return h;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(reduction)
@@ -563,6 +583,112 @@ BOOST_AUTO_TEST_CASE(norm_errors) {
       },
       "norm: axis -3 is out of range for a tensor of shape [2,3]");
   expect_error([] { norm(zeros({3}, int64)); }, {"norm", "int64"});
+}
+
+// ---- second derivatives (create_graph) against analytic values ------------------------------
+
+// d²/dx² mean((x − c)²) = 2/N·I: mean's backward (an expand) recorded and differentiated.
+BOOST_AUTO_TEST_CASE(hessian_of_mean_squared_distance) {
+  const Tensor c = make({0.5, -1, 2, 0, 1, 3}, {2, 3});
+  Tensor h = hessian([&](const Tensor& x) { return mean(pow(x - c, 2.0)); },
+                     make({1, 2, 3, 4, 5, 6}, {2, 3}));
+  std::vector<double> want(36, 0.0);
+  for (int j = 0; j < 6; ++j) want[static_cast<std::size_t>(j * 7)] = 2.0 / 6;
+  expect_values(h, {6, 6}, want, 1e-14);
+  // Along an axis, keepdim: sum over axis 1 of (x − c)², then mean over rows: 2/N_rows·I.
+  Tensor h1 = hessian([&](const Tensor& x) { return mean(sum(pow(x - c, 2.0), 1, true)); },
+                      make({1, 2, 3, 4, 5, 6}, {2, 3}));
+  for (int j = 0; j < 6; ++j) want[static_cast<std::size_t>(j * 7)] = 2.0 / 2;
+  expect_values(h1, {6, 6}, want, 1e-14);
+}
+
+// logsumexp along rows: the Hessian of Σ_rows logsumexp is diag(p) − ppᵀ per row, p the row's
+// softmax; the saved result gets its history back inside the recorded backward.
+BOOST_AUTO_TEST_CASE(hessian_of_logsumexp) {
+  const std::vector<double> xv{0.3, -1.2, 2.0, 1.0, 1.0, -0.5};
+  Tensor h = hessian([](const Tensor& x) { return sum(logsumexp(x, 1)); }, make(xv, {2, 3}));
+  std::vector<double> want(36, 0.0);
+  for (int r = 0; r < 2; ++r) {
+    double z = 0;
+    for (int k = 0; k < 3; ++k) z += std::exp(xv[static_cast<std::size_t>(3 * r + k)]);
+    for (int i = 0; i < 3; ++i)
+      for (int k = 0; k < 3; ++k) {
+        const double pi = std::exp(xv[static_cast<std::size_t>(3 * r + i)]) / z;
+        const double pk = std::exp(xv[static_cast<std::size_t>(3 * r + k)]) / z;
+        want[static_cast<std::size_t>((3 * r + i) * 6 + 3 * r + k)] = (i == k ? pi : 0) - pi * pk;
+      }
+  }
+  expect_values(h, {6, 6}, want, 1e-14);
+}
+
+// ‖x‖₂'s Hessian is (I − x̂x̂ᵀ)/‖x‖; at the zero vector the gradient is the subgradient 0 and
+// the Hessian is taken as 0 (torch's masked convention), not NaN.
+BOOST_AUTO_TEST_CASE(hessian_of_norm) {
+  const std::vector<double> xv{3, -4, 12};  // ‖x‖ = 13
+  Tensor h = hessian([](const Tensor& x) { return norm(x); }, make(xv, {3}));
+  std::vector<double> want(9);
+  for (int i = 0; i < 3; ++i)
+    for (int k = 0; k < 3; ++k)
+      want[static_cast<std::size_t>(3 * i + k)] =
+          ((i == k ? 1.0 : 0.0) -
+           xv[static_cast<std::size_t>(i)] * xv[static_cast<std::size_t>(k)] / 169.0) /
+          13.0;
+  expect_values(h, {3, 3}, want, 1e-14);
+  for (double p : {1.0, 2.0, 3.0, kInf}) {
+    BOOST_TEST_CONTEXT("p " << p) {
+      expect_values(hessian([p](const Tensor& x) { return norm(x, p); }, zeros({3}, float64)),
+                    {3, 3}, filled(9, 0.0));
+    }
+  }
+  // p = 3 along rows: ∂²‖x‖₃/∂x_i∂x_k = 2|x_i|δ_ik/‖x‖² − 2 x_i|x_i| x_k|x_k|/‖x‖⁵.
+  const std::vector<double> yv{1, -2, 0.5};
+  const double n3 = std::cbrt(1 + 8 + 0.125);
+  Tensor h3 = hessian([](const Tensor& x) { return norm(x, 3); }, make(yv, {3}));
+  for (int i = 0; i < 3; ++i)
+    for (int k = 0; k < 3; ++k) {
+      const double xi = yv[static_cast<std::size_t>(i)], xk = yv[static_cast<std::size_t>(k)];
+      want[static_cast<std::size_t>(3 * i + k)] =
+          (i == k ? 2 * std::abs(xi) / (n3 * n3) : 0.0) -
+          2 * xi * std::abs(xi) * xk * std::abs(xk) / std::pow(n3, 5);
+    }
+  expect_values(h3, {3, 3}, want, 1e-13);
+}
+
+// max/min/amax are piecewise linear: Σ max(x, 1)² has Hessian 2 on the chosen entries' diagonal
+// and 0 elsewhere (the recorded backward routes the gradient through the same one-hot mask).
+BOOST_AUTO_TEST_CASE(hessian_through_max_and_amax) {
+  const Tensor x0 = make({1, 5, 3, 4, 2, 6}, {2, 3});  // row maxima at 1 and 5, minima at 0 and 4
+  auto diag = [](std::initializer_list<int> at, double v) {
+    std::vector<double> w(36, 0.0);
+    for (int j : at) w[static_cast<std::size_t>(j * 7)] = v;
+    return w;
+  };
+  expect_values(hessian([](const Tensor& x) { return sum(pow(max(x, 1), 2.0)); }, x0), {6, 6},
+                diag({1, 5}, 2));
+  expect_values(hessian([](const Tensor& x) { return sum(pow(min(x, -1, true), 2.0)); }, x0),
+                {6, 6}, diag({0, 4}, 2));
+  expect_values(hessian([](const Tensor& x) { return pow(max(x), 2.0); }, x0), {6, 6},
+                diag({5}, 2));
+  expect_values(hessian([](const Tensor& x) { return sum(pow(amax(x, {1}), 2.0)); }, x0), {6, 6},
+                diag({1, 5}, 2));
+  expect_values(hessian([](const Tensor& x) { return pow(amin(x), 2.0); }, x0), {6, 6},
+                diag({0}, 2));
+}
+
+// Forward mode directly on a reduction's input (no shape op in the path): the tangent reduced
+// as the primal is; max/amax pick (or share, on ties) the tangent at the extremes.
+BOOST_AUTO_TEST_CASE(jvp_rules_by_value) {
+  namespace fw = autograd::forward_ad;
+  const Tensor x = make({1, 5, 5, 4, 2, 6}, {2, 3});
+  const Tensor u = make({10, 20, 30, 40, 50, 60}, {2, 3});
+  fw::dual_level level;
+  Tensor d = fw::make_dual(x, u);
+  expect_values(fw::unpack_dual(sum(d, 1)).tangent, {2}, {60, 150});
+  expect_values(fw::unpack_dual(mean(d)).tangent, {}, {35});
+  expect_values(fw::unpack_dual(max(d, 1)).tangent, {2}, {20, 60});     // first of the tie
+  expect_values(fw::unpack_dual(amax(d, {1})).tangent, {2}, {25, 60});  // tie shared
+  expect_values(fw::unpack_dual(min(d)).tangent, {}, {10});
+  expect_values(fw::unpack_dual(norm(d, 1, {1})).tangent, {2}, {60, 150});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

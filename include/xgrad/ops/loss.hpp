@@ -1,6 +1,9 @@
 // Loss functions, each with reduction mean (default) | sum | none, as torch.nn.functional.
 // Shapes are checked, never broadcast silently: a loss whose input and target shapes differ
 // throws, e.g. "mse_loss: input [64,10] and target [64] must have the same shape".
+// Each loss is differentiable to any order in its float inputs (backward with create_graph,
+// forward mode): the first-order backward reuses the derivative the forward kernel computed,
+// and a recorded backward recomputes it with xgrad ops (same values).
 #pragma once
 
 #include "xgrad/tensor.hpp"
@@ -41,6 +44,9 @@ struct CrossEntropyOptions {
 /// Σ w[y_i] over the rows not ignored (the number of those rows without weights) — NaN when
 /// every row is ignored, with gradient 0, as torch. Gradient:
 ///   (1 − ε)·w[y]·(softmax(x_i) − one_hot(y)) + ε/C·(Σw·softmax(x_i) − w).
+/// Second derivative (create_graph): row i's Hessian w.r.t. its logits is
+/// a_i·(diag(p) − ppᵀ), a_i = (1 − ε)·w[y_i] + ε/C·Σw (0 for an ignored row), divided like the
+/// loss for mean — (diag(p) − ppᵀ)/N without options.
 /// Throws as the overload above, and for a weight whose shape is not [C] ("cross_entropy:
 /// expected a weight of shape [3] (one per class), got [2]") or dtype differs, and for
 /// label_smoothing outside [0, 1].

@@ -15,6 +15,10 @@ namespace xgrad {
 /// training = false: μ and σ² are running_mean and running_var (both required).
 /// weight and bias may be undefined (then 1 and 0). Float32 statistics accumulate in float64.
 /// Gradients go to x, weight and bias; the running statistics are buffers and never get one.
+/// Differentiable to any order (a recorded backward differentiates through the batch
+/// statistics in training; torch's batch_norm double backward) and in forward mode:
+/// dy = dx̂·w + x̂·dw + db, dx̂ = invstd·(dx − mean(dx) − x̂·mean(dx·x̂)) in training, dx·invstd
+/// in evaluation.
 /// Shapes: x [N, C] or [N, C, *] (e.g. [N, C, H, W]); running_mean, running_var, weight, bias
 /// [C]; all of x's float dtype -> x's shape.
 /// Throws when x has fewer than 2 dimensions, a [C] tensor has another shape or dtype, a running

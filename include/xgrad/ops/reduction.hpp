@@ -2,6 +2,10 @@
 // amax/amin and norm.
 // Axes may be negative (counting from the end); an axis out of range throws
 // "sum: axis 2 is out of range for a tensor of shape [2,3]".
+// Every reduction is differentiable to any order (backward with create_graph records its
+// backward, written with xgrad ops) and has a forward-mode rule: the same reduction of the
+// tangent; max/min/amax/amin take the tangent at the extremes, shared on ties exactly as the
+// gradient is (so they are piecewise linear: second derivative 0).
 #pragma once
 
 #include "xgrad/tensor.hpp"
@@ -59,9 +63,12 @@ Tensor amin(const Tensor& input, const Shape& dim = {}, bool keepdim = false);
 /// norm([1e200, 1e200]) is 1.414e200, not inf. Gradient: sign(x)·(|x|/‖x‖)^(p−1), i.e.
 /// sign(x) for p = 1 and x/‖x‖ for p = 2, and 0 at the zero vector (torch's choice); for
 /// p = inf sign(x) shared evenly among the elements of largest |x|. The norm of an empty
-/// slice is 0. Shapes: input [...] float32/float64 -> input's shape without `dim` (size 1
-/// each when keepdim). Throws for p < 1 ("norm: p must be >= 1 or inf, got 0.5"), a dim out
-/// of range or given twice.
+/// slice is 0. Second derivative: for p = 2, (I − x̂x̂ᵀ)/‖x‖; at the zero vector it is taken as 0
+/// for every p, like the gradient (torch's masked convention), never NaN; for 1 < p < 2 it is
+/// NaN at a zero element of a nonzero slice (the true value, ∝ |x|^(p−2), is infinite). Shapes:
+/// input [...] float32/float64 -> input's shape without `dim` (size 1 each when keepdim). Throws
+/// for p < 1
+/// ("norm: p must be >= 1 or inf, got 0.5"), a dim out of range or given twice.
 Tensor norm(const Tensor& input, double p = 2.0, const Shape& dim = {}, bool keepdim = false);
 
 }  // namespace xgrad
