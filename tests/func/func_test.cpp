@@ -3,14 +3,22 @@
 // against torch.func's goldens (tools/torch_func.py).
 #include <boost/test/unit_test.hpp>
 
+#include "golden_file.hpp"
 #include "test_util.hpp"
 #include "xgrad/func.hpp"
+#include "xgrad/nn/activation.hpp"
 #include "xgrad/nn/linear.hpp"
+#include "xgrad/nn/sequential.hpp"
+#include "xgrad/ops/activation.hpp"
+#include "xgrad/ops/loss.hpp"
 
 using namespace xgrad;
 using xgrad::testing::expect_error;
+using xgrad::testing::expect_golden;
 using xgrad::testing::expect_values;
+using xgrad::testing::GoldenCase;
 using xgrad::testing::make;
+using xgrad::testing::read_golden_file;
 using xgrad::testing::values_of;
 // The suite is named func too: the transforms are reached through this alias.
 namespace xf = xgrad::func;
@@ -260,6 +268,103 @@ BOOST_AUTO_TEST_CASE(functional_call_restores_on_errors) {
       },
       {"no parameter or buffer named 'wieght'"});
   BOOST_TEST(fc.weight.impl() == w0.impl());
+}
+
+// ---- softmax: J = diag(s) − s sᵀ ------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(jacobians_of_softmax) {
+  Tensor x = make({0.3, -1.2, 2.0, 0.5}, {4});
+  auto f = [](const Tensor& t) { return softmax(t, 0); };
+  const auto s = values_of(f(x));
+  std::vector<double> expected;
+  for (std::size_t i = 0; i < 4; ++i)
+    for (std::size_t j = 0; j < 4; ++j) expected.push_back((i == j ? s[i] : 0.0) - s[i] * s[j]);
+  expect_values(xf::jacrev(xf::UnaryFn(f))(x), {4, 4}, expected, 1e-12);
+  expect_values(xf::jacfwd(xf::UnaryFn(f))(x), {4, 4}, expected, 1e-12);
+}
+
+// ---- an MLP's loss against torch.func (tests/data/func_golden/mlp.txt) ---------------------
+
+namespace {
+
+// The golden's model: Sequential(Linear(4, 5), ReLU, Linear(5, 3)), float64; its parameters
+// are passed through functional_call in state_dict order.
+struct GoldenMLP {
+  GoldenCase g = read_golden_file("func_golden", "mlp.txt").at(0);
+  std::vector<std::string> names = {"0.weight", "0.bias", "2.weight", "2.bias"};
+  std::shared_ptr<nn::Sequential> model =
+      std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+          std::make_shared<nn::Linear>(4, 5, nn::LinearOptions{.dtype = float64}),
+          std::make_shared<nn::ReLU>(),
+          std::make_shared<nn::Linear>(5, 3, nn::LinearOptions{.dtype = float64})});
+
+  std::vector<Tensor> tensors(const std::string& prefix) const {
+    std::vector<Tensor> out;
+    for (const auto& n : names) out.push_back(g.at(prefix + n));
+    return out;
+  }
+  xf::Fn logits() const {
+    return [this](const std::vector<Tensor>& p) {
+      std::map<std::string, Tensor> state;
+      for (std::size_t i = 0; i < names.size(); ++i) state[names[i]] = p[i];
+      return xf::functional_call(*model, state, g.at("x"));
+    };
+  }
+  xf::Fn loss() const {
+    return
+        [this](const std::vector<Tensor>& p) { return cross_entropy(logits()(p), g.int64("y")); };
+  }
+};
+
+constexpr double kGoldenTol = 1e-10;
+const std::vector<std::int64_t> kAll = {0, 1, 2, 3};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(mlp_jacobians_match_torch_func) {
+  GoldenMLP m;
+  const auto p = m.tensors("p.");
+  expect_golden(m.loss()(p), m.g.at("loss"), kGoldenTol);
+  const auto jr = xf::jacrev(m.loss(), kAll)(p);
+  const auto jf = xf::jacfwd(m.loss(), kAll)(p);
+  const auto lr = xf::jacrev(m.logits(), kAll)(p);
+  const auto lf = xf::jacfwd(m.logits(), kAll)(p);
+  for (std::size_t i = 0; i < 4; ++i) {
+    expect_golden(jr[i], m.g.at("jacrev_loss." + m.names[i]), kGoldenTol);
+    expect_golden(jf[i], m.g.at("jacfwd_loss." + m.names[i]), kGoldenTol);
+    expect_golden(lr[i], m.g.at("jacrev_logits." + m.names[i]), kGoldenTol);
+    expect_golden(lf[i], m.g.at("jacfwd_logits." + m.names[i]), kGoldenTol);
+  }
+  // The module has its own parameters back.
+  BOOST_TEST(m.model->parameters()[0].requires_grad());
+  BOOST_TEST(m.model->parameters()[0].shape() == (Shape{5, 4}));
+}
+
+BOOST_AUTO_TEST_CASE(mlp_hessian_matches_torch_func) {
+  GoldenMLP m;
+  const auto H = xf::hessian(m.loss(), kAll)(m.tensors("p."));
+  for (std::size_t i = 0; i < 4; ++i)
+    for (std::size_t j = 0; j < 4; ++j)
+      expect_golden(H[i][j], m.g.at("hessian." + m.names[i] + "." + m.names[j]), kGoldenTol);
+}
+
+BOOST_AUTO_TEST_CASE(mlp_products_match_torch_func) {
+  GoldenMLP m;
+  const auto p = m.tensors("p."), v = m.tensors("v.");
+  auto [out, hv] = xf::hvp(m.loss(), p, v);
+  auto [out2, vh] = xf::vhp(m.loss(), p, v);
+  expect_golden(out, m.g.at("loss"), kGoldenTol);
+  expect_golden(out2, m.g.at("loss"), kGoldenTol);
+  for (std::size_t i = 0; i < 4; ++i) {
+    expect_golden(hv[i], m.g.at("hvp." + m.names[i]), kGoldenTol);
+    expect_golden(vh[i], m.g.at("vhp." + m.names[i]), kGoldenTol);
+  }
+  expect_golden(xf::jvp(m.loss(), p, v).second, m.g.at("jvp_loss"), kGoldenTol);
+  expect_golden(xf::jvp(m.logits(), p, v).second, m.g.at("jvp_logits"), kGoldenTol);
+  auto [logits, vjp_fn] = xf::vjp(m.logits(), p);
+  const auto g = vjp_fn(m.g.at("ct"));
+  for (std::size_t i = 0; i < 4; ++i)
+    expect_golden(g[i], m.g.at("vjp_logits." + m.names[i]), kGoldenTol);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
