@@ -15,7 +15,8 @@
 //
 // Limit: forward mode has one dual level at a time (forward_ad.hpp), so a forward-mode
 // transform (jvp, jacfwd, hvp, hessian) inside another one — jacfwd(jacfwd(f)),
-// jvp of a hessian — throws xgrad::Error; use jacfwd(jacrev(f)) or jacrev(jacrev(f)).
+// jvp of a hessian — throws xgrad::Error; use jacfwd(jacrev(f)), jacrev(jacfwd(f)) or
+// jacrev(jacrev(f)).
 //
 // Source: the torch.func documentation (torch 2.x; functorch in torch 1.13) and
 // torch.autograd.functional.hvp / vhp for hvp's and vhp's (output, product) results.

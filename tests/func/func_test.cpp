@@ -7,6 +7,7 @@
 #include "test_util.hpp"
 #include "xgrad/func.hpp"
 #include "xgrad/nn/activation.hpp"
+#include "xgrad/nn/batchnorm.hpp"
 #include "xgrad/nn/linear.hpp"
 #include "xgrad/nn/sequential.hpp"
 #include "xgrad/ops/activation.hpp"
@@ -189,6 +190,29 @@ BOOST_AUTO_TEST_CASE(second_order_compositions_agree) {
     }
 }
 
+// Reverse-over-forward works too: the tangents of jacfwd's passes are recorded when its inputs
+// require grad (an outer jacrev's leaves).
+BOOST_AUTO_TEST_CASE(jacrev_of_jacfwd_is_the_hessian) {
+  const std::vector<Tensor> p = {scalar(-1.5), scalar(2.0)};
+  auto H = xf::jacrev(xf::jacfwd(rosenbrock, {0, 1}), {0, 1})(p);
+  expect_exact(H[0][0], {}, {1902.0});
+  expect_exact(H[0][1], {}, {600.0});
+  expect_exact(H[1][0], {}, {600.0});
+  expect_exact(H[1][1], {}, {200.0});
+}
+
+// A gradient from func::grad of inputs that require grad is differentiable by plain backward
+// (a gradient penalty): f = w²·x, ∂f/∂x = w², d(∂f/∂x)/dw = 2w.
+BOOST_AUTO_TEST_CASE(grad_of_inputs_that_require_grad_has_a_graph) {
+  Tensor w = scalar(3.0).requires_grad_();
+  xf::Fn f = [](const std::vector<Tensor>& in) { return in[1] * in[1] * in[0]; };
+  Tensor gx = xf::grad(f, {0})({scalar(2.0), w})[0];
+  expect_values(gx, {}, {9.0});
+  BOOST_REQUIRE(gx.requires_grad());
+  gx.backward();
+  expect_values(w.grad(), {}, {6.0});
+}
+
 BOOST_AUTO_TEST_CASE(jacfwd_of_jacfwd_is_refused_clearly) {
   auto f = [](const Tensor& x) { return x * x; };
   expect_error([&] { xf::jacfwd(xf::jacfwd(xf::UnaryFn(f)))(make({1.0}, {1})); },
@@ -365,6 +389,34 @@ BOOST_AUTO_TEST_CASE(mlp_products_match_torch_func) {
   const auto g = vjp_fn(m.g.at("ct"));
   for (std::size_t i = 0; i < 4; ++i)
     expect_golden(g[i], m.g.at("vjp_logits." + m.names[i]), kGoldenTol);
+}
+
+// Buffers are substituted too: batch norm in training mode updates the substitute's running
+// mean in place, not the module's.
+BOOST_AUTO_TEST_CASE(functional_call_substitutes_buffers) {
+  nn::BatchNorm1d bn(2, {.dtype = float64});
+  Tensor mean = zeros({2}, float64);
+  Tensor x = make({1.0, 10.0, 3.0, 20.0}, {2, 2});
+  xf::functional_call(bn, {{"running_mean", mean}}, x);
+  expect_values(mean, {2}, {0.2, 1.5});  // momentum 0.1 × batch mean [2, 15]
+  expect_values(bn.running_mean, {2}, {0.0, 0.0});
+}
+
+// A parameter whose field was assigned from register_parameter's result cannot be swapped: the
+// error names it instead of running forward with the module's own tensor.
+struct Scale : nn::Module {
+  Scale() { w = register_parameter("w", ones({2}, float64)); }
+  Tensor w;
+  Tensor forward(const Tensor& x) override { return x * w; }
+};
+
+BOOST_AUTO_TEST_CASE(functional_call_refuses_an_unbound_parameter) {
+  Scale m;
+  expect_error(
+      [&] {
+        xf::functional_call(m, {{"w", zeros({2}, float64)}}, ones({2}, float64));
+      },
+      {"'w'", "register_parameter(name, member, tensor)"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()
