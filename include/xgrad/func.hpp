@@ -142,9 +142,10 @@ std::pair<Tensor, Tensor> vhp(UnaryFn f, const Tensor& primal, const Tensor& v);
 /// training mode) is updated in the substitute. The module's own tensors are put back when the
 /// call returns or throws. inputs: what Module::operator() takes (the module's documented
 /// shape). Like torch, shapes and dtypes are not compared with the module's own: the forward's
-/// ops report a mismatch. Throws xgrad::Error naming the key for an unknown name or an
-/// undefined tensor (see Module::swap_tensors; nothing is changed then), and whatever forward
-/// throws.
+/// ops report a mismatch. Throws xgrad::Error naming the key for an unknown name, an
+/// undefined tensor, or a parameter/buffer whose module field was not bound at registration
+/// (Module::register_parameter(name, member, t); every built-in module binds its fields) —
+/// nothing is changed then — and whatever forward throws.
 Tensor functional_call(nn::Module& module, const std::map<std::string, Tensor>& params_and_buffers,
                        const Tensor& inputs);
 
