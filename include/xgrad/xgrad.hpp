@@ -16,6 +16,7 @@
 #include "xgrad/data/idx.hpp"
 #include "xgrad/dtype.hpp"
 #include "xgrad/error.hpp"
+#include "xgrad/func.hpp"
 #include "xgrad/indexing.hpp"
 #include "xgrad/io/atomic_file.hpp"
 #include "xgrad/io/checkpoint.hpp"

@@ -58,6 +58,8 @@ void set_tangent(const Tensor& out, const Tensor& tangent, std::string_view op) 
   auto& impl = *out.impl();
   impl.fw_grad = tangent;
   impl.fw_level = g_level;
+  // The op's node saved `out` (record_op runs before jvp_op) without a tangent yet.
+  if (impl.grad_fn) impl.grad_fn->set_saved_output_tangent(impl.output_nr, tangent, g_level);
 }
 
 namespace forward_ad {

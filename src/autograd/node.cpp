@@ -55,6 +55,13 @@ Tensor SavedVariable::unpack(std::string_view op, const Node* owner) const {
   return r;
 }
 
+void SavedVariable::set_output_tangent(std::uint32_t output_nr, const Tensor& tangent,
+                                       std::uint32_t level) {
+  if (!saved_ || released_ || !is_output_ || output_nr_ != output_nr) return;
+  tangent_ = tangent.detach();
+  fw_level_ = level;
+}
+
 void SavedVariable::reset() {
   data_ = Tensor();
   tangent_ = Tensor();
@@ -130,6 +137,11 @@ Tensor Node::saved(Saved s) const {
 
 void Node::release_saved() {
   for (auto& s : saved_) s.reset();
+}
+
+void Node::set_saved_output_tangent(std::uint32_t output_nr, const Tensor& tangent,
+                                    std::uint32_t level) {
+  for (auto& s : saved_) s.set_output_tangent(output_nr, tangent, level);
 }
 
 void Node::add_pre_hook(std::uint32_t output_nr, Hook hook) {

@@ -11,13 +11,13 @@ BatchNorm::BatchNorm(std::int64_t num_features, BatchNormOptions options)
   check(is_floating(options.dtype), "BatchNorm: dtype must be float32 or float64, got ",
         dtype_name(options.dtype));
   if (options.affine) {
-    weight = register_parameter("weight", ones({num_features}, options.dtype));
-    bias = register_parameter("bias", zeros({num_features}, options.dtype));
+    register_parameter("weight", weight, ones({num_features}, options.dtype));
+    register_parameter("bias", bias, zeros({num_features}, options.dtype));
   }
   if (options.track_running_stats) {
-    running_mean = register_buffer("running_mean", zeros({num_features}, options.dtype));
-    running_var = register_buffer("running_var", ones({num_features}, options.dtype));
-    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, Dtype::int64));
+    register_buffer("running_mean", running_mean, zeros({num_features}, options.dtype));
+    register_buffer("running_var", running_var, ones({num_features}, options.dtype));
+    register_buffer("num_batches_tracked", num_batches_tracked, zeros({}, Dtype::int64));
   }
 }
 

@@ -17,12 +17,13 @@ Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel
             out_channels % options.groups == 0,
         "Conv2d: groups ", options.groups, " must divide in_channels ", in_channels,
         " and out_channels ", out_channels);
-  weight = register_parameter(
-      "weight", empty({out_channels, in_channels / options.groups, kernel_size.h, kernel_size.w},
-                      options.dtype));
+  register_parameter(
+      "weight", weight,
+      empty({out_channels, in_channels / options.groups, kernel_size.h, kernel_size.w},
+            options.dtype));
   init::kaiming_uniform_(weight, std::sqrt(5.0));  // torch's _ConvNd.reset_parameters
   if (options.bias) {
-    bias = register_parameter("bias", empty({out_channels}, options.dtype));
+    register_parameter("bias", bias, empty({out_channels}, options.dtype));
     const double fan_in = init::fans(weight).first;
     const double bound = 1.0 / std::sqrt(fan_in);
     init::uniform_(bias, -bound, bound);

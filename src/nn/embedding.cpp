@@ -9,7 +9,7 @@ Embedding::Embedding(std::int64_t num_embeddings, std::int64_t embedding_dim, Dt
   check(num_embeddings > 0 && embedding_dim > 0,
         "Embedding: sizes must be positive, got num_embeddings=", num_embeddings,
         " embedding_dim=", embedding_dim);
-  weight = register_parameter("weight", empty({num_embeddings, embedding_dim}, dtype));
+  register_parameter("weight", weight, empty({num_embeddings, embedding_dim}, dtype));
   init::normal_(weight, 0.0, 1.0);  // torch's reset_parameters
 }
 

@@ -10,14 +10,14 @@ namespace xgrad::nn {
 Linear::Linear(std::int64_t in_features, std::int64_t out_features, LinearOptions options) {
   check(in_features > 0 && out_features > 0,
         "Linear: features must be positive, got in=", in_features, " out=", out_features);
-  weight = register_parameter("weight", empty({out_features, in_features}, options.dtype));
+  register_parameter("weight", weight, empty({out_features, in_features}, options.dtype));
   if (options.init_std) {
     init::normal_(weight, 0.0, *options.init_std);
   } else {
     init::kaiming_uniform_(weight, std::sqrt(5.0));  // torch's reset_parameters
   }
   if (options.bias) {
-    bias = register_parameter("bias", empty({out_features}, options.dtype));
+    register_parameter("bias", bias, empty({out_features}, options.dtype));
     if (options.init_std) {
       init::zeros_(bias);
     } else {

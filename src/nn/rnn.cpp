@@ -21,18 +21,18 @@ namespace {
 // reset_parameters).
 void make_parameters(std::int64_t input_size, std::int64_t hidden_size, std::int64_t gates,
                      bool bias, Dtype dtype, const char* type,
-                     const std::function<Tensor&(const std::string&, Tensor)>& reg,
+                     const std::function<void(const std::string&, Tensor&, Tensor)>& reg,
                      const std::string& suffix, Tensor& w_ih, Tensor& w_hh, Tensor& b_ih,
                      Tensor& b_hh) {
   check(input_size > 0 && hidden_size > 0, type,
         ": sizes must be positive, got input_size=", input_size, " hidden_size=", hidden_size);
   check(is_floating(dtype), type, ": dtype must be float32 or float64, got ", dtype_name(dtype));
   const std::int64_t G = gates * hidden_size;
-  w_ih = reg("weight_ih" + suffix, empty({G, input_size}, dtype));
-  w_hh = reg("weight_hh" + suffix, empty({G, hidden_size}, dtype));
+  reg("weight_ih" + suffix, w_ih, empty({G, input_size}, dtype));
+  reg("weight_hh" + suffix, w_hh, empty({G, hidden_size}, dtype));
   if (bias) {
-    b_ih = reg("bias_ih" + suffix, empty({G}, dtype));
-    b_hh = reg("bias_hh" + suffix, empty({G}, dtype));
+    reg("bias_ih" + suffix, b_ih, empty({G}, dtype));
+    reg("bias_hh" + suffix, b_hh, empty({G}, dtype));
   }
   const double k = 1.0 / std::sqrt(static_cast<double>(hidden_size));
   for (Tensor* t : {&w_ih, &w_hh, &b_ih, &b_hh})
@@ -66,7 +66,7 @@ RNNCellBase::RNNCellBase(std::int64_t input_size, std::int64_t hidden_size, std:
     : input_size_(input_size), hidden_size_(hidden_size), type_(type) {
   make_parameters(
       input_size, hidden_size, gates, bias, dtype, type,
-      [this](const std::string& n, Tensor t) -> Tensor& { return register_parameter(n, t); }, "",
+      [this](const std::string& n, Tensor& m, Tensor t) { register_parameter(n, m, t); }, "",
       weight_ih, weight_hh, bias_ih, bias_hh);
 }
 
@@ -163,7 +163,7 @@ LSTM::LSTM(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions o
     : input_size_(input_size), hidden_size_(hidden_size), batch_first_(options.batch_first) {
   make_parameters(
       input_size, hidden_size, 4, options.bias, options.dtype, "LSTM",
-      [this](const std::string& n, Tensor t) -> Tensor& { return register_parameter(n, t); }, "_l0",
+      [this](const std::string& n, Tensor& m, Tensor t) { register_parameter(n, m, t); }, "_l0",
       weight_ih, weight_hh, bias_ih, bias_hh);
 }
 

@@ -84,6 +84,9 @@ class SavedVariable {
   Tensor unpack(std::string_view op, const Node* owner = nullptr) const;
   void reset();
   bool defined() const { return saved_; }
+  /// A saved output gets the tangent its tensor was given after it was saved (jvp_op runs
+  /// after record_op), so that unpack restores it; inputs are kept whole and need nothing.
+  void set_output_tangent(std::uint32_t output_nr, const Tensor& tangent, std::uint32_t level);
 
  private:
   Tensor data_;
@@ -131,6 +134,11 @@ class Node : public std::enable_shared_from_this<Node> {
   Tensor saved(Saved s) const;
   /// Frees every saved tensor (the engine calls it after backward unless retain_graph).
   virtual void release_saved();
+  /// forward_ad's set_tangent: output `output_nr` of this node now carries `tangent` at dual
+  /// level `level`; a copy of that output saved earlier takes it too (forward-over-reverse
+  /// through nodes that save their output: exp, tanh, softmax).
+  void set_saved_output_tangent(std::uint32_t output_nr, const Tensor& tangent,
+                                std::uint32_t level);
   /// True when apply() is made of raw kernels with no derivative of their own: create_graph
   /// through such a node throws (torch's once_differentiable) instead of giving wrong values.
   virtual bool once_differentiable() const { return false; }

@@ -130,6 +130,16 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
+  /// Puts `tensors` in place of the parameters and buffers of the same qualified names (as
+  /// named_parameters() / named_buffers() spell them) — in the module's tables and in the
+  /// fields forward() reads — and returns the tensors that were there, so that
+  /// swap_tensors(returned) undoes it. The tensors are used as they are, not copied (the
+  /// machinery of func::functional_call, which scopes it to one call). Every name is checked
+  /// before anything changes: throws xgrad::Error naming the key for an unknown name, an
+  /// undefined tensor, or a parameter or buffer registered without its member (see
+  /// register_parameter(name, member, t)).
+  NamedTensors swap_tensors(const std::map<std::string, Tensor>& tensors);
+
   /// Drops (set_to_none) or zeroes every parameter's gradient.
   void zero_grad(bool set_to_none = true);
 
@@ -204,6 +214,15 @@ class Module {
   /// persistent ones are in state_dict() too. Throws xgrad::Error for an undefined tensor, one
   /// that requires grad, or a bad or taken name (as register_parameter).
   Tensor& register_buffer(const std::string& name, Tensor t, bool persistent = true);
+  /// As register_parameter(name, t), and also stores the parameter into `member` — the field
+  /// forward() reads, `weight` of a Linear — and remembers where it is, so that swap_tensors
+  /// (func::functional_call) can point that field at another tensor for the length of a call.
+  /// `member` must live as long as the module (a field of it). The built-in modules register
+  /// this way; a parameter registered without its member cannot be swapped.
+  Tensor& register_parameter(const std::string& name, Tensor& member, Tensor t);
+  /// As register_buffer(name, t, persistent), binding `member` as register_parameter does.
+  Tensor& register_buffer(const std::string& name, Tensor& member, Tensor t,
+                          bool persistent = true);
   /// Registers a child module; its parameters' names get the prefix "name.". Throws for a null
   /// child or a bad or taken name (as register_parameter).
   template <class M>
@@ -232,6 +251,9 @@ class Module {
 
   std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<Buffer> buffers_;
+  /// The subclass fields bound by register_parameter/register_buffer(name, member, t), by
+  /// the parameter's or buffer's own name: what swap_tensors re-points.
+  std::map<std::string, Tensor*> members_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
   /// This module's path in the modules it was registered into ("" for a root, "0.fc1." for
