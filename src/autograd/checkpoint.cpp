@@ -137,8 +137,7 @@ struct CheckpointBackward final : Node {
   }
 
   // fn may capture tensors; the generator's state is 2.5 KB: both go with the saved inputs.
-  void release_saved() override {
-    Node::release_saved();
+  void release_state() override {
     fn = nullptr;
     rng_state.reset();
   }

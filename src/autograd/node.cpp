@@ -137,6 +137,7 @@ Tensor Node::saved(Saved s) const {
 
 void Node::release_saved() {
   for (auto& s : saved_) s.reset();
+  release_state();
 }
 
 void Node::set_saved_output_tangent(std::uint32_t output_nr, const Tensor& tangent,

@@ -1,5 +1,5 @@
 // Internal BLAS helpers: one row-major GEMM on raw pointers (cblas) for every kernel that
-// multiplies matrices (matmul/linear in linalg.cpp, conv2d's im2col GEMMs in conv.cpp), and
+// multiplies matrices (matmul/linear in linalg.cpp, conv2d's im2col GEMMs in conv_kernels.cpp), and
 // OpenBLAS's thread-count calls. Not installed.
 #pragma once
 

@@ -1,5 +1,5 @@
 // The batch thread pool: splits the images of a batch (or the planes of a pooling) across
-// get_num_batch_threads() threads for conv.cpp and pool.cpp. Not installed.
+// get_num_batch_threads() threads for conv_kernels.cpp and pool_kernels.cpp. Not installed.
 #pragma once
 
 #include <cstdint>

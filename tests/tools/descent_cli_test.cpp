@@ -178,9 +178,10 @@ BOOST_AUTO_TEST_CASE(newton_uses_the_autograd_hessian) {
   r = run_descent("--function bowl --start -3.5,1.5 --steps 1 --csv " + csv.string() +
                   " --optim newton --damping 1");
   BOOST_REQUIRE_MESSAGE(r.code == 0, r.err);
-  // (H + I)⁻¹∇f = (x/2, 10y/11): the step ends at (−1.75, 1.5/11).
+  // (H + I)⁻¹∇f = (x/2, 10y/11): the step ends at (−1.75, 1.5/11); the label has a comma, so
+  // the CSV quotes it.
   char expected[128];
-  std::snprintf(expected, sizeof expected, "newton(lr=1,damping=1),1,%.17g,%.17g,", -3.5 + 1.75,
+  std::snprintf(expected, sizeof expected, "\"newton(lr=1,damping=1)\",1,%.17g,%.17g,", -3.5 + 1.75,
                 1.5 - 10 * 1.5 / 11);
   BOOST_TEST(line_at(slurp(csv), 2).rfind(expected, 0) == 0, "row: " << line_at(slurp(csv), 2));
   fs::remove(csv);
@@ -285,9 +286,10 @@ BOOST_AUTO_TEST_CASE(value_split_by_a_space_is_named) {
 
 // "(see --help)" once: messages used to end "(see --help) (see --help)".
 BOOST_AUTO_TEST_CASE(see_help_appears_once) {
-  expect_usage_message("--function bowl",
-                       "xgrad-descent: no optimizer given (add --optim sgd|rmsprop|adam|adamw|newton) "
-                       "(see --help)");
+  expect_usage_message(
+      "--function bowl",
+      "xgrad-descent: no optimizer given (add --optim sgd|rmsprop|adam|adamw|newton) "
+      "(see --help)");
   expect_usage_message("stray --optim sgd",
                        "xgrad-descent: unexpected argument 'stray' (options start with --) "
                        "(see --help)");

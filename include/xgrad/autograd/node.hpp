@@ -77,8 +77,6 @@ class SavedVariable {
   SavedVariable() = default;
   /// Saves `t` for `owner`; t is an output of owner when its grad_fn is owner.
   SavedVariable(const Tensor& t, const Node* owner);
-  /// Transitional (ops not yet on the node store): saves a detached alias, no history.
-  explicit SavedVariable(const Tensor& t) : SavedVariable(t.detach(), nullptr) {}
   /// The saved data. `op` names the node in the error messages; `owner` is the node that
   /// saved it (needed to restore the history of a saved output).
   Tensor unpack(std::string_view op, const Node* owner = nullptr) const;
@@ -133,7 +131,10 @@ class Node : public std::enable_shared_from_this<Node> {
   /// was freed (backward without retain_graph) or when the tensor was modified in place.
   Tensor saved(Saved s) const;
   /// Frees every saved tensor (the engine calls it after backward unless retain_graph).
-  virtual void release_saved();
+  void release_saved();
+  /// What release_saved() frees beyond the store: a node whose other state can hold tensors
+  /// alive (checkpoint's function, which may capture them) overrides it. Ops never need it.
+  virtual void release_state() {}
   /// forward_ad's set_tangent: output `output_nr` of this node now carries `tangent` at dual
   /// level `level`; a copy of that output saved earlier takes it too (forward-over-reverse
   /// through nodes that save their output: exp, tanh, softmax).
