@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   // 200 points: class 0 around (-2, -2), class 1 around (2, 2), unit variance.
   const std::int64_t n = 100;
   manual_seed(3);
-  xt::xarray<float> x = randn({2 * n, 2}).to_xarray<float>();
+  xt::xarray<float> x = to_xarray<float>(randn({2 * n, 2}));
   xt::xarray<std::int64_t> y = xt::zeros<std::int64_t>({static_cast<std::size_t>(2 * n)});
   for (std::size_t i = 0; i < static_cast<std::size_t>(2 * n); ++i) {
     const bool one = i >= static_cast<std::size_t>(n);
@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
     x(i, 1) += one ? 2.0f : -2.0f;
     y(i) = one ? 1 : 0;
   }
-  const data::TensorDataset train{Tensor(x), Tensor(y)};
+  const data::TensorDataset train{from_xarray(x), from_xarray(y)};
   data::DataLoader loader(train, {.batch_size = 20, .shuffle = true, .seed = 5});
 
   manual_seed(11);

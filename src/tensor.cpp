@@ -188,19 +188,6 @@ double Tensor::item() const {
 }
 
 template <class T>
-xt::xarray<T> Tensor::to_xarray() const {
-  Tensor src = dtype() == dtype_of<T> ? contiguous() : to(dtype_of<T>);
-  std::vector<std::size_t> sh(src.shape().begin(), src.shape().end());
-  xt::xarray<T> out(sh);
-  std::copy_n(src.data_ptr<T>(), src.numel(), out.data());
-  return out;
-}
-template xt::xarray<float> Tensor::to_xarray<float>() const;
-template xt::xarray<double> Tensor::to_xarray<double>() const;
-template xt::xarray<std::int64_t> Tensor::to_xarray<std::int64_t>() const;
-template xt::xarray<bool> Tensor::to_xarray<bool>() const;
-
-template <class T>
 Tensor from_data(const T* data, const Shape& shape, bool requires_grad) {
   Tensor t = empty(shape, dtype_of<T>);
   std::copy_n(data, t.numel(), t.data_ptr<T>());
@@ -211,19 +198,6 @@ template Tensor from_data<float>(const float*, const Shape&, bool);
 template Tensor from_data<double>(const double*, const Shape&, bool);
 template Tensor from_data<std::int64_t>(const std::int64_t*, const Shape&, bool);
 template Tensor from_data<bool>(const bool*, const Shape&, bool);
-
-template <class T>
-Tensor::Tensor(const xt::xarray<T>& a) {
-  Shape shape(a.shape().begin(), a.shape().end());
-  Tensor t = empty(shape, dtype_of<T>);
-  auto v = detail::xview<T>(t);
-  xt::noalias(v) = a;
-  impl_ = t.impl_;
-}
-template Tensor::Tensor(const xt::xarray<float>&);
-template Tensor::Tensor(const xt::xarray<double>&);
-template Tensor::Tensor(const xt::xarray<std::int64_t>&);
-template Tensor::Tensor(const xt::xarray<bool>&);
 
 // ---- factories --------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ std::pair<double, double> mean_std(const Tensor& t) {
 
 bool same_values(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-  xt::xarray<double> xa = a.to_xarray<double>(), xb = b.to_xarray<double>();
+  xt::xarray<double> xa = to_xarray<double>(a), xb = to_xarray<double>(b);
   return xa == xb;
 }
 
@@ -55,7 +55,7 @@ using xgrad::tensor;
 
 BOOST_AUTO_TEST_CASE(from_xarray_float32_round_trip) {
   xt::xarray<float> a = {{1.5f, -2.0f, 3.25f}, {4.0f, 0.1f, -6.75f}};
-  Tensor t(a);
+  Tensor t = from_xarray(a);
   BOOST_TEST(t.dtype() == float32);
   BOOST_TEST((t.shape() == Shape{2, 3}));
   BOOST_TEST((t.strides() == Shape{3, 1}));
@@ -65,7 +65,7 @@ BOOST_AUTO_TEST_CASE(from_xarray_float32_round_trip) {
   const float* p = t.data_ptr<float>();
   BOOST_TEST(p[1] == -2.0f);
   BOOST_TEST(p[4] == 0.1f);
-  xt::xarray<float> back = t.to_xarray<float>();
+  xt::xarray<float> back = to_xarray<float>(t);
   BOOST_TEST((xshape(back) == std::vector<std::size_t>{2, 3}));
   BOOST_TEST((back == a));
   // The tensor owns a copy: changing the source afterwards does not change it.
@@ -75,11 +75,11 @@ BOOST_AUTO_TEST_CASE(from_xarray_float32_round_trip) {
 
 BOOST_AUTO_TEST_CASE(from_xarray_float64_round_trip) {
   xt::xarray<double> a = {{{0.1, 0.2}, {0.3, 0.4}}, {{-1e300, 1e-300}, {3.0, 4.0}}};
-  Tensor t(a);
+  Tensor t = from_xarray(a);
   BOOST_TEST(t.dtype() == float64);
   BOOST_TEST((t.shape() == Shape{2, 2, 2}));
   BOOST_TEST(t.numel() == 8);
-  xt::xarray<double> back = t.to_xarray<double>();
+  xt::xarray<double> back = to_xarray<double>(t);
   BOOST_TEST((xshape(back) == std::vector<std::size_t>{2, 2, 2}));
   BOOST_TEST((back == a));
   BOOST_TEST(t.data_ptr<double>()[4] == -1e300);
@@ -87,20 +87,20 @@ BOOST_AUTO_TEST_CASE(from_xarray_float64_round_trip) {
 
 BOOST_AUTO_TEST_CASE(from_xarray_int64_round_trip) {
   xt::xarray<std::int64_t> a = {7, -3, std::int64_t{1} << 40, 0};
-  Tensor t(a);
+  Tensor t = from_xarray(a);
   BOOST_TEST(t.dtype() == int64);
   BOOST_TEST((t.shape() == Shape{4}));
-  xt::xarray<std::int64_t> back = t.to_xarray<std::int64_t>();
+  xt::xarray<std::int64_t> back = to_xarray<std::int64_t>(t);
   BOOST_TEST((back == a));
   BOOST_TEST(t.data_ptr<std::int64_t>()[2] == (std::int64_t{1} << 40));
 }
 
 BOOST_AUTO_TEST_CASE(from_xarray_bool_round_trip) {
   xt::xarray<bool> a = {{true, false, true}, {false, false, true}};
-  Tensor t(a);
+  Tensor t = from_xarray(a);
   BOOST_TEST(t.dtype() == boolean);
   BOOST_TEST((t.shape() == Shape{2, 3}));
-  xt::xarray<bool> back = t.to_xarray<bool>();
+  xt::xarray<bool> back = to_xarray<bool>(t);
   BOOST_TEST((back == a));
   const bool* p = t.data_ptr<bool>();
   BOOST_TEST(p[0]);
@@ -110,30 +110,30 @@ BOOST_AUTO_TEST_CASE(from_xarray_bool_round_trip) {
 
 BOOST_AUTO_TEST_CASE(from_xarray_zero_dim_and_empty) {
   xt::xarray<double> s = 2.5;
-  Tensor t(s);
+  Tensor t = from_xarray(s);
   BOOST_TEST(t.dim() == 0);
   BOOST_TEST(t.numel() == 1);
   BOOST_TEST(t.item() == 2.5);
   xt::xarray<float> e = xt::xarray<float>::from_shape({0, 3});
-  Tensor te(e);
+  Tensor te = from_xarray(e);
   BOOST_TEST((te.shape() == Shape{0, 3}));
   BOOST_TEST(te.numel() == 0);
-  BOOST_TEST((xshape(te.to_xarray<float>()) == std::vector<std::size_t>{0, 3}));
+  BOOST_TEST((xshape(to_xarray<float>(te)) == std::vector<std::size_t>{0, 3}));
 }
 
 BOOST_AUTO_TEST_CASE(to_xarray_converts_dtype) {
   Tensor t = tensor({2.75, -2.75, 0.0, 1.0});
-  xt::xarray<std::int64_t> i = t.to_xarray<std::int64_t>();
+  xt::xarray<std::int64_t> i = to_xarray<std::int64_t>(t);
   BOOST_TEST((i == xt::xarray<std::int64_t>{2, -2, 0, 1}));  // truncation toward zero
-  xt::xarray<bool> b = t.to_xarray<bool>();
+  xt::xarray<bool> b = to_xarray<bool>(t);
   BOOST_TEST((b == xt::xarray<bool>{true, true, false, true}));
-  xt::xarray<double> d = t.to_xarray<double>();
+  xt::xarray<double> d = to_xarray<double>(t);
   BOOST_TEST((d == xt::xarray<double>{2.75, -2.75, 0.0, 1.0}));
 }
 
 BOOST_AUTO_TEST_CASE(to_xarray_of_a_transposed_view) {
   Tensor t = tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}, float64);
-  xt::xarray<double> a = t.t().to_xarray<double>();
+  xt::xarray<double> a = to_xarray<double>(t.t());
   BOOST_TEST((xshape(a) == std::vector<std::size_t>{3, 2}));
   BOOST_TEST((a == xt::xarray<double>{{1.0, 4.0}, {2.0, 5.0}, {3.0, 6.0}}));
 }
@@ -168,13 +168,13 @@ BOOST_AUTO_TEST_CASE(nested_lists_one_to_four_levels) {
 BOOST_AUTO_TEST_CASE(nested_lists_with_options) {
   Tensor i = tensor({{3.0, -1.0}, {0.0, 7.0}}, int64);
   BOOST_TEST(i.dtype() == int64);
-  BOOST_TEST((i.to_xarray<std::int64_t>() == xt::xarray<std::int64_t>{{3, -1}, {0, 7}}));
+  BOOST_TEST((to_xarray<std::int64_t>(i) == xt::xarray<std::int64_t>{{3, -1}, {0, 7}}));
   Tensor g = tensor({0.5, 1.5}, TensorOptions(float64).requires_grad());
   BOOST_TEST(g.requires_grad());
   BOOST_TEST(g.is_leaf());
   BOOST_TEST(g.dtype() == float64);
   Tensor m = tensor({1.0, 0.0, 2.0}, boolean);
-  BOOST_TEST((m.to_xarray<bool>() == xt::xarray<bool>{true, false, true}));
+  BOOST_TEST((to_xarray<bool>(m) == xt::xarray<bool>{true, false, true}));
 }
 
 BOOST_AUTO_TEST_CASE(ragged_nested_lists_throw) {
@@ -197,9 +197,9 @@ BOOST_AUTO_TEST_CASE(zeros_ones_full) {
   Tensor f = full({2, 2}, -2.5, float64);
   expect_values(f, {2, 2}, {-2.5, -2.5, -2.5, -2.5});
   Tensor fi = full({3}, 7.9, int64);
-  BOOST_TEST((fi.to_xarray<std::int64_t>() == xt::xarray<std::int64_t>{7, 7, 7}));
+  BOOST_TEST((to_xarray<std::int64_t>(fi) == xt::xarray<std::int64_t>{7, 7, 7}));
   Tensor zb = zeros({2}, boolean);
-  BOOST_TEST((zb.to_xarray<bool>() == xt::xarray<bool>{false, false}));
+  BOOST_TEST((to_xarray<bool>(zb) == xt::xarray<bool>{false, false}));
   Tensor zg = zeros({2}, TensorOptions().requires_grad());
   BOOST_TEST(zg.requires_grad());
   BOOST_TEST(zg.is_leaf());
@@ -244,7 +244,7 @@ BOOST_AUTO_TEST_CASE(arange_counts_and_values) {
   expect_values(arange(3.0, 1.0, 1.0), {0}, {});
   Tensor i = arange(4.0, int64);
   BOOST_TEST(i.dtype() == int64);
-  BOOST_TEST((i.to_xarray<std::int64_t>() == xt::xarray<std::int64_t>{0, 1, 2, 3}));
+  BOOST_TEST((to_xarray<std::int64_t>(i) == xt::xarray<std::int64_t>{0, 1, 2, 3}));
   expect_error([] { arange(0.0, 1.0, 0.0); }, {"arange", "step"});
 }
 
@@ -297,7 +297,7 @@ BOOST_AUTO_TEST_CASE(rand_range_and_moments) {
   for (Dtype d : {float32, float64}) {
     manual_seed(321);
     Tensor t = rand({10000}, d);
-    xt::xarray<double> v = t.to_xarray<double>();
+    xt::xarray<double> v = to_xarray<double>(t);
     BOOST_TEST(xt::amin(v)() >= 0.0);
     BOOST_TEST(xt::amax(v)() < 1.0);
     auto [m, s] = mean_std(t);
@@ -305,7 +305,7 @@ BOOST_AUTO_TEST_CASE(rand_range_and_moments) {
     BOOST_TEST(std::abs(s - 1.0 / std::sqrt(12.0)) < 0.01, "std " << s);
   }
   manual_seed(5);
-  xt::xarray<double> u = uniform({5000}, -3.0, -1.0, float64).to_xarray<double>();
+  xt::xarray<double> u = to_xarray<double>(uniform({5000}, -3.0, -1.0, float64));
   BOOST_TEST(xt::amin(u)() >= -3.0);
   BOOST_TEST(xt::amax(u)() < -1.0);
   BOOST_TEST(std::abs(xt::mean(u)() + 2.0) < 0.05);
@@ -349,9 +349,9 @@ BOOST_AUTO_TEST_CASE(to_dtype_conversions) {
   BOOST_TEST(back.data_ptr<float>()[0] == 0.1f);
 
   Tensor i = f.to(int64);
-  BOOST_TEST((i.to_xarray<std::int64_t>() == xt::xarray<std::int64_t>{0, -2, 3}));
+  BOOST_TEST((to_xarray<std::int64_t>(i) == xt::xarray<std::int64_t>{0, -2, 3}));
   Tensor b = tensor({0.0, 5.0, -1.0}, int64).to(boolean);
-  BOOST_TEST((b.to_xarray<bool>() == xt::xarray<bool>{false, true, true}));
+  BOOST_TEST((to_xarray<bool>(b) == xt::xarray<bool>{false, true, true}));
   Tensor bf = b.to(float64);
   expect_values(bf, {3}, {0.0, 1.0, 1.0});
 
@@ -506,7 +506,7 @@ BOOST_AUTO_TEST_CASE(undefined_tensor_operations_throw) {
   expect_error([&] { u.requires_grad_(); }, msg);
   expect_error([&] { (void)u.to(float64); }, msg);
   expect_error([&] { (void)u.contiguous(); }, msg);
-  expect_error([&] { (void)u.to_xarray<float>(); }, msg);
+  expect_error([&] { (void)to_xarray<float>(u); }, msg);
   expect_error([&] { u.fill_(1.0); }, msg);
   expect_error([&] { (void)u.detach(); }, msg);
   expect_error([&] { (void)(u + ones({1})); }, msg);

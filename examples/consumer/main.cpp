@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
     // 64 points x in [-1, 1), target sin(3x): shapes [64, 1].
     manual_seed(7);
     const Tensor x = arange(-1.0, 1.0, 2.0 / 64).reshape({64, 1});
-    const Tensor y = xt::xarray<float>(xt::sin(3.0f * x.to_xarray<float>()));  // via xtensor
+    const Tensor y =
+        from_xarray(xt::xarray<float>(xt::sin(3.0f * to_xarray<float>(x))));  // xtensor
 
     nn::Sequential model;  // 1 -> 16 -> 1
     model.push_back(std::make_shared<nn::Linear>(1, 16))

@@ -10,8 +10,6 @@
 #include <string>
 #include <vector>
 
-#include <xtensor/xarray.hpp>
-
 #include "xgrad/dtype.hpp"
 #include "xgrad/error.hpp"
 #include "xgrad/indexing.hpp"
@@ -69,11 +67,6 @@ class Tensor {
   Tensor() = default;
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  /// Copies an xt::xarray into a new tensor of the matching dtype (float -> float32,
-  /// double -> float64, int64_t -> int64, bool -> boolean).
-  template <class T>
-  Tensor(const xt::xarray<T>& a);  // NOLINT(google-explicit-constructor)
-
   // ---- metadata -------------------------------------------------------------------------
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const;
@@ -100,9 +93,6 @@ class Tensor {
   T item() const {
     return static_cast<T>(item());
   }
-  /// A copy of the data as an xt::xarray<T>; converts dtype when T differs.
-  template <class T>
-  xt::xarray<T> to_xarray() const;
 
   // ---- autograd --------------------------------------------------------------------------
   bool requires_grad() const;

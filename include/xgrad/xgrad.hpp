@@ -68,3 +68,4 @@
 #include "xgrad/viz/graph.hpp"
 #include "xgrad/viz/plot.hpp"
 #include "xgrad/viz/render.hpp"
+#include "xgrad/xtensor.hpp"

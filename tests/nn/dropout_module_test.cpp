@@ -29,7 +29,7 @@ BOOST_AUTO_TEST_CASE(training_matches_the_op_and_eval_is_identity) {
   Tensor expected = dropout(x, 0.4, true);
   expect_values(y, {8, 16}, values_of(expected), 0.0);
   // Some zeros and some scaled survivors.
-  xt::xarray<double> v = y.to_xarray<double>();
+  xt::xarray<double> v = to_xarray<double>(y);
   BOOST_TEST(xt::sum(xt::equal(v, 0.0))() > 0u);
   BOOST_TEST(xt::amax(v)() > 2.0);
 

@@ -30,7 +30,7 @@ BOOST_AUTO_TEST_CASE(parameters_and_init) {
   BOOST_TEST(emb.embedding_dim() == 16);
   BOOST_TEST(emb.type_name() == "Embedding");
   // N(0, 1): sample mean and standard deviation of 16,000 draws.
-  xt::xarray<double> w = emb.weight.to_xarray<double>();
+  xt::xarray<double> w = to_xarray<double>(emb.weight);
   const double m = xt::mean(w)();
   const double sd = std::sqrt(xt::mean(xt::square(w - m))());
   BOOST_TEST(std::abs(m) < 0.05);

@@ -31,7 +31,7 @@ struct Stats {
 };
 
 Stats stats(const Tensor& t) {
-  xt::xarray<double> v = t.to_xarray<double>();
+  xt::xarray<double> v = to_xarray<double>(t);
   const double n = static_cast<double>(v.size());
   double s = 0;
   for (double x : v) s += x;
@@ -118,7 +118,7 @@ BOOST_AUTO_TEST_CASE(mlp_forward_is_linear_relu_stack) {
   Tensor expected = linear(relu(linear(x, l[0]->weight, l[0]->bias)), l[1]->weight, l[1]->bias);
   Tensor y = mlp(x);
   BOOST_TEST((y.shape() == Shape{5, 2}));
-  xt::xarray<double> a = y.to_xarray<double>(), b = expected.to_xarray<double>();
+  xt::xarray<double> a = to_xarray<double>(y), b = to_xarray<double>(expected);
   BOOST_TEST((a == b));
 }
 
@@ -147,7 +147,7 @@ BOOST_AUTO_TEST_CASE(sequential_names_children_by_index) {
   Tensor expected = linear(
       tanh(linear(relu(linear(x, l0->weight, l0->bias)), l2->weight, l2->bias)), last_w, last_b);
   BOOST_TEST((y.shape() == Shape{6, 1}));
-  BOOST_TEST((y.to_xarray<float>() == expected.to_xarray<float>()));
+  BOOST_TEST((to_xarray<float>(y) == to_xarray<float>(expected)));
 }
 
 BOOST_AUTO_TEST_CASE(nested_modules_prefix_names) {
@@ -227,7 +227,7 @@ BOOST_AUTO_TEST_CASE(zero_grad_drops_or_zeroes) {
   mlp.zero_grad(/*set_to_none=*/false);
   for (const auto& p : mlp.parameters()) {
     BOOST_REQUIRE(p.grad().defined());
-    BOOST_TEST(xt::amax(xt::abs(p.grad().to_xarray<double>()))() == 0.0);
+    BOOST_TEST(xt::amax(xt::abs(to_xarray<double>(p.grad())))() == 0.0);
   }
   mlp.zero_grad();
   for (const auto& p : mlp.parameters()) BOOST_TEST(!p.grad().defined());
@@ -325,8 +325,8 @@ BOOST_AUTO_TEST_CASE(same_seed_same_initial_weights) {
   BOOST_REQUIRE_EQUAL(pa.size(), 4u);
   for (std::size_t i = 0; i < pa.size(); ++i) {
     BOOST_TEST(pa[i].impl() != pb[i].impl());
-    BOOST_TEST((pa[i].to_xarray<float>() == pb[i].to_xarray<float>()));
-    BOOST_TEST((pa[i].to_xarray<float>() != pc[i].to_xarray<float>()));
+    BOOST_TEST((to_xarray<float>(pa[i]) == to_xarray<float>(pb[i])));
+    BOOST_TEST((to_xarray<float>(pa[i]) != to_xarray<float>(pc[i])));
   }
 }
 

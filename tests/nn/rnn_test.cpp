@@ -175,7 +175,7 @@ BOOST_AUTO_TEST_CASE(parameter_names_shapes_and_init) {
         BOOST_TEST(named[i].second.shape() == shapes[i]);
         BOOST_TEST((named[i].second.dtype() == float32));
         // U(−1/√H, 1/√H) with H = 4: within ±0.5 and not all equal.
-        xt::xarray<double> v = named[i].second.to_xarray<double>();
+        xt::xarray<double> v = to_xarray<double>(named[i].second);
         BOOST_TEST(xt::amax(xt::abs(v))() <= 0.5);
         BOOST_TEST(xt::amax(v)() > xt::amin(v)());
       }
@@ -192,7 +192,7 @@ BOOST_AUTO_TEST_CASE(init_covers_the_range) {
   // Many draws: the extremes approach ±1/√H and the mean is near 0.
   manual_seed(4);
   nn::LSTM lstm(50, 16, options(float64));
-  xt::xarray<double> w = lstm.weight_ih.to_xarray<double>();
+  xt::xarray<double> w = to_xarray<double>(lstm.weight_ih);
   BOOST_TEST(xt::amax(w)() > 0.24);
   BOOST_TEST(xt::amin(w)() < -0.24);
   BOOST_TEST(xt::amax(xt::abs(w))() <= 0.25);
@@ -212,7 +212,7 @@ BOOST_AUTO_TEST_CASE(zero_state_and_operator_call) {
   expect_values(gru_cell(x), {2, 2}, values_of(gru_cell.forward(x, z)));
   expect_values(rnn_cell(x), {2, 2}, values_of(rnn_cell.forward(x, z)));
   // relu nonlinearity: no negative outputs.
-  BOOST_TEST(xt::amin(rnn_cell.forward(x, h_in(float64)).to_xarray<double>())() >= 0.0);
+  BOOST_TEST(xt::amin(to_xarray<double>(rnn_cell.forward(x, h_in(float64))))() >= 0.0);
 }
 
 BOOST_AUTO_TEST_CASE(unbatched_inputs) {
@@ -372,14 +372,14 @@ BOOST_AUTO_TEST_CASE(lstm_unrolled_over_10000_steps) {
   }
   for (const Tensor& p : lstm.parameters()) {
     BOOST_REQUIRE(p.grad().defined());
-    xt::xarray<double> g = p.grad().to_xarray<double>();
+    xt::xarray<double> g = to_xarray<double>(p.grad());
     BOOST_TEST(xt::all(xt::isfinite(g)));
     BOOST_TEST(xt::amax(xt::abs(g))() > 0.0);
   }
   // The gradient reaches the first step's input and the initial state.
   BOOST_TEST((x.grad().shape() == Shape{T, 2, 1}));
-  BOOST_TEST(xt::all(xt::isfinite(x.grad().to_xarray<double>())));
-  BOOST_TEST(std::abs(x.grad().to_xarray<double>()(0, 0, 0)) > 0.0);
+  BOOST_TEST(xt::all(xt::isfinite(to_xarray<double>(x.grad()))));
+  BOOST_TEST(std::abs(to_xarray<double>(x.grad())(0, 0, 0)) > 0.0);
   BOOST_TEST(h0.grad().defined());
 }
 

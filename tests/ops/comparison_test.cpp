@@ -18,7 +18,7 @@ void expect_bool(const Tensor& t, const Shape& shape, const std::vector<int>& va
   BOOST_REQUIRE(t.dtype() == boolean);
   BOOST_REQUIRE(t.shape() == shape);
   BOOST_TEST(!t.requires_grad());
-  const auto a = t.to_xarray<bool>();
+  const auto a = to_xarray<bool>(t);
   BOOST_REQUIRE_EQUAL(a.size(), values.size());
   for (std::size_t i = 0; i < values.size(); ++i)
     BOOST_CHECK_MESSAGE(a.data()[i] == (values[i] != 0), "element " << i);

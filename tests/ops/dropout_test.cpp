@@ -53,7 +53,7 @@ BOOST_AUTO_TEST_CASE(mask_is_reproducible_with_manual_seed) {
     expect_values(
         y, {4, 50},
         [&] {
-          xt::xarray<double> e = expected.to_xarray<double>();
+          xt::xarray<double> e = to_xarray<double>(expected);
           return std::vector<double>(e.begin(), e.end());
         }(),
         d == float64 ? 1e-15 : 1e-7);
@@ -70,7 +70,7 @@ BOOST_AUTO_TEST_CASE(keep_rate_and_expected_value) {
   BOOST_TEST(std::abs(kept - (1 - p)) < 5 * se);
   BOOST_TEST(std::abs(mean(y).item() - 1.0) < 5 * se / (1 - p));
   // Survivors are exactly 1/(1-p).
-  xt::xarray<double> v = y.to_xarray<double>();
+  xt::xarray<double> v = to_xarray<double>(y);
   for (double x : v) BOOST_TEST((x == 0.0 || x == 1.0 / 0.75));
 }
 
@@ -95,7 +95,7 @@ BOOST_AUTO_TEST_CASE(eval_p0_and_p1) {
   Tensor after = rand({3}, float64);
   manual_seed(5);
   expect_values(after, {3}, [] {
-    xt::xarray<double> r = rand({3}, float64).to_xarray<double>();
+    xt::xarray<double> r = to_xarray<double>(rand({3}, float64));
     return std::vector<double>(r.begin(), r.end());
   }());
 }

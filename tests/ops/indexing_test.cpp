@@ -92,7 +92,7 @@ BOOST_AUTO_TEST_CASE(gather_values) {
   }
   // Any dtype: int64 values.
   Tensor xi = ids({5, 6, 7, 8}, {2, 2});
-  BOOST_TEST(gather(xi, 1, ids({1, 1, 0, 1}, {2, 2})).to_xarray<std::int64_t>() ==
+  BOOST_TEST(to_xarray<std::int64_t>(gather(xi, 1, ids({1, 1, 0, 1}, {2, 2}))) ==
              (xt::xarray<std::int64_t>{{6, 6}, {7, 8}}));
 }
 
@@ -196,7 +196,7 @@ BOOST_AUTO_TEST_CASE(where_values_broadcast) {
   }
   Tensor i = where(gt(tensor({1.0, -1.0}), zeros({2})), ids({1, 2}, {2}), ids({3, 4}, {2}));
   BOOST_TEST((i.dtype() == int64));
-  BOOST_TEST(i.to_xarray<std::int64_t>() == (xt::xarray<std::int64_t>{1, 4}));
+  BOOST_TEST(to_xarray<std::int64_t>(i) == (xt::xarray<std::int64_t>{1, 4}));
 }
 
 BOOST_AUTO_TEST_CASE(where_gradient) {

@@ -213,7 +213,7 @@ BOOST_AUTO_TEST_CASE(logsumexp_values_match_torch) {
   }
   // Middle axis of a 3-D tensor against the naive formula.
   Tensor x = leaf({2, 3, 4}, -2, 2).detach();
-  xt::xarray<double> naive = log(sum(exp(x), 1)).to_xarray<double>();
+  xt::xarray<double> naive = to_xarray<double>(log(sum(exp(x), 1)));
   expect_values(logsumexp(x, 1), {2, 4}, std::vector<double>(naive.begin(), naive.end()), 1e-12);
 }
 
@@ -259,8 +259,8 @@ BOOST_AUTO_TEST_CASE(argmax_argmin_record_nothing) {
   // one 1 per row at the minimum.
   Tensor idx = argmin(x, 1, true);
   gather(x, 1, idx).sum().backward();
-  xt::xarray<double> g = x.grad().to_xarray<double>();
-  xt::xarray<std::int64_t> at = idx.to_xarray<std::int64_t>();
+  xt::xarray<double> g = to_xarray<double>(x.grad());
+  xt::xarray<std::int64_t> at = to_xarray<std::int64_t>(idx);
   for (std::size_t r = 0; r < 3; ++r)
     for (std::size_t c = 0; c < 4; ++c)
       BOOST_TEST(g(r, c) == (static_cast<std::int64_t>(c) == at(r, 0) ? 1.0 : 0.0));

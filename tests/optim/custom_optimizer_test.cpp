@@ -59,7 +59,7 @@ void backward_quadratic(const Tensor& w) {
 /// int64 [2n].
 data::TensorDataset blobs(std::int64_t n) {
   manual_seed(3);
-  const xt::xarray<float> noise = randn({2 * n, 2}).to_xarray<float>();
+  const xt::xarray<float> noise = to_xarray<float>(randn({2 * n, 2}));
   xt::xarray<float> x = noise;
   xt::xarray<std::int64_t> y = xt::zeros<std::int64_t>({static_cast<std::size_t>(2 * n)});
   for (std::int64_t i = 0; i < 2 * n; ++i) {
@@ -69,7 +69,7 @@ data::TensorDataset blobs(std::int64_t n) {
     x(r, 1) += one ? 2.0f : -2.0f;
     y(r) = one ? 1 : 0;
   }
-  return data::TensorDataset(Tensor(x), Tensor(y));
+  return data::TensorDataset(from_xarray(x), from_xarray(y));
 }
 
 /// Mean cross-entropy and accuracy of `model` on the whole dataset.

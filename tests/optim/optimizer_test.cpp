@@ -226,7 +226,7 @@ void expect_matches_torch(const Factory& make, const Run& ref) {
 
 /// The values of a float64 tensor, row-major.
 std::vector<double> values(const Tensor& t) {
-  xt::xarray<double> a = t.to_xarray<double>();
+  xt::xarray<double> a = to_xarray<double>(t);
   return std::vector<double>(a.begin(), a.end());
 }
 

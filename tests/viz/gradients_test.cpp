@@ -46,7 +46,7 @@ struct Reference {
 
 Reference reference(const Tensor& g) {
   Reference r;
-  const auto a = g.to_xarray<double>();
+  const auto a = to_xarray<double>(g);
   for (double v : a) {
     r.norm += v * v;
     r.min = std::min(r.min, v);
@@ -219,7 +219,7 @@ BOOST_AUTO_TEST_CASE(recording_changes_no_gradient_and_attaches_nothing_to_param
     if (record) r.emplace(std::vector<Tensor>{loss});
     loss.backward();
     std::vector<xt::xarray<double>> out;
-    for (auto& p : mlp.parameters()) out.push_back(p.grad().to_xarray<double>());
+    for (auto& p : mlp.parameters()) out.push_back(to_xarray<double>(p.grad()));
     return out;
   };
   const auto plain = step(false);

@@ -271,7 +271,7 @@ BOOST_AUTO_TEST_CASE(nan_gradient_is_drawn_red) {
   Tensor loss = log(y - y).sum();  // d/dy = 1/0 - 1/0: Inf into sub, NaN into mul and x
   viz::GradientRecorder grads({loss});
   loss.backward();
-  BOOST_TEST(std::isnan(x.grad().to_xarray<double>()(0)));
+  BOOST_TEST(std::isnan(to_xarray<double>(x.grad())(0)));
   const Real real = walk(loss);
   const std::string dot =
       viz::to_dot({loss}, {.kind = viz::GraphKind::gradients, .gradients = &grads});
