@@ -60,6 +60,22 @@ void for_each_element(const Tensor& t, F f) {
   }
 }
 
+/// A shape seen around one axis as [outer, n, inner]: the product of the sizes before the
+/// axis, its size, and the product after it. A contiguous tensor of that shape holds element
+/// (o, k, i) at (o·n + k)·inner + i, which is how the kernels that work along one axis walk it.
+struct AxisSplit {
+  std::int64_t outer = 1, n = 1, inner = 1;
+};
+
+inline AxisSplit split_axis(const Shape& shape, std::int64_t axis) {
+  AxisSplit s;
+  const auto ax = static_cast<std::size_t>(axis);
+  for (std::size_t i = 0; i < ax; ++i) s.outer *= shape[i];
+  s.n = shape[ax];
+  for (std::size_t i = ax + 1; i < shape.size(); ++i) s.inner *= shape[i];
+  return s;
+}
+
 /// NumPy broadcasting of two shapes; throws "op: shapes [..] and [..] cannot be broadcast".
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 

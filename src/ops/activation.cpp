@@ -269,26 +269,12 @@ Tensor leaky(const Tensor& a, double slope, bool is_relu) {
 
 // ---- softmax, log_softmax ---------------------------------------------------------------------
 
-// The softmax family along one axis of a contiguous tensor, viewed as [outer, n, inner].
-struct AxisSplit {
-  std::int64_t outer = 1, n = 1, inner = 1;
-};
-
-AxisSplit split(const Shape& shape, std::int64_t axis) {
-  AxisSplit s;
-  for (std::int64_t i = 0; i < axis; ++i) s.outer *= shape[static_cast<std::size_t>(i)];
-  s.n = shape[static_cast<std::size_t>(axis)];
-  for (std::size_t i = static_cast<std::size_t>(axis) + 1; i < shape.size(); ++i)
-    s.inner *= shape[i];
-  return s;
-}
-
 // log_softmax (log = true) or softmax of x along the axis.
 template <class T>
 Tensor softmax_kernel(const Tensor& xin, std::int64_t axis, bool log) {
   Tensor x = xin.contiguous();
   Tensor out = empty(x.shape(), dtype_of<T>);
-  const AxisSplit s = split(x.shape(), axis);
+  const detail::AxisSplit s = detail::split_axis(x.shape(), axis);
   const T* px = x.data_ptr<T>();
   T* po = out.data_ptr<T>();
   for (std::int64_t b = 0; b < s.outer; ++b) {
@@ -324,7 +310,7 @@ template <class T, bool log>
                                                  std::int64_t axis) {
   Tensor g = gin.contiguous(), y = yin.contiguous();
   Tensor out = empty(y.shape(), dtype_of<T>);
-  const AxisSplit s = split(y.shape(), axis);
+  const detail::AxisSplit s = detail::split_axis(y.shape(), axis);
   const T* pg = g.data_ptr<T>();
   const T* py = y.data_ptr<T>();
   T* po = out.data_ptr<T>();

@@ -45,6 +45,15 @@ Tensor add_terms(const Tensor& a, const Tensor& b) {
   return add(a, b);
 }
 
+// The tangent of a bilinear op f(a, b): f(ȧ, b) + f(a, ḃ), over the inputs that carry one.
+template <class F>
+Tensor bilinear_tangent(const Tensor& a, const Tensor& b, F f) {
+  Tensor r;
+  if (has_tangent(a)) r = f(tangent(a), b);
+  if (has_tangent(b)) r = add_terms(r, f(a, tangent(b)));
+  return r;
+}
+
 // ---- nodes: the vjp of each op --------------------------------------------------------------
 
 struct Conv2dBackward final : Node {
@@ -130,10 +139,8 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const ConvGeom& 
     if (n.needs_input_grad(0)) n.weight = n.save(w);
   });
   jvp_op("conv2d_backward_input", {&gy, &w}, out, [&] {
-    Tensor r;
-    if (has_tangent(gy)) r = conv2d_backward_input(tangent(gy), w, g);
-    if (has_tangent(w)) r = add_terms(r, conv2d_backward_input(gy, tangent(w), g));
-    return r;
+    return bilinear_tangent(
+        gy, w, [&](const Tensor& a, const Tensor& b) { return conv2d_backward_input(a, b, g); });
   });
   return out;
 }
@@ -146,10 +153,8 @@ Tensor conv2d_backward_weight(const Tensor& x, const Tensor& gy, const ConvGeom&
     if (n.needs_input_grad(1)) n.input = n.save(x);
   });
   jvp_op("conv2d_backward_weight", {&x, &gy}, out, [&] {
-    Tensor r;
-    if (has_tangent(x)) r = conv2d_backward_weight(tangent(x), gy, g);
-    if (has_tangent(gy)) r = add_terms(r, conv2d_backward_weight(x, tangent(gy), g));
-    return r;
+    return bilinear_tangent(
+        x, gy, [&](const Tensor& a, const Tensor& b) { return conv2d_backward_weight(a, b, g); });
   });
   return out;
 }
@@ -180,21 +185,22 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Siz
   check(padding.h >= 0 && padding.w >= 0, "conv2d: padding must be non-negative, got ", padding,
         " (", shapes(), ")");
   check(groups >= 1, "conv2d: groups must be at least 1, got ", groups, " (", shapes(), ")");
-  detail::ConvGeom g;
-  g.N = input.shape()[0];
-  g.C = input.shape()[1];
-  g.H = input.shape()[2];
-  g.W = input.shape()[3];
-  g.O = weight.shape()[0];
-  g.kH = weight.shape()[2];
-  g.kW = weight.shape()[3];
-  g.sH = stride.h;
-  g.sW = stride.w;
-  g.pH = padding.h;
-  g.pW = padding.w;
-  g.dH = dilation.h;
-  g.dW = dilation.w;
-  g.groups = groups;
+  const Shape& xs = input.shape();
+  const Shape& ws = weight.shape();
+  ConvGeom g{.N = xs[0],
+             .C = xs[1],
+             .H = xs[2],
+             .W = xs[3],
+             .O = ws[0],
+             .kH = ws[2],
+             .kW = ws[3],
+             .sH = stride.h,
+             .sW = stride.w,
+             .pH = padding.h,
+             .pW = padding.w,
+             .dH = dilation.h,
+             .dW = dilation.w,
+             .groups = groups};
   check(g.kH >= 1 && g.kW >= 1 && g.O >= 1, "conv2d: weight ", weight.shape(),
         " has an empty dimension (", shapes(), ")");
   check(g.C % groups == 0, "conv2d: groups ", groups, " does not divide the ", g.C,

@@ -34,19 +34,6 @@ void check_range(const Tensor& index_contig, std::int64_t size, const char* op,
       fail(op, ": index ", p[i], " at position ", i, " is out of range for ", what);
 }
 
-// [outer, n, inner] around `axis` of a shape.
-struct Split {
-  std::int64_t outer = 1, n = 1, inner = 1;
-};
-Split split(const Shape& shape, std::int64_t axis) {
-  Split s;
-  for (std::int64_t i = 0; i < axis; ++i) s.outer *= shape[static_cast<std::size_t>(i)];
-  s.n = shape[static_cast<std::size_t>(axis)];
-  for (std::size_t i = static_cast<std::size_t>(axis) + 1; i < shape.size(); ++i)
-    s.inner *= shape[i];
-  return s;
-}
-
 // Calls f(flat, offset) for every element of `shape` in row-major order, where offset is
 // Σ coord[d]·strides[d] over d != skip_axis and `coord` is the current multi-index.
 template <class F>
@@ -108,75 +95,72 @@ Tensor embedding_backward(const Tensor& g, const Tensor& indices, std::int64_t V
   return out;
 }
 
-// x's shape with g (of index's shape) scatter-added at the positions gather picked.
-Tensor gather_backward(const Tensor& g, const Tensor& idx, const Shape& in_shape,
-                       std::int64_t axis);
+// gather and index_select pick elements (gather) or slices (index_select) of x along an axis.
+// Their backward is one op, `kind` naming which: x's shape with g added at the places the
+// forward picked. Its vjp is that forward pick of the incoming gradient.
+enum class Pick { gather, index_select };
 
-struct GatherBackwardBackward final : Node {
+Tensor pick_backward(Pick kind, const Tensor& g, const Tensor& idx, const Shape& in_shape,
+                     std::int64_t axis);
+
+struct PickBackwardBackward final : Node {
   Saved index;
+  Pick kind = Pick::gather;
   std::int64_t axis = 0;
-  std::string_view name() const override { return "gather_backward"; }
-  tensor_list apply(tensor_list&& g) override { return {gather(g[0], axis, saved(index))}; }
+  std::string_view name() const override {
+    return kind == Pick::gather ? "gather_backward" : "index_select_backward";
+  }
+  tensor_list apply(tensor_list&& g) override {
+    const Tensor idx = saved(index);
+    return {kind == Pick::gather ? gather(g[0], axis, idx) : index_select(g[0], axis, idx)};
+  }
 };
 
-Tensor gather_backward(const Tensor& g, const Tensor& idx, const Shape& in_shape,
-                       std::int64_t axis) {
-  Tensor out = dispatch_floating(g.dtype(), "gather_backward", [&]<class T>() {
-    Tensor gc = g.detach().contiguous();
-    Tensor o = zeros(in_shape, dtype_of<T>);
-    const Shape st = o.strides();
-    const T* pg = gc.data_ptr<T>();
-    const std::int64_t* pi = idx.data_ptr<std::int64_t>();
-    T* po = o.data_ptr<T>();
-    const std::int64_t ax_stride = st[static_cast<std::size_t>(axis)];
-    walk(idx.shape(), st, axis,
-         [&](std::int64_t k, std::int64_t off) { po[off + pi[k] * ax_stride] += pg[k]; });
-    return o;
-  });
-  record_op<GatherBackwardBackward>({&g}, {&out}, [&](GatherBackwardBackward& n) {
-    n.index = n.save(idx);
-    n.axis = axis;
-  });
-  jvp_op("gather_backward", {&g}, out,
-         [&] { return gather_backward(tangent(g), idx, in_shape, axis); });
-  return out;
+// gather's scatter: g has idx's shape; each element goes to its own position in o but at
+// index idx along the axis.
+template <class T>
+void gather_scatter_add(T* po, const Shape& o_strides, const T* pg, const Tensor& idx,
+                        std::int64_t axis) {
+  const std::int64_t* pi = idx.data_ptr<std::int64_t>();
+  const std::int64_t ax_stride = o_strides[static_cast<std::size_t>(axis)];
+  walk(idx.shape(), o_strides, axis,
+       [&](std::int64_t k, std::int64_t off) { po[off + pi[k] * ax_stride] += pg[k]; });
 }
 
-// x's shape with g's slices along axis added into the slices idx selected. idx: int64 [K].
-Tensor index_select_backward(const Tensor& g, const Tensor& idx, const Shape& in_shape,
-                             std::int64_t axis);
+// index_select's scatter: g is [outer, K, inner] (idx: [K]); its slice k is added into the
+// slice idx[k] of o, [outer, n, inner].
+template <class T>
+void index_select_scatter_add(T* po, const Shape& in_shape, const T* pg, const Tensor& idx,
+                              std::int64_t axis) {
+  const detail::AxisSplit s = detail::split_axis(in_shape, axis);
+  const std::int64_t K = idx.numel();
+  const std::int64_t* pi = idx.data_ptr<std::int64_t>();
+  for (std::int64_t o_ = 0; o_ < s.outer; ++o_)
+    for (std::int64_t k = 0; k < K; ++k) {
+      T* dst = po + (o_ * s.n + pi[k]) * s.inner;
+      const T* src = pg + (o_ * K + k) * s.inner;
+      for (std::int64_t i = 0; i < s.inner; ++i) dst[i] += src[i];
+    }
+}
 
-struct IndexSelectBackwardBackward final : Node {
-  Saved index;
-  std::int64_t axis = 0;
-  std::string_view name() const override { return "index_select_backward"; }
-  tensor_list apply(tensor_list&& g) override { return {index_select(g[0], axis, saved(index))}; }
-};
-
-Tensor index_select_backward(const Tensor& g, const Tensor& idx, const Shape& in_shape,
-                             std::int64_t axis) {
-  Tensor out = dispatch_floating(g.dtype(), "index_select_backward", [&]<class T>() {
+Tensor pick_backward(Pick kind, const Tensor& g, const Tensor& idx, const Shape& in_shape,
+                     std::int64_t axis) {
+  const char* op = kind == Pick::gather ? "gather_backward" : "index_select_backward";
+  Tensor out = dispatch_floating(g.dtype(), op, [&]<class T>() {
     Tensor gc = g.detach().contiguous();
     Tensor o = zeros(in_shape, dtype_of<T>);
-    const Split s = split(in_shape, axis);
-    const std::int64_t K = idx.numel();
-    const T* pg = gc.data_ptr<T>();
-    const std::int64_t* pi = idx.data_ptr<std::int64_t>();
-    T* po = o.data_ptr<T>();
-    for (std::int64_t o_ = 0; o_ < s.outer; ++o_)
-      for (std::int64_t k = 0; k < K; ++k) {
-        T* dst = po + (o_ * s.n + pi[k]) * s.inner;
-        const T* src = pg + (o_ * K + k) * s.inner;
-        for (std::int64_t i = 0; i < s.inner; ++i) dst[i] += src[i];
-      }
+    if (kind == Pick::gather)
+      gather_scatter_add(o.data_ptr<T>(), o.strides(), gc.data_ptr<T>(), idx, axis);
+    else
+      index_select_scatter_add(o.data_ptr<T>(), in_shape, gc.data_ptr<T>(), idx, axis);
     return o;
   });
-  record_op<IndexSelectBackwardBackward>({&g}, {&out}, [&](IndexSelectBackwardBackward& n) {
+  record_op<PickBackwardBackward>({&g}, {&out}, [&](PickBackwardBackward& n) {
     n.index = n.save(idx);
+    n.kind = kind;
     n.axis = axis;
   });
-  jvp_op("index_select_backward", {&g}, out,
-         [&] { return index_select_backward(tangent(g), idx, in_shape, axis); });
+  jvp_op(op, {&g}, out, [&] { return pick_backward(kind, tangent(g), idx, in_shape, axis); });
   return out;
 }
 
@@ -191,23 +175,16 @@ struct EmbeddingBackward final : Node {
   }
 };
 
-struct GatherBackward final : Node {
+struct PickBackward final : Node {
   Saved index;
+  Pick kind = Pick::gather;
   Shape in_shape;
   std::int64_t axis = 0;
-  std::string_view name() const override { return "gather"; }
-  tensor_list apply(tensor_list&& g) override {
-    return {gather_backward(g[0], saved(index), in_shape, axis)};
+  std::string_view name() const override {
+    return kind == Pick::gather ? "gather" : "index_select";
   }
-};
-
-struct IndexSelectBackward final : Node {
-  Saved index;
-  Shape in_shape;
-  std::int64_t axis = 0;
-  std::string_view name() const override { return "index_select"; }
   tensor_list apply(tensor_list&& g) override {
-    return {index_select_backward(g[0], saved(index), in_shape, axis)};
+    return {pick_backward(kind, g[0], saved(index), in_shape, axis)};
   }
 };
 
@@ -292,8 +269,9 @@ Tensor gather(const Tensor& x, std::int64_t axis_in, const Tensor& index) {
     walk(idx.shape(), xd.strides(), axis,
          [&](std::int64_t k, std::int64_t off) { po[k] = px[off + pi[k] * ax_stride]; });
   });
-  record_op<GatherBackward>({&x}, {&out}, [&](GatherBackward& n) {
+  record_op<PickBackward>({&x}, {&out}, [&](PickBackward& n) {
     n.index = n.save(idx);
+    n.kind = Pick::gather;
     n.in_shape = x.shape();
     n.axis = axis;
   });
@@ -314,7 +292,7 @@ Tensor index_select(const Tensor& x, std::int64_t axis_in, const Tensor& index) 
   Tensor out = empty(oshape, x.dtype());
   {
     Tensor xc = x.detach().contiguous();
-    const Split s = split(x.shape(), axis);
+    const detail::AxisSplit s = detail::split_axis(x.shape(), axis);
     const std::size_t es = element_size(x.dtype());
     const auto* px = static_cast<const char*>(xc.raw_data());
     auto* po = static_cast<char*>(out.raw_data());
@@ -325,8 +303,9 @@ Tensor index_select(const Tensor& x, std::int64_t axis_in, const Tensor& index) 
         std::memcpy(po + static_cast<std::size_t>(o * K + k) * block,
                     px + static_cast<std::size_t>(o * s.n + pi[k]) * block, block);
   }
-  record_op<IndexSelectBackward>({&x}, {&out}, [&](IndexSelectBackward& n) {
+  record_op<PickBackward>({&x}, {&out}, [&](PickBackward& n) {
     n.index = n.save(idx);
+    n.kind = Pick::index_select;
     n.in_shape = x.shape();
     n.axis = axis;
   });

@@ -23,10 +23,6 @@ using autograd::record_op;
 using autograd::Saved;
 using autograd::tangent;
 using autograd::tensor_list;
-using detail::all_axes;
-using detail::extreme_mask;
-using detail::normalize_axes;
-using detail::reduced_shape;
 
 namespace {
 
@@ -41,7 +37,7 @@ struct Rows {
 
 Rows rows_of(const Tensor& a, const Shape& dim, const char* op) {
   Rows r;
-  r.axes = dim.empty() ? all_axes(a) : normalize_axes(dim, a.shape(), op);
+  r.axes = dim.empty() ? detail::all_axes(a) : detail::normalize_axes(dim, a.shape(), op);
   Shape perm;
   for (std::int64_t i = 0; i < a.dim(); ++i)
     if (!std::binary_search(r.axes.begin(), r.axes.end(), i)) {
@@ -57,11 +53,27 @@ Rows rows_of(const Tensor& a, const Shape& dim, const char* op) {
   return r;
 }
 
+// Each row of `r` reduced to one value by row_value(const T* row), T being the input's dtype,
+// and shaped as the reduction's output (size-1 reduced axes when keepdim). Detached: the
+// callers record their own node.
+template <class F>
+Tensor reduce_rows(const Tensor& input, const Rows& r, bool keepdim, const char* op, F row_value) {
+  Tensor out = dispatch_floating(input.dtype(), op, [&]<class T>() {
+    Tensor o = empty({r.outer}, dtype_of<T>);
+    const T* p = r.rows.data_ptr<T>();
+    T* po = o.data_ptr<T>();
+    for (std::int64_t i = 0; i < r.outer; ++i) po[i] = row_value(p + i * r.n);
+    return o;
+  });
+  no_grad guard;
+  return out.reshape(detail::reduced_shape(input.shape(), r.axes, keepdim));
+}
+
 // The weights amax/amin give each element: 1/count on the slice's extremes, 0 elsewhere
 // (input's shape). Constants — computed on detached tensors: the set of extremes does not move
 // under an infinitesimal change, so amax is piecewise linear and its second derivative is 0.
 Tensor amax_weights(const Tensor& x, const Tensor& r_keep, const Shape& axes) {
-  Tensor mask = extreme_mask(x.detach(), r_keep.detach());
+  Tensor mask = detail::extreme_mask(x.detach(), r_keep.detach());
   return div(mask, sum(mask, axes, /*keepdim=*/true));
 }
 
@@ -81,24 +93,13 @@ Tensor amax_impl(const Tensor& input, const Shape& dim, bool keepdim, bool is_ma
   Rows r = rows_of(input, dim, op);
   check(r.n > 0 || r.outer == 0, op, ": cannot reduce over dimensions ", dim,
         " of size 0 in a tensor of shape ", input.shape());
-  Tensor out = dispatch_floating(input.dtype(), op, [&]<class T>() {
-    Tensor o = empty({r.outer}, dtype_of<T>);
-    const T* p = r.rows.data_ptr<T>();
-    T* po = o.data_ptr<T>();
-    for (std::int64_t i = 0; i < r.outer; ++i) {
-      const T* row = p + i * r.n;
-      T best = row[0];
-      for (std::int64_t k = 1; k < r.n && !std::isnan(best); ++k)
-        if (std::isnan(row[k]) || (is_max ? row[k] > best : row[k] < best)) best = row[k];
-      po[i] = best;  // NaN propagates, as in torch
-    }
-    return o;
+  Tensor out = reduce_rows(input, r, keepdim, op, [&]<class T>(const T* row) {
+    T best = row[0];
+    for (std::int64_t k = 1; k < r.n && !std::isnan(best); ++k)
+      if (std::isnan(row[k]) || (is_max ? row[k] > best : row[k] < best)) best = row[k];
+    return best;  // NaN propagates, as in torch
   });
-  Shape keep_shape = reduced_shape(input.shape(), r.axes, true);
-  {
-    no_grad guard;
-    out = out.reshape(reduced_shape(input.shape(), r.axes, keepdim));
-  }
+  const Shape keep_shape = detail::reduced_shape(input.shape(), r.axes, true);
   record_op<AmaxBackward>({&input}, {&out}, [&](AmaxBackward& n) {
     n.input = n.save(input);
     n.result = n.save(out);
@@ -230,18 +231,9 @@ Tensor amin(const Tensor& input, const Shape& dim, bool keepdim) {
 Tensor norm(const Tensor& input, double p, const Shape& dim, bool keepdim) {
   check(p >= 1 || (std::isinf(p) && p > 0), "norm: p must be >= 1 or inf, got ", p);
   Rows r = rows_of(input, dim, "norm");
-  Tensor out = dispatch_floating(input.dtype(), "norm", [&]<class T>() {
-    Tensor o = empty({r.outer}, dtype_of<T>);
-    const T* px = r.rows.data_ptr<T>();
-    T* po = o.data_ptr<T>();
-    for (std::int64_t i = 0; i < r.outer; ++i) po[i] = norm_row<T>(px + i * r.n, r.n, p);
-    return o;
-  });
-  Shape keep_shape = reduced_shape(input.shape(), r.axes, true);
-  {
-    no_grad guard;
-    out = out.reshape(reduced_shape(input.shape(), r.axes, keepdim));
-  }
+  Tensor out = reduce_rows(input, r, keepdim, "norm",
+                           [&]<class T>(const T* row) { return norm_row<T>(row, r.n, p); });
+  const Shape keep_shape = detail::reduced_shape(input.shape(), r.axes, true);
   record_op<NormBackward>({&input}, {&out}, [&](NormBackward& n) {
     n.input = n.save(input);
     n.result = n.save(out);

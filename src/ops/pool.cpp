@@ -42,17 +42,17 @@ PoolGeom pool_geometry(const char* op, const Tensor& input, Size2 kernel, Size2 
         " (input ", input.shape(), ")");
   check(padding.h <= kernel.h / 2 && padding.w <= kernel.w / 2, op, ": padding ", padding,
         " must be at most half of the kernel ", kernel, " (input ", input.shape(), ")");
-  PoolGeom g;
-  g.N = input.shape()[0];
-  g.C = input.shape()[1];
-  g.H = input.shape()[2];
-  g.W = input.shape()[3];
-  g.kH = kernel.h;
-  g.kW = kernel.w;
-  g.sH = stride.h;
-  g.sW = stride.w;
-  g.pH = padding.h;
-  g.pW = padding.w;
+  const Shape& xs = input.shape();
+  PoolGeom g{.N = xs[0],
+             .C = xs[1],
+             .H = xs[2],
+             .W = xs[3],
+             .kH = kernel.h,
+             .kW = kernel.w,
+             .sH = stride.h,
+             .sW = stride.w,
+             .pH = padding.h,
+             .pW = padding.w};
   const std::int64_t padH = g.H + 2 * g.pH, padW = g.W + 2 * g.pW;
   check(g.kH <= padH && g.kW <= padW, op, ": kernel ", kernel, " is larger than the padded input ",
         padH, "x", padW, " (input ", input.shape(), ", padding ", padding, ")");

@@ -32,22 +32,18 @@ namespace {
 template <class T>
 using acc_t = double;  // float32 sums accumulate in float64, as a cascade would keep them exact
 
-// A contiguous shape seen around one axis as [outer, n, inner], and `kept`: the shape with
+// A contiguous shape split around one axis (detail::split_axis), and `kept`: the shape with
 // that axis reduced to size 1 (the output of a reduction along it with keepdim).
-struct AxisSplit {
+struct KeptSplit {
   std::int64_t outer = 1, n = 1, inner = 1;
   Shape kept;
 };
 
-AxisSplit split_at(const Shape& shape, std::int64_t axis) {
-  AxisSplit s;
-  const auto ax = static_cast<std::size_t>(axis);
-  for (std::size_t i = 0; i < ax; ++i) s.outer *= shape[i];
-  s.n = shape[ax];
-  for (std::size_t i = ax + 1; i < shape.size(); ++i) s.inner *= shape[i];
-  s.kept = shape;
-  s.kept[ax] = 1;
-  return s;
+KeptSplit split_at(const Shape& shape, std::int64_t axis) {
+  const detail::AxisSplit s = detail::split_axis(shape, axis);
+  Shape kept = shape;
+  kept[static_cast<std::size_t>(axis)] = 1;
+  return {s.outer, s.n, s.inner, std::move(kept)};
 }
 
 // Sum of a contiguous tensor along one axis, keeping it (size 1).

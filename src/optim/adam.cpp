@@ -55,17 +55,14 @@ XGRAD_TARGET_AVX2 void adam_update_avx2(T* __restrict pp, const T* __restrict pg
 }  // namespace
 
 std::map<std::string, double> AdamOptions::to_map(const char* optimizer) const {
-  detail::check_nonnegative(optimizer, "lr", lr_);
-  detail::check_nonnegative(optimizer, "eps", eps_);
-  detail::check_nonnegative(optimizer, "weight_decay", weight_decay_);
+  auto options =
+      detail::options_map(optimizer, {{"lr", lr_}, {"eps", eps_}, {"weight_decay", weight_decay_}},
+                          {{"amsgrad", amsgrad_}});
   check(beta1_ >= 0 && beta1_ < 1, optimizer, ": invalid beta1 ", beta1_, " (must be in [0, 1))");
   check(beta2_ >= 0 && beta2_ < 1, optimizer, ": invalid beta2 ", beta2_, " (must be in [0, 1))");
-  return {{"lr", lr_},
-          {"beta1", beta1_},
-          {"beta2", beta2_},
-          {"eps", eps_},
-          {"weight_decay", weight_decay_},
-          {"amsgrad", amsgrad_ ? 1.0 : 0.0}};
+  options["beta1"] = beta1_;
+  options["beta2"] = beta2_;
+  return options;
 }
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions options)

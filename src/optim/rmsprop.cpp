@@ -58,17 +58,13 @@ XGRAD_TARGET_AVX2 void rmsprop_update_avx2(T* __restrict pp, const T* __restrict
 }  // namespace
 
 std::map<std::string, double> RMSpropOptions::to_map() const {
-  detail::check_nonnegative("RMSprop", "lr", lr_);
-  detail::check_nonnegative("RMSprop", "alpha", alpha_);
-  detail::check_nonnegative("RMSprop", "eps", eps_);
-  detail::check_nonnegative("RMSprop", "weight_decay", weight_decay_);
-  detail::check_nonnegative("RMSprop", "momentum", momentum_);
-  return {{"lr", lr_},
-          {"alpha", alpha_},
-          {"eps", eps_},
-          {"weight_decay", weight_decay_},
-          {"momentum", momentum_},
-          {"centered", centered_ ? 1.0 : 0.0}};
+  return detail::options_map("RMSprop",
+                             {{"lr", lr_},
+                              {"alpha", alpha_},
+                              {"eps", eps_},
+                              {"weight_decay", weight_decay_},
+                              {"momentum", momentum_}},
+                             {{"centered", centered_}});
 }
 
 RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions options)

@@ -43,17 +43,15 @@ XGRAD_TARGET_AVX2 void sgd_update_avx2(T* __restrict pp, const T* __restrict pg,
 }  // namespace
 
 std::map<std::string, double> SGDOptions::to_map() const {
-  detail::check_nonnegative("SGD", "lr", lr_);
-  detail::check_nonnegative("SGD", "momentum", momentum_);
-  detail::check_nonnegative("SGD", "dampening", dampening_);
-  detail::check_nonnegative("SGD", "weight_decay", weight_decay_);
+  auto options = detail::options_map("SGD",
+                                     {{"lr", lr_},
+                                      {"momentum", momentum_},
+                                      {"dampening", dampening_},
+                                      {"weight_decay", weight_decay_}},
+                                     {{"nesterov", nesterov_}});
   if (nesterov_ && (momentum_ <= 0 || dampening_ != 0))
     fail("SGD: nesterov momentum requires a momentum > 0 and zero dampening");
-  return {{"lr", lr_},
-          {"momentum", momentum_},
-          {"dampening", dampening_},
-          {"weight_decay", weight_decay_},
-          {"nesterov", nesterov_ ? 1.0 : 0.0}};
+  return options;
 }
 
 SGD::SGD(std::vector<Tensor> params, SGDOptions options)

@@ -1,8 +1,12 @@
-// Internal helpers shared by the optimizers' fused update loops: the walk over the parameters
-// that every built-in step() makes around its loop.
+// Internal helpers shared by the built-in optimizers: the defaults map their options give, and
+// the walk over the parameters that every step() makes around its fused update loop.
 #pragma once
 
 #include <array>
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "xgrad/autograd/grad_mode.hpp"
@@ -10,6 +14,21 @@
 #include "xgrad/tensor.hpp"
 
 namespace xgrad::optim::detail {
+
+/// An optimizer's options as its defaults map, checking first, in the order given, that each of
+/// `nonnegative` is finite and >= 0 (check_nonnegative, naming `optimizer`); each of `flags`
+/// goes in as 1 or 0.
+inline std::map<std::string, double> options_map(
+    const char* optimizer, std::initializer_list<std::pair<const char*, double>> nonnegative,
+    std::initializer_list<std::pair<const char*, bool>> flags) {
+  std::map<std::string, double> out;
+  for (const auto& [name, v] : nonnegative) {
+    check_nonnegative(optimizer, name, v);
+    out[name] = v;
+  }
+  for (const auto& [name, on] : flags) out[name] = on ? 1.0 : 0.0;
+  return out;
+}
 
 /// Marks tensors written by a fused update loop as modified (version counter), as the
 /// in-place ops would.

@@ -3,11 +3,34 @@
 #include <cmath>
 #include <set>
 #include <unordered_map>
+#include <utility>
 
 #include "xgrad/error.hpp"
 #include "xgrad/viz/contour.hpp"
 
 namespace xgrad::viz {
+
+namespace {
+
+// The edges of a grid cell and their ends as corner offsets (di0, dj0)-(di1, dj1).
+enum Edge { kBottom, kRight, kTop, kLeft };
+constexpr int kEdgeCorners[4][4] = {{0, 0, 1, 0}, {1, 0, 1, 1}, {0, 1, 1, 1}, {0, 0, 0, 1}};
+
+// The edges the one contour segment of a cell joins, by its corner pattern k (bit 0: c00 above
+// the level, 1: c10, 2: c11, 3: c01) folded to min(k, 15 - k): the same corners above or below
+// cross the same edges. 0 (no crossing) and 5 (a saddle, two segments) are not looked up.
+constexpr std::pair<Edge, Edge> kSegment[8] = {
+    {},                 // 0: unused
+    {kLeft, kBottom},   // c00
+    {kBottom, kRight},  // c10
+    {kLeft, kRight},    // c00 c10
+    {kRight, kTop},     // c11
+    {},                 // 5: unused
+    {kBottom, kTop},    // c10 c11
+    {kLeft, kTop},      // c00 c10 c11
+};
+
+}  // namespace
 
 std::vector<Polyline> contour_lines(const std::vector<double>& v, int nx, int ny, double level) {
   check(nx >= 2 && ny >= 2, "contour_lines: the grid must be at least 2 x 2, got ", nx, " x ", ny);
@@ -38,58 +61,24 @@ std::vector<Polyline> contour_lines(const std::vector<double>& v, int nx, int ny
         continue;
       const int k = (c00 > level) | (c10 > level) << 1 | (c11 > level) << 2 | (c01 > level) << 3;
       if (k == 0 || k == 15) continue;
-      // The four edges of the cell.
-      auto bottom = [&] { return crossing(i, j, i + 1, j); };
-      auto right = [&] { return crossing(i + 1, j, i + 1, j + 1); };
-      auto top = [&] { return crossing(i, j + 1, i + 1, j + 1); };
-      auto left = [&] { return crossing(i, j, i, j + 1); };
       const bool centre_above = (c00 + c10 + c11 + c01) / 4 > level;
-      switch (k) {
-        case 1:
-        case 14:
-          link(left(), bottom());
-          break;
-        case 2:
-        case 13:
-          link(bottom(), right());
-          break;
-        case 3:
-        case 12:
-          link(left(), right());
-          break;
-        case 4:
-        case 11:
-          link(right(), top());
-          break;
-        case 6:
-        case 9:
-          link(bottom(), top());
-          break;
-        case 7:
-        case 8:
-          link(left(), top());
-          break;
-        case 5:  // c00 and c11 above
-          if (centre_above) {
-            link(left(), top());
-            link(bottom(), right());
-          } else {
-            link(left(), bottom());
-            link(right(), top());
-          }
-          break;
-        case 10:  // c10 and c01 above
-          if (centre_above) {
-            link(left(), bottom());
-            link(right(), top());
-          } else {
-            link(left(), top());
-            link(bottom(), right());
-          }
-          break;
-        default:
-          break;
+      auto join = [&](Edge e0, Edge e1) {
+        auto crossing_on = [&](Edge e) {
+          const int* d = kEdgeCorners[e];
+          return crossing(i + d[0], j + d[1], i + d[2], j + d[3]);
+        };
+        link(crossing_on(e0), crossing_on(e1));
+      };
+      if (k == 5 || k == 10) {
+        // A saddle (c00 and c11 above, or c10 and c01): the centre's side decides which pair of
+        // opposite corners the two segments cut off, c00 and c11 or c10 and c01.
+        const bool cut_c00_c11 = (k == 5) != centre_above;
+        join(kLeft, cut_c00_c11 ? kBottom : kTop);
+        join(kRight, cut_c00_c11 ? kTop : kBottom);
+        continue;
       }
+      const auto [e0, e1] = kSegment[std::min(k, 15 - k)];
+      join(e0, e1);
     }
   }
   // Walk the chains: open ones from their ends first, then closed loops.
