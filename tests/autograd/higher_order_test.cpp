@@ -101,6 +101,36 @@ BOOST_AUTO_TEST_CASE(saved_tensors_are_freed_after_backward) {
   BOOST_TEST(saved_out.use_count() == 0);  // nothing keeps it now
 }
 
+// Every tensor a graph saved is freed by backward without retain_graph: after the step, the
+// bytes held by storages are the parameters' plus their gradients, nothing else (the MLP and the
+// CNN: linear, relu, conv, max pool, log_softmax/cross_entropy save inputs, outputs, indices).
+BOOST_AUTO_TEST_CASE(backward_frees_every_saved_tensor_of_a_model) {
+  for (const std::string model : {"mlp", "cnn"}) {
+    manual_seed(5);
+    std::shared_ptr<nn::Module> net;
+    Tensor x;
+    if (model == "mlp") {
+      net = std::make_shared<nn::MLP>(std::vector<std::int64_t>{784, 64, 10});
+      x = randn({8, 784});
+    } else {
+      net = std::make_shared<nn::CNN>();
+      x = randn({8, 1, 28, 28});
+    }
+    Tensor labels = tensor({1.0, 0.0, 3.0, 9.0, 2.0, 2.0, 7.0, 5.0}).to(int64);
+    std::int64_t param_bytes = 0;
+    for (const Tensor& p : net->parameters()) param_bytes += p.numel() * 4;
+    const std::int64_t before = memory_allocated();  // parameters, x, labels, and the rest
+    {
+      Tensor loss = cross_entropy((*net)(x), labels);
+      BOOST_TEST(memory_allocated() > before);  // the graph holds activations
+      loss.backward();
+    }
+    BOOST_TEST(memory_allocated() - before == param_bytes,
+               model << ": " << memory_allocated() - before << " bytes held, expected the "
+                     << param_bytes << " bytes of the gradients");
+  }
+}
+
 // A custom Function marked once_differentiable refuses create_graph with its name.
 struct RawSquare : autograd::Function<RawSquare> {
   static constexpr std::string_view name = "raw_square";
