@@ -105,14 +105,14 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
       Node* n = *it;
       const bool captured_here = capture_at.count(n) > 0;
       bool needed = captured_here;
-      if (!needed && n->leaf() == nullptr) {
+      if (!needed && !n->is_accumulator()) {
         for (const Edge& e : n->next_edges())
           if (e.valid() && state_of(e.fn.get()).needed) {
             needed = true;
             break;
           }
       }
-      state_of(n).needed = needed && (n->leaf() == nullptr || captured_here);
+      state_of(n).needed = needed && (!n->is_accumulator() || captured_here);
     }
   }
 
@@ -142,7 +142,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
     bool any = false;
     for (const Tensor& g : grads) any = any || g.defined();
     tensor_list out;
-    const bool run = any && !(captures && node->leaf());
+    const bool run = any && !(captures && node->is_accumulator());
     if (run) {
       if (create_graph && node->once_differentiable())
         fail(node->name(),

@@ -13,7 +13,12 @@ SavedVariable::SavedVariable(const Tensor& t, const Node* owner)
   const auto& impl = *t.impl();
   is_output_ = owner != nullptr && impl.grad_fn.get() == owner;
   if (!is_output_) {
-    data_ = t;  // an input keeps its history: create_graph differentiates through it
+    if (impl.requires_grad && !impl.grad_fn) {
+      data_ = t.detach();  // a leaf: its data, and the leaf itself weakly (see node.hpp)
+      leaf_ = t.impl();
+    } else {
+      data_ = t;  // an input keeps its history: create_graph differentiates through it
+    }
     return;
   }
   // An output would own its own node: keep the data only, and the history's coordinates.
@@ -35,7 +40,13 @@ Tensor SavedVariable::unpack(std::string_view op, const Node* owner) const {
     fail(op, ": a tensor of shape ", data_.shape(),
          " saved for backward was modified by an in-place operation (saved at version ", version_,
          ", now at version ", data_.version(), ")");
-  if (!is_output_) return data_;
+  if (!is_output_) {
+    // A saved leaf comes back as the leaf itself when the backward is recorded (so the
+    // gradient of the gradient reaches it), and as plain data otherwise or once it is gone.
+    if (!leaf_.expired() && is_grad_enabled())
+      if (auto leaf = leaf_.lock()) return Tensor(std::move(leaf));
+    return data_;
+  }
   const bool history = owner != nullptr && is_grad_enabled();
   const bool fw = tangent_.defined() && fw_level_ == detail::active_fw_level();
   if (!history && !fw) return data_;
@@ -64,6 +75,7 @@ void SavedVariable::set_output_tangent(std::uint32_t output_nr, const Tensor& ta
 
 void SavedVariable::reset() {
   data_ = Tensor();
+  leaf_.reset();
   tangent_ = Tensor();
   released_ = saved_;
 }
@@ -170,12 +182,14 @@ void Node::run_pre_hooks(tensor_list& grads) {
 
 // ---- AccumulateGrad ---------------------------------------------------------------------
 
-AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::move(leaf)) {
-  mutable_outputs().push_back({leaf_->shape, leaf_->dtype});
+AccumulateGrad::AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf)
+    : strong_(leaf), leaf_(leaf) {
+  mutable_outputs().push_back({leaf->shape, leaf->dtype});
 }
 
 void AccumulateGrad::run_pre_hooks(tensor_list& grads) {
-  for (auto& hook : leaf_->hooks) run_hook(hook, grads[0], "a leaf");
+  if (auto leaf = leaf_.lock())
+    for (auto& hook : leaf->hooks) run_hook(hook, grads[0], "a leaf");
   // Then hooks on this graph's accumulator itself (viz::GradientRecorder observes a
   // parameter's gradient here, after the leaf's own hooks, without attaching anything to the
   // parameter that would outlive the graph).
@@ -184,8 +198,9 @@ void AccumulateGrad::run_pre_hooks(tensor_list& grads) {
 
 tensor_list AccumulateGrad::apply(tensor_list&& grads) {
   Tensor& g = grads[0];
-  if (!g.defined()) return {};
-  Tensor& acc = leaf_->grad;
+  const std::shared_ptr<TensorImpl> leaf = leaf_.lock();
+  if (!g.defined() || !leaf) return {};  // a leaf nobody holds: nobody can read its .grad()
+  Tensor& acc = leaf->grad;
   const bool stealable =
       g.impl().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous();
   if (is_grad_enabled()) {
@@ -196,6 +211,7 @@ tensor_list AccumulateGrad::apply(tensor_list&& grads) {
     } else {
       acc = add(acc, g);
     }
+    if (acc.requires_grad()) strong_.reset();  // see node.hpp: no cycle through .grad()
     return {};
   }
   if (!acc.defined()) {

@@ -131,6 +131,30 @@ BOOST_AUTO_TEST_CASE(backward_frees_every_saved_tensor_of_a_model) {
   }
 }
 
+// backward(create_graph) on a leaf leaves no reference cycle (leaf → .grad() → its graph →
+// the leaf): torch documents that cycle as a leak; here the graph holds leaves weakly, so
+// dropping the leaf frees everything. Second derivatives still reach the leaf while it lives.
+BOOST_AUTO_TEST_CASE(create_graph_backward_leaves_no_cycle) {
+  const std::int64_t before = memory_allocated();
+  {
+    Tensor w = make({1.0, 2.0, 3.0}, {3}).requires_grad_();
+    sum(mul(mul(w, w), w)).backward(Tensor(), std::nullopt, /*create_graph=*/true);
+    expect_values(w.grad(), {3}, {3.0, 12.0, 27.0});
+    BOOST_TEST(w.grad().requires_grad());
+    expect_values(grad({sum(w.grad())}, {w}, {}, /*retain_graph=*/true)[0], {3}, {6.0, 12.0, 18.0});
+  }
+  BOOST_TEST(memory_allocated() == before);
+  // A leaf dropped before backward gets nothing (nobody could read it); the rest still does.
+  Tensor keep = make({2.0}, {1}).requires_grad_();
+  Tensor y;
+  {
+    Tensor gone = make({5.0}, {1}).requires_grad_();
+    y = sum(mul(keep, gone));
+  }
+  y.backward();
+  expect_values(keep.grad(), {1}, {5.0});
+}
+
 // A custom Function marked once_differentiable refuses create_graph with its name.
 struct RawSquare : autograd::Function<RawSquare> {
   static constexpr std::string_view name = "raw_square";

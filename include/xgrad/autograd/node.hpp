@@ -88,6 +88,10 @@ class SavedVariable {
 
  private:
   Tensor data_;
+  // A saved leaf that requires grad: data_ is a detached alias and this the leaf itself,
+  // weakly — the graph must not own its leaves, or backward(create_graph) would close a cycle
+  // leaf → .grad() → its graph → this node → the leaf, and leak (torch's documented cycle).
+  std::weak_ptr<TensorImpl> leaf_;
   Tensor tangent_;  // a saved output's forward-mode tangent (forward_ad.hpp), else undefined
   std::uint64_t version_ = 0;
   std::uint32_t output_nr_ = 0;
@@ -143,8 +147,11 @@ class Node : public std::enable_shared_from_this<Node> {
   /// True when apply() is made of raw kernels with no derivative of their own: create_graph
   /// through such a node throws (torch's once_differentiable) instead of giving wrong values.
   virtual bool once_differentiable() const { return false; }
-  /// The leaf this node accumulates into (AccumulateGrad only), else null.
+  /// The leaf this node accumulates into (AccumulateGrad only, while that leaf is alive),
+  /// else null.
   virtual TensorImpl* leaf() const { return nullptr; }
+  /// True for a leaf's AccumulateGrad, alive or not.
+  virtual bool is_accumulator() const { return false; }
 
   /// Recording order: later ops have larger numbers. Unique per thread.
   std::uint64_t sequence_nr() const { return sequence_nr_; }
@@ -184,14 +191,21 @@ class Node : public std::enable_shared_from_this<Node> {
 /// The sink node of a leaf that requires grad: sums incoming gradients into leaf.grad().
 class AccumulateGrad final : public Node {
  public:
-  explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf);
+  explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf);
   std::string_view name() const override { return "accumulate_grad"; }
   tensor_list apply(tensor_list&& grads) override;
-  TensorImpl* leaf() const override { return leaf_.get(); }
+  TensorImpl* leaf() const override { return leaf_.lock().get(); }
+  bool is_accumulator() const override { return true; }
   void run_pre_hooks(tensor_list& grads) override;
 
  private:
-  std::shared_ptr<TensorImpl> leaf_;
+  // A graph keeps its leaves alive, as torch's does (a graph drawn after its model is gone
+  // still names the parameters) — until backward(create_graph) stores a .grad() that has a
+  // graph of its own: that graph leads back here, so the strong reference would close the
+  // cycle leaf → .grad() → graph → here → leaf, which torch documents as a leak. From then on
+  // the leaf is held weakly; a gradient for a leaf nobody holds is dropped (nobody can read it).
+  std::shared_ptr<TensorImpl> strong_;
+  std::weak_ptr<TensorImpl> leaf_;
 };
 
 /// The edge a gradient for `t` should flow along: its grad_fn, its leaf accumulator (created
