@@ -16,8 +16,20 @@ SavedVariable::SavedVariable(const Tensor& t, const Node* owner)
     if (impl.requires_grad && !impl.grad_fn) {
       data_ = t.detach();  // a leaf: its data, and the leaf itself weakly (see node.hpp)
       leaf_ = t.impl();
+    } else if (impl.grad_fn || impl.fw_level != 0 || impl.retains_grad) {
+      // An input with history keeps it (create_graph differentiates through it), in a handle
+      // of its own: the input's own handle may come to point back at this node — a tangent
+      // computed from this op's output, or a retained .grad() with a graph, would then close a
+      // cycle input → tangent/grad → graph → this node → input.
+      auto copy = std::make_shared<TensorImpl>(impl.storage, impl.shape, impl.strides, impl.offset,
+                                               impl.dtype);
+      copy->grad_fn = impl.grad_fn;
+      copy->output_nr = impl.output_nr;
+      copy->fw_grad = impl.fw_grad;
+      copy->fw_level = impl.fw_level;
+      data_ = Tensor(std::move(copy));
     } else {
-      data_ = t;  // an input keeps its history: create_graph differentiates through it
+      data_ = t;  // plain data: nothing in it can lead back to this node
     }
     return;
   }
