@@ -85,22 +85,14 @@ Tensor avg_pool_backward_op(const Tensor& gy, const PoolGeom& g, bool adaptive);
 
 // ---- nodes: the vjp of each op --------------------------------------------------------------
 
-// max_pool2d: y = gather(x, idx), so gx = scatter(gy, idx).
+// A gather by stored argmax indices: max_pool2d itself (y = gather(x, idx)) and the gather that
+// is the vjp of max pooling's backward and max pooling's jvp ("max_pool2d_gather"). Linear in
+// its input; its vjp is the scatter gx = scatter(gy, idx).
 struct MaxPool2dBackward final : Node {
   Saved indices;  // [N·C·OH·OW], flat index into its H·W input plane of each output's element
   PoolGeom geom;
-  std::string_view name() const override { return "max_pool2d"; }
-  tensor_list apply(tensor_list&& grads) override {
-    return {max_pool2d_scatter(grads[0], saved(indices), geom)};
-  }
-};
-
-// The gather by stored indices (the vjp of max pooling's backward, and max pooling's jvp):
-// linear, its vjp the scatter.
-struct MaxPool2dGatherBackward final : Node {
-  Saved indices;
-  PoolGeom geom;
-  std::string_view name() const override { return "max_pool2d_gather"; }
+  const char* op = "max_pool2d";
+  std::string_view name() const override { return op; }
   tensor_list apply(tensor_list&& grads) override {
     return {max_pool2d_scatter(grads[0], saved(indices), geom)};
   }
@@ -140,9 +132,10 @@ struct AvgPoolBackwardBackward final : Node {
 
 Tensor max_pool2d_gather(const Tensor& t, const Tensor& indices, const PoolGeom& g) {
   Tensor out = detail::max_pool_gather_kernel(g, t, index_data(indices));
-  record_op<MaxPool2dGatherBackward>({&t}, {&out}, [&](MaxPool2dGatherBackward& n) {
+  record_op<MaxPool2dBackward>({&t}, {&out}, [&](MaxPool2dBackward& n) {
     n.indices = n.save(indices);
     n.geom = g;
+    n.op = "max_pool2d_gather";
   });
   jvp_op("max_pool2d_gather", {&t}, out, [&] { return max_pool2d_gather(tangent(t), indices, g); });
   return out;
