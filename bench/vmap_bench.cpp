@@ -35,16 +35,22 @@ double seconds(F&& f) {
 
 int main(int argc, char** argv) {
   int runs = 5;
+  const char* only = "";  // --only vmap|loop: time one side (for a profiler), no comparison
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
       runs = std::max(1, std::atoi(argv[++i]));
+    } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: vmap_bench [--runs N]\n");
+      std::fprintf(stderr, "usage: vmap_bench [--runs N] [--only vmap|loop]\n");
       return 2;
     }
   }
+  const bool small = std::getenv("XGRAD_VMAP_BENCH_SMALL") != nullptr;
+  const std::vector<std::int64_t> sizes =
+      small ? std::vector<std::int64_t>{784, 16, 10} : std::vector<std::int64_t>{784, 256, 128, 10};
   manual_seed(3);
-  nn::MLP model({784, 256, 128, 10});
+  nn::MLP model(sizes);
   const auto named = model.named_parameters();
   std::vector<Tensor> params;
   for (const auto& [name, p] : named) params.push_back(p.detach());
@@ -76,8 +82,10 @@ int main(int argc, char** argv) {
   std::vector<std::vector<Tensor>> by_loop(static_cast<std::size_t>(B));
   std::vector<double> tv, tl;
   for (int r = 0; r < runs; ++r) {
-    tv.push_back(seconds([&] { by_vmap = per_sample_grad(args); }));
-    tl.push_back(seconds([&] {
+    if (std::strcmp(only, "loop") != 0)
+      tv.push_back(seconds([&] { by_vmap = per_sample_grad(args); }));
+    if (std::strcmp(only, "vmap") != 0)
+      tl.push_back(seconds([&] {
       for (std::int64_t b = 0; b < B; ++b) {
         std::vector<Tensor> a = params;
         a.push_back(select(x, 0, b));
@@ -85,6 +93,11 @@ int main(int argc, char** argv) {
         by_loop[static_cast<std::size_t>(b)] = one_grad(a);
       }
     }));
+  }
+  if (*only) {
+    const double t = median(std::strcmp(only, "vmap") == 0 ? tv : tl);
+    std::printf("%s: %.3f ms (median of %d runs)\n", only, t * 1e3, runs);
+    return 0;
   }
   double max_diff = 0;
   for (std::int64_t b = 0; b < B; ++b)

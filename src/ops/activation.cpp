@@ -5,6 +5,7 @@
 
 #include "detail/kernel.hpp"
 #include "xgrad/autograd/batching.hpp"
+#include "xgrad/ops/shape.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -465,6 +466,7 @@ Tensor sigmoid(const Tensor& a) {
 Tensor softmax(const Tensor& a, std::int64_t axis) {
   if (autograd::any_batched(a))
     return autograd::vmap_op("softmax", {a}, [&](const autograd::BatchedArgs& p) {
+      if (p.logical_dim(0) == 0) return squeeze(softmax(unsqueeze(p[0], 1), 1), 1);
       return softmax(p[0], autograd::physical_dim(p, 0, axis, "softmax"));
     });
   return softmax_impl(a, axis, false);
@@ -472,6 +474,7 @@ Tensor softmax(const Tensor& a, std::int64_t axis) {
 Tensor log_softmax(const Tensor& a, std::int64_t axis) {
   if (autograd::any_batched(a))
     return autograd::vmap_op("log_softmax", {a}, [&](const autograd::BatchedArgs& p) {
+      if (p.logical_dim(0) == 0) return squeeze(log_softmax(unsqueeze(p[0], 1), 1), 1);
       return log_softmax(p[0], autograd::physical_dim(p, 0, axis, "log_softmax"));
     });
   return softmax_impl(a, axis, true);

@@ -90,6 +90,16 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
       gemm<T>(a2, b, out, T(0));
       return out.reshape({a.shape()[0], a.shape()[1], b.shape()[1]});
     }
+    if (a.dim() == 3 && b.dim() == 3 && b.strides()[0] == 0 && a.is_contiguous() &&
+        a.shape()[0] == b.shape()[0]) {
+      // The same matrix for every batch entry (a shared weight expanded by vmap): one GEMM.
+      if (a.shape()[2] != b.shape()[1]) mismatch(a, b);
+      Tensor b2 = b.select(0, 0);
+      Tensor a2 = a.reshape({a.shape()[0] * a.shape()[1], a.shape()[2]});
+      Tensor out = empty({a2.shape()[0], b.shape()[2]}, a.dtype());
+      gemm<T>(a2, b2, out, T(0));
+      return out.reshape({a.shape()[0], a.shape()[1], b.shape()[2]});
+    }
     const std::int64_t batch = a.dim() == 3 ? a.shape()[0] : b.shape()[0];
     if (a.dim() == 3 && b.dim() == 3 && a.shape()[0] != b.shape()[0]) mismatch(a, b);
     const std::int64_t m = a.shape()[a.dim() - 2], k = a.shape()[a.dim() - 1];

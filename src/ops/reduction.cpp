@@ -284,6 +284,7 @@ Tensor sum(const Tensor& a) {
 Tensor sum(const Tensor& a, std::int64_t axis, bool keepdim) {
   if (autograd::any_batched(a))
     return autograd::vmap_op("sum", {a}, [&](const autograd::BatchedArgs& p) {
+      if (p.logical_dim(0) == 0) return sum(unsqueeze(p[0], 1), 1, false);  // scalar samples
       return sum(p[0], autograd::physical_dim(p, 0, axis, "sum"), keepdim);
     });
   return sum_impl(a, {axis}, keepdim, false);
@@ -306,6 +307,7 @@ Tensor mean(const Tensor& a) {
 Tensor mean(const Tensor& a, std::int64_t axis, bool keepdim) {
   if (autograd::any_batched(a))
     return autograd::vmap_op("mean", {a}, [&](const autograd::BatchedArgs& p) {
+      if (p.logical_dim(0) == 0) return mean(unsqueeze(p[0], 1), 1, false);  // scalar samples
       return mean(p[0], autograd::physical_dim(p, 0, axis, "mean"), keepdim);
     });
   return sum_impl(a, {axis}, keepdim, true);
@@ -335,6 +337,7 @@ Tensor min(const Tensor& a) {
 Tensor max(const Tensor& a, std::int64_t axis, bool keepdim) {
   if (autograd::any_batched(a))
     return autograd::vmap_op("max", {a}, [&](const autograd::BatchedArgs& p) {
+      if (p.logical_dim(0) == 0) return max(unsqueeze(p[0], 1), 1, false);  // scalar samples
       return max(p[0], autograd::physical_dim(p, 0, axis, "max"), keepdim);
     });
   return extreme_axis(a, axis, keepdim, true, nullptr, "max");
@@ -342,6 +345,7 @@ Tensor max(const Tensor& a, std::int64_t axis, bool keepdim) {
 Tensor min(const Tensor& a, std::int64_t axis, bool keepdim) {
   if (autograd::any_batched(a))
     return autograd::vmap_op("min", {a}, [&](const autograd::BatchedArgs& p) {
+      if (p.logical_dim(0) == 0) return min(unsqueeze(p[0], 1), 1, false);  // scalar samples
       return min(p[0], autograd::physical_dim(p, 0, axis, "min"), keepdim);
     });
   return extreme_axis(a, axis, keepdim, false, nullptr, "min");
@@ -350,6 +354,7 @@ Tensor min(const Tensor& a, std::int64_t axis, bool keepdim) {
 Tensor argmax(const Tensor& a, std::int64_t axis, bool keepdim) {
   if (autograd::any_batched(a))
     return autograd::vmap_op("argmax", {a}, [&](const autograd::BatchedArgs& p) {
+      if (p.logical_dim(0) == 0) return argmax(unsqueeze(p[0], 1), 1, false);  // scalar samples
       return argmax(p[0], autograd::physical_dim(p, 0, axis, "argmax"), keepdim);
     });
   no_grad guard;
@@ -360,6 +365,7 @@ Tensor argmax(const Tensor& a, std::int64_t axis, bool keepdim) {
 Tensor argmin(const Tensor& a, std::int64_t axis, bool keepdim) {
   if (autograd::any_batched(a))
     return autograd::vmap_op("argmin", {a}, [&](const autograd::BatchedArgs& p) {
+      if (p.logical_dim(0) == 0) return argmin(unsqueeze(p[0], 1), 1, false);  // scalar samples
       return argmin(p[0], autograd::physical_dim(p, 0, axis, "argmin"), keepdim);
     });
   no_grad guard;
@@ -416,6 +422,7 @@ struct LogsumexpBackward final : Node {
 Tensor logsumexp(const Tensor& a, std::int64_t axis_in, bool keepdim) {
   if (autograd::any_batched(a))
     return autograd::vmap_op("logsumexp", {a}, [&](const autograd::BatchedArgs& p) {
+      if (p.logical_dim(0) == 0) return logsumexp(unsqueeze(p[0], 1), 1, false);  // scalar samples
       return logsumexp(p[0], autograd::physical_dim(p, 0, axis_in, "logsumexp"), keepdim);
     });
   const std::int64_t axis = detail::normalize_axis(axis_in, a.dim(), a.shape(), "logsumexp");
