@@ -368,8 +368,8 @@ void Tensor::backward(const Tensor& seed, std::optional<bool> retain_graph,
 
 Tensor Tensor::detach() const {
   const auto& impl = checked();
-  auto d = std::make_shared<TensorImpl>(impl.storage, impl.shape, impl.strides, impl.offset,
-                                        impl.dtype);
+  auto d =
+      std::make_shared<TensorImpl>(impl.storage, impl.shape, impl.strides, impl.offset, impl.dtype);
   if (impl.batch) d->batch = autograd::detail::detached_batch(*impl.batch);
   return Tensor(std::move(d));
 }

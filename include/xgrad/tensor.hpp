@@ -31,7 +31,7 @@ std::ostream& operator<<(std::ostream& os, const Shape& shape);
 namespace autograd {
 class Node;
 struct BatchInfo;
-}
+}  // namespace autograd
 
 class Tensor;
 class TensorImpl;

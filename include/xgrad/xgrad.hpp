@@ -3,6 +3,7 @@
 #pragma once
 
 #include "xgrad/autograd/anomaly.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/checkpoint.hpp"
 #include "xgrad/autograd/engine.hpp"
 #include "xgrad/autograd/forward_ad.hpp"

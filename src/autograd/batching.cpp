@@ -22,7 +22,9 @@ namespace {
 std::atomic<std::uint64_t> g_next_level{1};
 thread_local std::vector<std::uint64_t> g_levels;
 
-bool carries_derivative(const Tensor& t) { return t.requires_grad() || has_tangent(t); }
+bool carries_derivative(const Tensor& t) {
+  return t.requires_grad() || has_tangent(t);
+}
 
 bool batched_at(const TensorImpl& impl, std::uint64_t level) {
   return impl.batch && impl.batch->dims.back().level == level;
@@ -100,8 +102,7 @@ Tensor make_batched(const Tensor& physical, std::uint64_t level) {
     n.level = level;
     n.size = size;
   });
-  jvp_op("make_batched", {&physical}, out,
-         [&] { return make_batched(tangent(physical), level); });
+  jvp_op("make_batched", {&physical}, out, [&] { return make_batched(tangent(physical), level); });
   // Remember the physical tensor when the two carry the same derivatives (both recorded and
   // dual, or neither): the next op then works on it directly, and the physical graph has no
   // boundary nodes in its middle.
@@ -146,8 +147,7 @@ Tensor to_physical(const Tensor& t, std::uint64_t level, std::int64_t batch_size
     n.level = level;
     n.was_batched = here;
   });
-  jvp_op("to_physical", {&t}, out,
-         [&] { return to_physical(tangent(t), level, batch_size); });
+  jvp_op("to_physical", {&t}, out, [&] { return to_physical(tangent(t), level, batch_size); });
   return out;
 }
 
@@ -202,8 +202,8 @@ BatchedArgs unwrap_batched(std::string_view op, const std::vector<Tensor>& input
     if (!t.defined() || !batched_at(*t.impl(), level)) continue;
     const std::int64_t b = t.impl()->batch->dims.back().size;
     if (size >= 0 && b != size)
-      fail("vmap: ", op, ": the inputs are mapped over batches of different sizes (", size,
-           " and ", b, "); every batched input must have the same size in its mapped dimension");
+      fail("vmap: ", op, ": the inputs are mapped over batches of different sizes (", size, " and ",
+           b, "); every batched input must have the same size in its mapped dimension");
     size = b;
   }
   std::vector<Tensor> phys(inputs.size());

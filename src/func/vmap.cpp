@@ -65,12 +65,12 @@ std::vector<Tensor> run_vmapped(const MultiFn& f, const InDims& in_dims_in,
     level = scope.level();
     std::vector<Tensor> args(inputs.size());
     for (std::size_t i = 0; i < inputs.size(); ++i)
-      args[i] = dims[i] < 0 ? inputs[i]
-                            : autograd::make_batched(move_dim(inputs[i], dims[i], 0), level);
+      args[i] =
+          dims[i] < 0 ? inputs[i] : autograd::make_batched(move_dim(inputs[i], dims[i], 0), level);
     outs = f(args);
   }
-  check(out_dims.empty() || out_dims.size() == outs.size(), "vmap: out_dims has ",
-        out_dims.size(), " entries but the function returned ", outs.size(), " result(s)");
+  check(out_dims.empty() || out_dims.size() == outs.size(), "vmap: out_dims has ", out_dims.size(),
+        " entries but the function returned ", outs.size(), " result(s)");
   for (std::size_t k = 0; k < outs.size(); ++k) {
     if (!outs[k].defined()) continue;
     Tensor p = autograd::to_physical(outs[k], level, size);

@@ -170,7 +170,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Siz
         return conv2d(x, w, b, stride, padding, dilation, groups);
       };
       if (p.batched(1) || p.batched(2))  // weights per sample: one convolution per sample
-        return autograd::map_samples(p, [&](const std::vector<Tensor>& s) { return conv(s[0], s[1], s[2]); });
+        return autograd::map_samples(
+            p, [&](const std::vector<Tensor>& s) { return conv(s[0], s[1], s[2]); });
       return autograd::fold_images(p[0], [&](const Tensor& x) { return conv(x, p[1], p[2]); });
     });
   check(input.defined() && weight.defined(), "conv2d: input and weight must be defined");

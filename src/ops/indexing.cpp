@@ -223,7 +223,8 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
   if (autograd::any_batched(indices, weight))
     return autograd::vmap_op("embedding", {indices, weight}, [&](const autograd::BatchedArgs& p) {
       if (!p.batched(1)) return embedding(p[0], p[1]);  // [B, ...] indices into the shared table
-      return autograd::map_samples(p, [](const std::vector<Tensor>& s) { return embedding(s[0], s[1]); });
+      return autograd::map_samples(
+          p, [](const std::vector<Tensor>& s) { return embedding(s[0], s[1]); });
     });
   check_index_dtype(indices, "embedding", "indices");
   check(weight.dim() == 2, "embedding: weight must be 2-D [num_embeddings, embedding_dim], got ",
@@ -256,7 +257,9 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
 
 Tensor gather(const Tensor& x, std::int64_t axis_in, const Tensor& index) {
   if (autograd::any_batched(x, index))
-    return autograd::vmap_fallback("gather", {x, index}, [&](const std::vector<Tensor>& s) { return gather(s[0], axis_in, s[1]); });
+    return autograd::vmap_fallback("gather", {x, index}, [&](const std::vector<Tensor>& s) {
+      return gather(s[0], axis_in, s[1]);
+    });
   check_index_dtype(index, "gather", "index");
   const std::int64_t axis = detail::normalize_axis(axis_in, x.dim(), x.shape(), "gather");
   check(index.dim() == x.dim(), "gather: index of shape ", index.shape(),
@@ -289,7 +292,9 @@ Tensor gather(const Tensor& x, std::int64_t axis_in, const Tensor& index) {
 
 Tensor index_select(const Tensor& x, std::int64_t axis_in, const Tensor& index) {
   if (autograd::any_batched(x, index))
-    return autograd::vmap_fallback("index_select", {x, index}, [&](const std::vector<Tensor>& s) { return index_select(s[0], axis_in, s[1]); });
+    return autograd::vmap_fallback("index_select", {x, index}, [&](const std::vector<Tensor>& s) {
+      return index_select(s[0], axis_in, s[1]);
+    });
   check_index_dtype(index, "index_select", "index");
   check(index.dim() <= 1, "index_select: index must be 0-d or 1-D, got shape ", index.shape());
   const std::int64_t axis = detail::normalize_axis(axis_in, x.dim(), x.shape(), "index_select");
@@ -325,7 +330,10 @@ Tensor index_select(const Tensor& x, std::int64_t axis_in, const Tensor& index) 
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   if (autograd::any_batched(cond, a, b))
-    return autograd::vmap_op("where", {cond, a, b}, autograd::elementwise_rule([](const Tensor& c, const Tensor& x, const Tensor& y) { return where(c, x, y); }));
+    return autograd::vmap_op(
+        "where", {cond, a, b},
+        autograd::elementwise_rule(
+            [](const Tensor& c, const Tensor& x, const Tensor& y) { return where(c, x, y); }));
   check(cond.dtype() == Dtype::boolean, "where: condition must be a bool tensor, got ",
         dtype_name(cond.dtype()), " ", cond.shape());
   detail::check_same_dtype(a, b, "where");

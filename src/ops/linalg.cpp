@@ -183,13 +183,15 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
           return reshape(r, s);
         }
       } else {  // a is shared, b batched: [B,k,n] or [B,k]
-        if (rb == 2 && ra <= 2) return ra == 1 ? squeeze(matmul(unsqueeze(x, 0), y), 1) : matmul(x, y);
+        if (rb == 2 && ra <= 2)
+          return ra == 1 ? squeeze(matmul(unsqueeze(x, 0), y), 1) : matmul(x, y);
         if (rb == 1 && ra <= 2) return ra == 1 ? matmul(y, x) : matmul(y, x.t());
       }
       // Any other mix of ranks: one product per sample.
       std::vector<Tensor> outs;
       for (std::int64_t i = 0; i < p.batch_size(); ++i)
-        outs.push_back(matmul(p.batched(0) ? select(x, 0, i) : x, p.batched(1) ? select(y, 0, i) : y));
+        outs.push_back(
+            matmul(p.batched(0) ? select(x, 0, i) : x, p.batched(1) ? select(y, 0, i) : y));
       return stack(outs, 0);
     });
   if (a.dim() == 0 || b.dim() == 0 || a.dim() > 3 || b.dim() > 3) mismatch(a, b);

@@ -225,7 +225,8 @@ struct NormBackward final : Node {
 Tensor amax(const Tensor& input, const Shape& dim, bool keepdim) {
   if (autograd::any_batched(input))
     return autograd::vmap_op("amax", {input}, [&](const autograd::BatchedArgs& x) {
-      if (x.logical_dim(0) == 0) return amax(unsqueeze(x[0], 1), Shape{1}, false);  // scalar samples
+      if (x.logical_dim(0) == 0)
+        return amax(unsqueeze(x[0], 1), Shape{1}, false);  // scalar samples
       return amax(x[0], autograd::physical_dims(x, 0, dim, "amax"), keepdim);
     });
   return amax_impl(input, dim, keepdim, true);
@@ -233,7 +234,8 @@ Tensor amax(const Tensor& input, const Shape& dim, bool keepdim) {
 Tensor amin(const Tensor& input, const Shape& dim, bool keepdim) {
   if (autograd::any_batched(input))
     return autograd::vmap_op("amin", {input}, [&](const autograd::BatchedArgs& x) {
-      if (x.logical_dim(0) == 0) return amin(unsqueeze(x[0], 1), Shape{1}, false);  // scalar samples
+      if (x.logical_dim(0) == 0)
+        return amin(unsqueeze(x[0], 1), Shape{1}, false);  // scalar samples
       return amin(x[0], autograd::physical_dims(x, 0, dim, "amin"), keepdim);
     });
   return amax_impl(input, dim, keepdim, false);
@@ -242,7 +244,8 @@ Tensor amin(const Tensor& input, const Shape& dim, bool keepdim) {
 Tensor norm(const Tensor& input, double p, const Shape& dim, bool keepdim) {
   if (autograd::any_batched(input))
     return autograd::vmap_op("norm", {input}, [&](const autograd::BatchedArgs& x) {
-      if (x.logical_dim(0) == 0) return norm(unsqueeze(x[0], 1), p, Shape{1}, false);  // scalar samples
+      if (x.logical_dim(0) == 0)
+        return norm(unsqueeze(x[0], 1), p, Shape{1}, false);  // scalar samples
       return norm(x[0], p, autograd::physical_dims(x, 0, dim, "norm"), keepdim);
     });
   check(p >= 1 || (std::isinf(p) && p > 0), "norm: p must be >= 1 or inf, got ", p);

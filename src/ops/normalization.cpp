@@ -254,11 +254,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps) {
   if (autograd::any_batched(x, running_mean, running_var, weight, bias)) {
-    check(!training || !running_mean.defined(), "batch_norm: inside vmap, training mode would update ",
+    check(!training || !running_mean.defined(),
+          "batch_norm: inside vmap, training mode would update ",
           "the shared running statistics once per sample; use eval mode or no running statistics");
     return autograd::vmap_fallback("batch_norm", {x, running_mean, running_var, weight, bias},
                                    [&](const std::vector<Tensor>& s) {
-                                     return batch_norm(s[0], s[1], s[2], s[3], s[4], training, momentum, eps);
+                                     return batch_norm(s[0], s[1], s[2], s[3], s[4], training,
+                                                       momentum, eps);
                                    });
   }
   check(x.dim() >= 2, "batch_norm: expected an input of shape [N, C] or [N, C, *], got ",

@@ -184,7 +184,8 @@ Tensor max_pool2d(const Tensor& input, Size2 kernel) {
 Tensor max_pool2d(const Tensor& input, Size2 kernel, Size2 stride, Size2 padding) {
   if (autograd::any_batched(input))
     return autograd::vmap_op("max_pool2d", {input}, [&](const autograd::BatchedArgs& p) {
-      return autograd::fold_images(p[0], [&](const Tensor& x) { return max_pool2d(x, kernel, stride, padding); });
+      return autograd::fold_images(
+          p[0], [&](const Tensor& x) { return max_pool2d(x, kernel, stride, padding); });
     });
   const PoolGeom g = pool_geometry("max_pool2d", input, kernel, stride, padding);
   check(g.in_plane() <= std::numeric_limits<std::int32_t>::max(), "max_pool2d: input ",
@@ -209,7 +210,8 @@ Tensor avg_pool2d(const Tensor& input, Size2 kernel) {
 Tensor avg_pool2d(const Tensor& input, Size2 kernel, Size2 stride, Size2 padding) {
   if (autograd::any_batched(input))
     return autograd::vmap_op("avg_pool2d", {input}, [&](const autograd::BatchedArgs& p) {
-      return autograd::fold_images(p[0], [&](const Tensor& x) { return avg_pool2d(x, kernel, stride, padding); });
+      return autograd::fold_images(
+          p[0], [&](const Tensor& x) { return avg_pool2d(x, kernel, stride, padding); });
     });
   const PoolGeom g = pool_geometry("avg_pool2d", input, kernel, stride, padding);
   return avg_pool_op(input, g, false);
@@ -218,7 +220,8 @@ Tensor avg_pool2d(const Tensor& input, Size2 kernel, Size2 stride, Size2 padding
 Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size) {
   if (autograd::any_batched(input))
     return autograd::vmap_op("adaptive_avg_pool2d", {input}, [&](const autograd::BatchedArgs& p) {
-      return autograd::fold_images(p[0], [&](const Tensor& x) { return adaptive_avg_pool2d(x, output_size); });
+      return autograd::fold_images(
+          p[0], [&](const Tensor& x) { return adaptive_avg_pool2d(x, output_size); });
     });
   const char* op = "adaptive_avg_pool2d";
   check(input.defined(), op, ": input is undefined");

@@ -218,7 +218,8 @@ struct IndexPutBackward final : Node {
 
 Tensor index(const Tensor& x, const std::vector<TensorIndex>& indices) {
   if (autograd::any_batched(x))
-    return autograd::vmap_fallback("index", {x}, [&](const std::vector<Tensor>& s) { return index(s[0], indices); });
+    return autograd::vmap_fallback(
+        "index", {x}, [&](const std::vector<Tensor>& s) { return index(s[0], indices); });
   return index_impl(x, indices, "index");
 }
 
@@ -251,7 +252,9 @@ Tensor& index_put_(Tensor& x, const std::vector<TensorIndex>& indices, double va
 
 Tensor index_put(const Tensor& x, const std::vector<TensorIndex>& indices, const Tensor& value) {
   if (autograd::any_batched(x, value))
-    return autograd::vmap_fallback("index_put", {x, value}, [&](const std::vector<Tensor>& s) { return index_put(s[0], indices, s[1]); });
+    return autograd::vmap_fallback("index_put", {x, value}, [&](const std::vector<Tensor>& s) {
+      return index_put(s[0], indices, s[1]);
+    });
   Tensor out;
   {
     no_grad guard;

@@ -58,7 +58,9 @@ struct BatchInfo {
 std::int64_t wrap_dim(std::int64_t dim, std::int64_t rank, std::string_view op);
 
 /// True when t is batched (inside a vmap). One pointer test.
-inline bool is_batched(const Tensor& t) { return t.defined() && t.impl()->batch != nullptr; }
+inline bool is_batched(const Tensor& t) {
+  return t.defined() && t.impl()->batch != nullptr;
+}
 template <class... Ts>
 bool any_batched(const Ts&... ts) {
   return (is_batched(ts) || ...);
@@ -183,6 +185,5 @@ std::uint64_t push_vmap_level();
 void pop_vmap_level(std::uint64_t level);
 bool vmap_level_running(std::uint64_t level);
 }  // namespace detail
-
 
 }  // namespace xgrad::autograd
