@@ -75,9 +75,9 @@ struct RegionMark {
 // worker in the middle of a chunk for a whole time slice (milliseconds) while the caller,
 // done with its own chunks, waits for it. The caller measures this: a job whose wait for the
 // workers' last chunks exceeds twice the caller's own work (and 50 us) makes the pool back
-// off, running the next jobs serially on the caller (16 jobs, doubling with each further
-// slow job up to 4096, reset by a job without such a wait). So more threads cost at most a
-// few probing jobs on a busy machine, never a time slice per job.
+// off, running the next jobs serially on the caller (64 jobs, doubling with each further
+// slow job up to 8192, halved by each job without such a wait). So more threads cost at most
+// a few probing jobs on a busy machine, never a time slice per job.
 class ThreadPool {
  public:
   static ThreadPool& instance() {
@@ -130,13 +130,13 @@ class ThreadPool {
       }
       const auto waited = std::chrono::steady_clock::now() - t1;
       if (waited > 2 * (t1 - t0) + std::chrono::microseconds(50)) {
-        backoff_ = std::min(backoff_ == 0 ? 16 : 2 * backoff_, 4096);
+        backoff_ = std::clamp(2 * backoff_, 64, 8192);
         skip_ = backoff_;
       } else {
-        backoff_ = 0;
+        backoff_ /= 2;
       }
     } else {
-      backoff_ = 0;
+      backoff_ /= 2;
     }
     std::exception_ptr err;
     {
