@@ -1,8 +1,9 @@
-// Run-time kernel dispatch and the GEMM thread split (src/detail/cpu.hpp, kernel.hpp, blas.hpp):
-// the elementwise kernels give, bit for bit, what a plain scalar loop compiled here gives, in
-// whichever variant detail::isa() chose (ctest runs this suite a second time with
-// XGRAD_CPU_CAPABILITY=default, so both variants are held to the same bits), and a GEMM split
-// across threads gives the bits of one single-threaded call.
+// Run-time kernel dispatch and the GEMM thread split (src/detail/cpu.hpp, blas.hpp): the
+// elementwise ops and the in-place updates built on std::fma give, bit for bit, what a plain
+// scalar loop compiled here gives, in whichever variant detail::isa() chose (ctest runs this
+// suite a second time with XGRAD_CPU_CAPABILITY=default, so every dispatched kernel is held
+// to the same bits in both variants), and a GEMM split across threads gives the bits of one
+// single-threaded call.
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <cstring>

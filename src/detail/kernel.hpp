@@ -8,66 +8,9 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xnoalias.hpp>
 
-#include "detail/cpu.hpp"
 #include "xgrad/tensor.hpp"
 
 namespace xgrad::detail {
-
-// The contiguous loops of map_unary, map_binary and apply_inplace, written once and compiled
-// twice (detail/cpu.hpp): as is, and inside an XGRAD_TARGET_AVX2 wrapper into which GCC
-// inlines the op's lambda, chosen per call by use_avx2(). Both variants give the same bits:
-// -ffp-contract=off keeps every rounding where the lambda puts it, std::fma is exact in both,
-// and libm functions (std::exp, std::tanh, ...) are the same calls in both.
-// `Scalar` says which operand is one value: 0 none, 1 the first, 2 the second.
-template <int Scalar, class T, class R, class F>
-[[gnu::always_inline]] inline void binary_loop(const T* a, const T* b, R* o, std::int64_t n, F& f) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    if constexpr (Scalar == 1) {
-      o[i] = f(*a, b[i]);
-    } else if constexpr (Scalar == 2) {
-      o[i] = f(a[i], *b);
-    } else {
-      o[i] = f(a[i], b[i]);
-    }
-  }
-}
-
-template <int Scalar, class T, class R, class F>
-XGRAD_TARGET_AVX2 void binary_loop_avx2(const T* a, const T* b, R* o, std::int64_t n, F& f) {
-  binary_loop<Scalar>(a, b, o, n, f);
-}
-
-/// o[i] = f(a[i], b[i]) (Scalar = 0), f(*a, b[i]) (1) or f(a[i], *b) (2) for i in [0, n), with
-/// the AVX2 + FMA variant when the CPU has it. `o` may be `a` or `b` (in-place updates).
-template <int Scalar, class T, class R, class F>
-void binary_kernel(const T* a, const T* b, R* o, std::int64_t n, F& f) {
-  if (use_avx2())
-    binary_loop_avx2<Scalar>(a, b, o, n, f);
-  else
-    binary_loop<Scalar>(a, b, o, n, f);
-}
-
-template <class T, class R, class F>
-[[gnu::always_inline]] inline void unary_loop(const T* __restrict in, R* __restrict o,
-                                              std::int64_t n, F& f) {
-  for (std::int64_t i = 0; i < n; ++i) o[i] = f(in[i]);
-}
-
-template <class T, class R, class F>
-XGRAD_TARGET_AVX2 void unary_loop_avx2(const T* __restrict in, R* __restrict o, std::int64_t n,
-                                       F& f) {
-  unary_loop(in, o, n, f);
-}
-
-/// o[i] = f(in[i]) for i in [0, n) (non-overlapping buffers), with the AVX2 + FMA variant when
-/// the CPU has it.
-template <class T, class R, class F>
-void unary_kernel(const T* in, R* o, std::int64_t n, F& f) {
-  if (use_avx2())
-    unary_loop_avx2(in, o, n, f);
-  else
-    unary_loop(in, o, n, f);
-}
 
 /// A (possibly strided) xtensor view of t's memory, without ownership. Dimensions of size 1
 /// get stride 0, as xtensor's broadcasting expects. The adaptor's nominal buffer size is
@@ -155,7 +98,8 @@ Tensor map_unary(const Tensor& a, F f) {
   Tensor out = empty(a.shape(), dtype_of<R>);
   const T* in = src.data_ptr<T>();
   R* o = out.data_ptr<R>();
-  unary_kernel(in, o, a.numel(), f);
+  const std::int64_t n = a.numel();
+  for (std::int64_t i = 0; i < n; ++i) o[i] = f(in[i]);
   return out;
 }
 
@@ -167,7 +111,8 @@ Tensor map_binary(const Tensor& a, const Tensor& b, F f, const char* op) {
     const T* pa = a.data_ptr<T>();
     const T* pb = b.data_ptr<T>();
     R* o = out.data_ptr<R>();
-    binary_kernel<0>(pa, pb, o, a.numel(), f);
+    const std::int64_t n = a.numel();
+    for (std::int64_t i = 0; i < n; ++i) o[i] = f(pa[i], pb[i]);
     return out;
   }
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
@@ -175,12 +120,15 @@ Tensor map_binary(const Tensor& a, const Tensor& b, F f, const char* op) {
   if (b.numel() == 1 && a.is_contiguous() && a.shape() == shape) {
     const T* pa = a.data_ptr<T>();
     const T vb = *b.data_ptr<T>();
-    binary_kernel<2>(pa, &vb, out.data_ptr<R>(), out.numel(), f);
+    R* o = out.data_ptr<R>();
+    for (std::int64_t i = 0, n = out.numel(); i < n; ++i) o[i] = f(pa[i], vb);
     return out;
   }
   if (a.numel() == 1 && b.is_contiguous() && b.shape() == shape) {
     const T va = *a.data_ptr<T>();
-    binary_kernel<1>(&va, b.data_ptr<T>(), out.data_ptr<R>(), out.numel(), f);
+    const T* pb = b.data_ptr<T>();
+    R* o = out.data_ptr<R>();
+    for (std::int64_t i = 0, n = out.numel(); i < n; ++i) o[i] = f(va, pb[i]);
     return out;
   }
   auto vo = xview<R>(out);
@@ -195,7 +143,8 @@ template <class T, class F>
 void apply_inplace(const Tensor& self, const Tensor& other, F f, const char* op) {
   if (other.shape() == self.shape() && self.is_contiguous() && other.is_contiguous()) {
     T* s = self.data_ptr<T>();
-    binary_kernel<0>(static_cast<const T*>(s), other.data_ptr<T>(), s, self.numel(), f);
+    const T* p = other.data_ptr<T>();
+    for (std::int64_t i = 0, n = self.numel(); i < n; ++i) s[i] = f(s[i], p[i]);
     return;
   }
   Shape shape = broadcast_shapes(self.shape(), other.shape(), op);
