@@ -25,18 +25,35 @@ bool set_flush_denormal(bool on) {
 #endif
 }
 
+namespace {
+std::atomic<int> g_threads{0};        // 0: not set, the count OpenBLAS had at start-up
+std::atomic<int> g_batch_threads{0};  // 0: follow get_num_threads()
+}  // namespace
+
+namespace detail {
+
+int blas_threads_init() {
+  // A function-local static: runs once, whichever thread comes first.
+  static const int initial = [] {
+    const int n = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    return n > 0 ? n : 1;
+  }();
+  return initial;
+}
+
+}  // namespace detail
+
 void set_num_threads(int n) {
   check(n >= 1, "set_num_threads: need at least one thread, got ", n);
-  openblas_set_num_threads(n);
+  detail::blas_threads_init();
+  g_threads.store(n, std::memory_order_relaxed);
 }
 
 int get_num_threads() {
-  return openblas_get_num_threads();
+  const int n = g_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : detail::blas_threads_init();
 }
-
-namespace {
-std::atomic<int> g_batch_threads{0};  // 0: follow get_num_threads()
-}  // namespace
 
 void set_num_batch_threads(int n) {
   check(n >= 0, "set_num_batch_threads: need n >= 1 (or 0 to follow get_num_threads()), got ", n);

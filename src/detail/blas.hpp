@@ -1,6 +1,12 @@
 // Internal BLAS helpers: one row-major GEMM on raw pointers (cblas) for every kernel that
 // multiplies matrices (matmul/linear in linalg.cpp, conv2d's im2col GEMMs in conv_kernels.cpp), and
 // OpenBLAS's thread-count calls. Not installed.
+//
+// OpenBLAS is held to one thread (blas_threads_init): its own threads split a GEMM statically
+// and spin while they wait, so on a machine where another process keeps a core busy a
+// two-thread GEMM waits for its slower half (2.6x slower than one thread, measured; see
+// docs/performance.md). xgrad splits large GEMMs itself instead (gemm_split), into blocks
+// of rows or columns of C that the threads of parallel.hpp claim one at a time.
 #pragma once
 
 #include <cblas.h>
@@ -9,6 +15,9 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "detail/parallel.hpp"
+#include "xgrad/runtime.hpp"
+
 extern "C" {
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
@@ -16,11 +25,59 @@ int openblas_get_num_threads(void);
 
 namespace xgrad::detail {
 
-/// C[M,N] = beta·C + op(A)[M,K]·op(B)[K,N], row-major, op = transpose when ta / tb; one call
-/// to cblas_sgemm / cblas_dgemm. K = 0 gives beta·C (BLAS leaves that case to the caller).
+/// Sets OpenBLAS to one thread, once per process, and returns the thread count it had before
+/// (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS or the number of cores): the default of
+/// get_num_threads(). Defined in runtime.cpp.
+int blas_threads_init();
+
+/// How gemm splits C[M,N] for its threads: `chunks` blocks of `size` rows of C (and of
+/// op(A)), each at least 2·10^6 multiply-adds (so that every block stays on OpenBLAS's
+/// large-matrix path and is worth a thread) and 32 rows, at most 8 blocks, sizes a multiple of
+/// 16. Depends on the shape only; chunks = 1: one call. Rows only: OpenBLAS 0.3.21 gives the
+/// same bits for a block of rows as for the whole product, but not always for a block of
+/// columns (row-major columns are its column-major rows, blocked differently once K exceeds
+/// its K block; tests/cpu_dispatch_test.cpp found it).
+struct GemmSplit {
+  std::int64_t chunks = 1, size = 0;
+};
+
+inline GemmSplit gemm_split(std::int64_t M, std::int64_t N, std::int64_t K) {
+  GemmSplit s;
+  s.size = M;
+  const double mnk = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  const auto want = static_cast<std::int64_t>(std::min({8.0, mnk / 2e6, M / 32.0}));
+  if (want < 2) return s;
+  s.size = ((M + want - 1) / want + 15) / 16 * 16;
+  s.chunks = (M + s.size - 1) / s.size;
+  return s;
+}
+
+/// One cblas_sgemm / cblas_dgemm call (the arguments as gemm's).
+template <class T>
+void gemm_call(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A,
+               std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+  const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+  const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, 1.0f, A, static_cast<int>(lda), B,
+                static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+  } else {
+    cblas_dgemm(CblasRowMajor, TA, TB, m, n, k, 1.0, A, static_cast<int>(lda), B,
+                static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+  }
+}
+
+/// C[M,N] = beta·C + op(A)[M,K]·op(B)[K,N], row-major, op = transpose when ta / tb: calls to
+/// cblas_sgemm / cblas_dgemm, one per block of rows of gemm_split on get_num_threads() threads
+/// (parallel_run; one call on one thread or inside a parallel region). A block of rows gives
+/// the bits of the whole product, so the result does not depend on the thread count
+/// (tests/cpu_dispatch_test.cpp).
+/// K = 0 gives beta·C (BLAS leaves that case to the caller).
 template <class T>
 void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A,
           std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+  static const int blas_held = blas_threads_init();  // before any OpenBLAS call
+  (void)blas_held;
   if (M == 0 || N == 0) return;
   if (K == 0) {
     for (std::int64_t i = 0; i < M; ++i) {
@@ -33,32 +90,13 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
     }
     return;
   }
-  const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-  const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, 1.0f, A, static_cast<int>(lda), B,
-                static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
-  } else {
-    cblas_dgemm(CblasRowMajor, TA, TB, m, n, k, 1.0, A, static_cast<int>(lda), B,
-                static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
-  }
+  const GemmSplit s = gemm_split(M, N, K);
+  const int threads = s.chunks > 1 && !in_parallel_region() ? get_num_threads() : 1;
+  if (threads <= 1) return gemm_call(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  parallel_run(threads, s.chunks, [&](std::int64_t c) {  // rows lo.. of C and of op(A)
+    const std::int64_t lo = c * s.size, rows = std::min(s.size, M - lo);
+    gemm_call(ta, tb, rows, N, K, ta ? A + lo : A + lo * lda, lda, B, ldb, beta, C + lo * ldc, ldc);
+  });
 }
-
-/// While alive, OpenBLAS runs every call on the calling thread: threads of the batch pool each
-/// call GEMM on their own images, and must not queue up for OpenBLAS's own (busy) threads.
-class BlasSingleThreaded {
- public:
-  BlasSingleThreaded() : saved_(openblas_get_num_threads()) {
-    if (saved_ > 1) openblas_set_num_threads(1);
-  }
-  ~BlasSingleThreaded() {
-    if (saved_ > 1) openblas_set_num_threads(saved_);
-  }
-  BlasSingleThreaded(const BlasSingleThreaded&) = delete;
-  BlasSingleThreaded& operator=(const BlasSingleThreaded&) = delete;
-
- private:
-  int saved_;
-};
 
 }  // namespace xgrad::detail

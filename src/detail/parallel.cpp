@@ -14,7 +14,6 @@
 #include <immintrin.h>
 #endif
 
-#include "detail/blas.hpp"
 #include "xgrad/runtime.hpp"
 
 namespace xgrad {
@@ -31,22 +30,54 @@ inline void cpu_relax() {
 #endif
 }
 
-// Spins on `done()` for up to `us` microseconds; returns whether it became true.
+// Spins on `done()` for up to `us` microseconds; returns whether it became true. Past the
+// first few microseconds it yields the core at every check, so that a thread of this process
+// (or another process) that shares the core runs instead of waiting for the spin to end.
 template <class F>
 bool spin_until(F done, int us) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+  const auto start = std::chrono::steady_clock::now();
+  const auto polite = start + std::chrono::microseconds(std::min(us, 5));
+  const auto until = start + std::chrono::microseconds(us);
+  bool yielding = false;
   for (int i = 0;; ++i) {
     if (done()) return true;
-    cpu_relax();
-    if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) return false;
+    if (yielding) {
+      std::this_thread::yield();
+    } else {
+      cpu_relax();
+    }
+    if ((i & 15) == 15) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now > until) return false;
+      yielding = now > polite;
+    }
   }
 }
+
+thread_local bool t_in_region = false;  // this thread runs a chunk
+
+// Marks the calling thread as running a chunk while alive.
+struct RegionMark {
+  bool saved = t_in_region;
+  RegionMark() { t_in_region = true; }
+  ~RegionMark() { t_in_region = saved; }
+  RegionMark(const RegionMark&) = delete;
+  RegionMark& operator=(const RegionMark&) = delete;
+};
 
 // A fixed set of worker threads sharing one job at a time: a function over chunk indices
 // [0, n). The caller and the workers claim chunks from a shared counter, so a worker that the
 // OS has not scheduled yet (another process on its core) costs nothing: the caller takes its
-// chunks. Idle workers spin for a short while (the next conv/pool call of a training step
-// comes within microseconds), then sleep on a condition variable.
+// chunks. Idle workers spin for a short while, yielding the core (the next GEMM or conv/pool
+// call of a training step comes within microseconds), then sleep on a condition variable.
+//
+// Machines are shared: when another process keeps a worker's core busy, the OS can stop the
+// worker in the middle of a chunk for a whole time slice (milliseconds) while the caller,
+// done with its own chunks, waits for it. The caller measures this: a job whose wait for the
+// workers' last chunks exceeds twice the caller's own work (and 50 us) makes the pool back
+// off, running the next jobs serially on the caller (64 jobs, doubling with each further
+// slow job up to 8192, halved by each job without such a wait). So more threads cost at most
+// a few probing jobs on a busy machine, never a time slice per job.
 class ThreadPool {
  public:
   static ThreadPool& instance() {
@@ -69,6 +100,10 @@ class ThreadPool {
   bool run(int workers, std::int64_t n, const std::function<void(std::int64_t)>& job) {
     std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
+    if (skip_ > 0) {  // backing off (see above): the caller runs this job alone
+      --skip_;
+      return false;
+    }
     grow(workers);
     std::uint64_t gen;
     {
@@ -83,12 +118,25 @@ class ThreadPool {
       generation_.store(gen, std::memory_order_release);
     }
     wake_.notify_all();
+    const auto t0 = std::chrono::steady_clock::now();
     work(gen, job, n);
+    const auto t1 = std::chrono::steady_clock::now();
     // Wait until every claimed chunk has finished.
     const auto all_done = [&] { return done_.load(std::memory_order_acquire) == n; };
-    if (!spin_until(all_done, 100)) {
-      std::unique_lock<std::mutex> lock(mu_);
-      finished_.wait(lock, all_done);
+    if (!all_done()) {
+      if (!spin_until(all_done, 50)) {
+        std::unique_lock<std::mutex> lock(mu_);
+        finished_.wait(lock, all_done);
+      }
+      const auto waited = std::chrono::steady_clock::now() - t1;
+      if (waited > 2 * (t1 - t0) + std::chrono::microseconds(50)) {
+        backoff_ = std::clamp(2 * backoff_, 64, 8192);
+        skip_ = backoff_;
+      } else {
+        backoff_ /= 2;
+      }
+    } else {
+      backoff_ /= 2;
     }
     std::exception_ptr err;
     {
@@ -123,6 +171,7 @@ class ThreadPool {
         if (c >= n) return;
       } while (!next_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel));
       try {
+        RegionMark mark;
         job(c);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mu_);
@@ -159,6 +208,8 @@ class ThreadPool {
   }
 
   std::mutex run_mu_;  // one job at a time
+  int backoff_ = 0;    // the length of the current back-off (under run_mu_)
+  int skip_ = 0;       // jobs still to run serially (under run_mu_)
   std::mutex mu_;
   std::condition_variable wake_, finished_;
   std::vector<std::thread> threads_;
@@ -186,14 +237,17 @@ void parallel_for(std::int64_t n, std::int64_t min_chunk,
   if (chunks == 0) return;
   const std::int64_t size = (n + chunks - 1) / chunks;
   const auto run_chunk = [&](std::int64_t c) { f(c * size, std::min(n, (c + 1) * size), c); };
-  const int threads =
-      static_cast<int>(std::min<std::int64_t>({get_num_batch_threads(), chunks, 64}));
-  if (threads > 1) {
-    BlasSingleThreaded blas_guard;
-    const std::function<void(std::int64_t)> job = run_chunk;
-    if (ThreadPool::instance().run(threads - 1, chunks, job)) return;
-  }
-  for (std::int64_t c = 0; c < chunks; ++c) run_chunk(c);
+  parallel_run(get_num_batch_threads(), chunks, run_chunk);
+}
+
+void parallel_run(int threads, std::int64_t chunks, const std::function<void(std::int64_t)>& job) {
+  const int t = static_cast<int>(std::min<std::int64_t>({threads, chunks, 64}));
+  if (t > 1 && !t_in_region && ThreadPool::instance().run(t - 1, chunks, job)) return;
+  for (std::int64_t c = 0; c < chunks; ++c) job(c);
+}
+
+bool in_parallel_region() {
+  return t_in_region;
 }
 
 }  // namespace detail

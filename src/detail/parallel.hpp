@@ -1,5 +1,6 @@
-// The batch thread pool: splits the images of a batch (or the planes of a pooling) across
-// get_num_batch_threads() threads for conv_kernels.cpp and pool_kernels.cpp. Not installed.
+// The thread pool: splits the images of a batch (or the planes of a pooling) across
+// get_num_batch_threads() threads for conv_kernels.cpp and pool_kernels.cpp, and large GEMMs
+// across get_num_threads() threads (blas.hpp). Not installed.
 #pragma once
 
 #include <cstdint>
@@ -18,5 +19,16 @@ std::int64_t parallel_chunks(std::int64_t n, std::int64_t min_chunk);
 /// single-threaded. On nested or concurrent use the chunks run serially on the caller.
 void parallel_for(std::int64_t n, std::int64_t min_chunk,
                   const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& f);
+
+/// Runs job(c) for every c in [0, chunks), each exactly once, on up to `threads` threads (the
+/// caller included). Chunks are claimed one at a time from a shared counter, so a pool thread
+/// that the OS does not schedule (another process busy on its core) takes none: the caller
+/// runs them. Serial on the caller when threads <= 1, when called from inside a chunk (nested)
+/// or while another thread's job holds the pool. Rethrows the first exception a chunk threw.
+void parallel_run(int threads, std::int64_t chunks, const std::function<void(std::int64_t)>& job);
+
+/// True on a thread while it runs a chunk of parallel_for / parallel_run (nested calls run
+/// serially).
+bool in_parallel_region();
 
 }  // namespace xgrad::detail
