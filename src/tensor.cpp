@@ -408,6 +408,12 @@ void Tensor::register_hook(Hook hook) const {
   }
 }
 
+void Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const {
+  check(is_leaf() && requires_grad(),
+        "register_post_accumulate_grad_hook: the tensor must be a leaf that requires grad");
+  checked().post_accumulate_hooks.push_back(std::move(hook));
+}
+
 const std::string& Tensor::name() const {
   return checked().name;
 }

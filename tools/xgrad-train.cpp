@@ -37,6 +37,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "train/distributed.hpp"
 #include "xgrad/data/dataloader.hpp"
 #include "xgrad/data/dataset.hpp"
 #include "xgrad/io/atomic_file.hpp"
@@ -80,6 +81,7 @@ struct Config {
   double clip_grad_norm = 0;       // 0: no clipping
   std::string save, resume;
   bool allow_nonfinite = false;  // keep training after a NaN/inf loss
+  bool distributed = false;      // under mpirun: train/distributed.hpp
 
   bool is_sgd() const { return optim == "sgd" || optim == "momentum"; }
   double effective_momentum() const {
@@ -237,7 +239,7 @@ std::string progress_bar(double frac, int width = 30) {
          std::string(static_cast<std::size_t>(width - full), '.') + "]";
 }
 
-int run(const Config& c) {
+int run(const Config& c, train::Distributed& dist) {
   check(c.model == "mlp" || c.model == "mlp-bn" || c.model == "cnn", "unknown model '", c.model,
         "' (choose mlp, mlp-bn or cnn)");
   check(c.lr >= 0 && std::isfinite(c.lr), "invalid learning rate ", c.lr, " (must be >= 0)");
@@ -299,20 +301,23 @@ int run(const Config& c) {
   }
   nn::Module& model = *model_ptr;
   const std::vector<Tensor> params = model.parameters();
+  dist.wrap(model);
   auto opt = make_optimizer(c, params);
   auto sched = make_scheduler(c, *opt);
-  data::DataLoader loader(train, {.batch_size = c.batch_size, .shuffle = true, .seed = c.seed});
+  data::DataLoader loader(dist.train_set(train, c.seed),
+                          {.batch_size = c.batch_size, .shuffle = !dist.active(), .seed = c.seed});
 
   // Continue a run: everything --save wrote comes back, including the random generator.
   std::int64_t step = 0;
   if (!c.resume.empty()) {
     const auto meta = check_resume_settings(c.resume, c, train.size());
+    dist.check_resume(c.resume);
     io::load_checkpoint(c.resume, model, *opt, {.scheduler = sched.get(), .loader = &loader});
     step = metadata_count(meta, "train.step", c.resume);
   }
   const std::int64_t first_epoch = loader.state().epoch + 1;
 
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  const bool tty = ::isatty(STDERR_FILENO) != 0 && dist.is_main();
   std::ostringstream extras;
   if (c.effective_momentum() != 0) extras << ", momentum " << c.effective_momentum();
   if (c.nesterov) extras << ", nesterov";
@@ -323,7 +328,8 @@ int run(const Config& c) {
             << extras.str() << ", batch size " << c.batch_size << ", " << c.epochs
             << " epoch(s), seed " << c.seed << ", " << c.threads << " thread(s)\n"
             << "data: " << train.size() << " training and " << test.size() << " test images from "
-            << c.data << std::endl;
+            << c.data << "\n"
+            << dist.describe(c.batch_size) << std::flush;
   if (!c.resume.empty())
     std::cout << "resumed from " << c.resume << ": epoch " << first_epoch << ", batch "
               << loader.state().batch << ", step " << step << std::endl;
@@ -347,6 +353,7 @@ int run(const Config& c) {
     std::int64_t loss_count = 0, batch_index = first_batch;
     const auto t_epoch = Clock::now();
     auto t_report = t_epoch;
+    dist.set_epoch(loader.state().epoch);
     for (auto& batch : loader) {
       // The first step's graph (--dot) shows the batch too: images and labels.
       const bool draw = step == 0 && !c.dot.empty();
@@ -365,7 +372,7 @@ int run(const Config& c) {
                          {.title = "xgrad-train: one training step of the " + c.model});
         dot_written = true;
       }
-      const double l = loss.item();
+      const double l = dist.mean(loss.item());  // the whole step's loss
       if (!std::isfinite(l) && !c.allow_nonfinite) {
         // Stop before the optimizer spreads the NaN/inf into every parameter. Step numbers are
         // 1-based, as in the --log file.
@@ -414,7 +421,8 @@ int run(const Config& c) {
     train_seconds += std::chrono::duration<double>(Clock::now() - t_epoch).count();
     if (tty) std::fprintf(stderr, "\n");
     model.eval();
-    auto [test_loss, test_acc] = evaluate(model, test);
+    auto [test_loss, test_acc] =
+        dist.evaluate(test, [&](const data::Dataset& d) { return evaluate(model, d); });
     std::printf("epoch %lld  train loss %.4f  test loss %.4f  test accuracy %.4f\n",
                 static_cast<long long>(epoch), loss_sum / std::max<std::int64_t>(loss_count, 1),
                 test_loss, test_acc);
@@ -431,6 +439,7 @@ int run(const Config& c) {
       auto meta = run_settings(c, train.size());
       meta["train.step"] = std::to_string(step);
       meta["train.epoch"] = std::to_string(epoch);
+      dist.annotate(meta);
       io::save_checkpoint(c.save, model, *opt,
                           {.scheduler = sched.get(), .loader = &loader, .metadata = meta});
     }
@@ -506,7 +515,11 @@ int main(int argc, char** argv) {
       "count from that run's start)")(
       "allow-nonfinite", po::bool_switch(&c.allow_nonfinite),
       "keep training when the loss turns NaN or infinite (by default the run stops at that "
-      "step with exit code 1)");
+      "step with exit code 1)")(
+      "distributed", po::bool_switch(&c.distributed),
+      "data-parallel training under mpirun -np N: each process trains on its shard, gradients "
+      "are averaged (effective batch N x --batch-size); only rank 0 prints and saves "
+      "(docs/distributed.md)");
   try {
     po::variables_map vm;
     // No positional arguments: a stray word is an error, not silently ignored.
@@ -522,15 +535,17 @@ int main(int argc, char** argv) {
     po::notify(vm);
     c.momentum_set = vm.count("momentum") > 0;
     c.weight_decay_set = vm.count("weight-decay") > 0;
-    return run(c);
+    train::Distributed dist(c.distributed, argc, argv);
+    if (!dist.is_main()) c.log.clear(), c.save.clear(), c.dot.clear();  // rank 0 writes
+    return run(c, dist);
   } catch (const NonFiniteLoss& e) {
-    std::cerr << "xgrad-train: " << e.what() << "\n";
-    return 1;
+    std::cerr << "xgrad-train: " << train::rank_prefix() << e.what() << "\n";
+    return train::exit_code(1);
   } catch (const po::error& e) {
     std::cerr << "xgrad-train: " << e.what() << " (see --help)\n";
-    return 2;
+    return train::exit_code(2);
   } catch (const std::exception& e) {
-    std::cerr << "xgrad-train: " << e.what() << "\n";
-    return 2;
+    std::cerr << "xgrad-train: " << train::rank_prefix() << e.what() << "\n";
+    return train::exit_code(2);
   }
 }

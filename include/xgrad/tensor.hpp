@@ -124,6 +124,10 @@ class Tensor {
   /// Registers a hook called with this tensor's gradient during backward; it may return a
   /// replacement (same shape) or an undefined Tensor to keep the gradient.
   void register_hook(Hook hook) const;
+  /// Registers a hook called with this leaf (its .grad() now complete) each time backward has
+  /// accumulated a gradient into it (torch's register_post_accumulate_grad_hook). Throws
+  /// xgrad::Error unless this is a leaf that requires grad.
+  void register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;
 
   /// A name for graph dumps (a parameter's module path, e.g. "fc1.weight").
   const std::string& name() const;
@@ -242,6 +246,7 @@ class TensorImpl {
   std::weak_ptr<autograd::Node> grad_accumulator;  // leaves: the AccumulateGrad of this graph
   Tensor grad;
   std::vector<Hook> hooks;  // leaves: run by AccumulateGrad before accumulating
+  std::vector<std::function<void(const Tensor&)>> post_accumulate_hooks;  // leaves: after it
   std::string name;
   // forward-mode AD (autograd/forward_ad.hpp): the tangent, valid while dual level
   // `fw_level` is the active one (0: none)

@@ -15,6 +15,10 @@
 #include "xgrad/data/dataloader.hpp"
 #include "xgrad/data/dataset.hpp"
 #include "xgrad/data/idx.hpp"
+#include "xgrad/distributed/collectives.hpp"  // collectives, ddp, init: link xgrad::distributed
+#include "xgrad/distributed/ddp.hpp"
+#include "xgrad/distributed/init.hpp"
+#include "xgrad/distributed/sampler.hpp"
 #include "xgrad/dtype.hpp"
 #include "xgrad/error.hpp"
 #include "xgrad/func.hpp"

@@ -231,9 +231,7 @@ tensor_list AccumulateGrad::apply(tensor_list&& grads) {
       acc = add(acc, g);
     }
     if (acc.requires_grad()) strong_.reset();  // see node.hpp: no cycle through .grad()
-    return {};
-  }
-  if (!acc.defined()) {
+  } else if (!acc.defined()) {
     // Steal the incoming gradient when nothing else refers to it; otherwise copy, so that
     // a later in-place accumulation cannot write into another tensor's memory.
     acc = stealable ? std::move(g) : g.clone();
@@ -242,6 +240,7 @@ tensor_list AccumulateGrad::apply(tensor_list&& grads) {
   } else {
     acc.add_(g);
   }
+  for (auto& hook : leaf->post_accumulate_hooks) hook(Tensor(leaf));  // .grad() is complete
   return {};
 }
 
