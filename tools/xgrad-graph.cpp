@@ -204,6 +204,9 @@ Step record_step(const Config& c, const std::string& model_name, bool with_gradi
       Config mc = c;
       mc.model = model_name;
       s.model = make_model(mc);
+      // The batch from a seed of its own: the same images whatever the model drew before
+      // (--diff compares two models on one batch).
+      manual_seed(c.seed + 1);
       Tensor images = randn({c.batch_size, 784}).set_name("images");
       std::vector<std::int64_t> classes(static_cast<std::size_t>(c.batch_size));
       for (std::size_t i = 0; i < classes.size(); ++i)

@@ -39,7 +39,7 @@ GraphRecord record_graph(const std::vector<Tensor>& outputs, const GradientRecor
         rn.shape = n->outputs()[0].shape;
         rn.dtype = n->outputs()[0].dtype;
       }
-      rn.key = rn.module + "/" + rn.label;
+      rn.key = rn.module.empty() ? rn.label : rn.module + "/" + rn.label;
     }
     if (rn.key.rfind("param:", 0) != 0) rn.key += "#" + std::to_string(seen[rn.key]++);
     if (gradients)

@@ -31,6 +31,9 @@ struct Item {
 
 using namespace dot_style;  // NOLINT(google-build-using-namespace): the writer's own vocabulary
 
+// A node with more outputs than this shows the range of their gradients on one line.
+constexpr std::size_t kSlotsListed = 4;
+
 struct Writer {
   const Graph& g;
   const std::vector<Tensor>& outputs;
@@ -44,12 +47,11 @@ struct Writer {
   const MemoryReport* memory = nullptr;   // DotOptions::memory
   std::int64_t max_node_bytes = 0;        // the most activation bytes one node saved
 
-  // A node's fill by its saved bytes: white to dark red on a log scale up to the most any
-  // node saved.
+  // A node's fill by its saved bytes: white to dark red in proportion to the most any node
+  // saved.
   std::string memory_fill(std::int64_t bytes) const {
     if (bytes <= 0 || max_node_bytes <= 0) return "#ffffff";
-    const double f =
-        std::log1p(static_cast<double>(bytes)) / std::log1p(static_cast<double>(max_node_bytes));
+    const double f = static_cast<double>(bytes) / static_cast<double>(max_node_bytes);
     const double from[3] = {255, 247, 236}, to[3] = {215, 48, 31};
     char buf[16];
     int c[3];
@@ -113,10 +115,31 @@ struct Writer {
       gl = look(st);
       glp = &gl;
       const std::size_t slots = std::max<std::size_t>(1, n->outputs().size());
-      for (std::uint32_t s = 0; s < slots; ++s) {
-        const GradientStats* gs = stats(i, s);
-        if (slots > 1) grad_text += "\noutput " + std::to_string(s) + ":";
-        grad_text += gs ? stats_lines(*gs) : "\nno gradient";
+      if (slots <= kSlotsListed) {
+        for (std::uint32_t s = 0; s < slots; ++s) {
+          const GradientStats* gs = stats(i, s);
+          if (slots > 1) grad_text += "\noutput " + std::to_string(s) + ":";
+          grad_text += gs ? stats_lines(*gs) : "\nno gradient";
+        }
+      } else {
+        // Many outputs (unbind over 28 time steps): one line for the range of their norms.
+        double lo = std::numeric_limits<double>::infinity(), hi = 0;
+        std::size_t got = 0, bad = 0;
+        for (std::uint32_t s = 0; s < slots; ++s) {
+          const GradientStats* gs = stats(i, s);
+          if (!gs) continue;
+          ++got;
+          if (!gs->finite()) {
+            ++bad;
+            continue;
+          }
+          lo = std::min(lo, gs->norm);
+          hi = std::max(hi, gs->norm);
+        }
+        grad_text +=
+            "\n" + std::to_string(slots) + " outputs, " + std::to_string(got) + " with a gradient";
+        if (got > bad) grad_text += ": grad ‖·‖ " + num(lo) + " … " + num(hi);
+        if (bad > 0) grad_text += "\n" + std::to_string(bad) + " with NaN/Inf";
       }
       grad_text += annotation_lines(i, consumers);
     }
@@ -279,7 +302,8 @@ struct Writer {
       label += "\nsaved for backward: " + format_bytes(memory->total_bytes) + " (activations " +
                format_bytes(memory->activation_bytes()) + ", weights " +
                format_bytes(memory->parameter_bytes) +
-               "; each storage counted once); fill: white → dark red as an op saves more";
+               "; each storage counted once); fill: white → dark red in proportion to the "
+               "activation bytes an op saved";
     }
     if (!g.folds.empty()) {
       std::size_t folded = 0;
@@ -311,6 +335,16 @@ struct Writer {
     if (!g.folds.empty())
       os << "    legend_fold [" << node_attrs("box3d", "filled", kFoldColor, "folded repeats ×N")
          << "];\n";
+    if (memory) {
+      os << "    legend_saves_most ["
+         << node_attrs("box", "rounded,filled", memory_fill(max_node_bytes).c_str(),
+                       "saves the most\n" + format_bytes(max_node_bytes))
+         << "];\n";
+      os << "    legend_saves_half ["
+         << node_attrs("box", "rounded,filled", memory_fill(max_node_bytes / 2).c_str(),
+                       "saves half of that")
+         << "];\n";
+    }
     if (with_grads) {
       GradLook red = look(State::nonfinite), amber = look(State::vanishing),
                none = look(State::none);

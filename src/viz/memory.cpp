@@ -152,8 +152,8 @@ MemoryReport memory_report(const Tensor& loss) {
 std::string MemoryReport::to_string(std::size_t max_rows) const {
   std::ostringstream os;
   os << "saved for backward: " << tensors.size() << " tensor" << (tensors.size() == 1 ? "" : "s")
-     << " in " << nodes << " node" << (nodes == 1 ? "" : "s") << ", " << format_bytes(total_bytes)
-     << " held (each storage counted once)\n"
+     << " by the " << nodes << " node" << (nodes == 1 ? "" : "s") << " of the graph, "
+     << format_bytes(total_bytes) << " held (each storage counted once)\n"
      << "  activations " << format_bytes(activation_bytes())
      << " (freed with the graph), parameters " << format_bytes(parameter_bytes)
      << " (kept by the model anyway)\n";

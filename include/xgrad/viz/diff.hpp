@@ -14,9 +14,10 @@ namespace xgrad::viz {
 
 /// One node of a recorded step.
 struct RecordedNode {
-  /// What matches it to a node of another step: "fc2/linear#0" — the module path, the op name
-  /// (or "param:fc2.weight" / "input" for a leaf) and its occurrence among nodes of the same
-  /// module and op, in recording order.
+  /// What matches it to a node of another step: "fc2/linear#0" — the module path (none
+  /// outside modules: "relu#1"), the op name and its occurrence among nodes of the same module
+  /// and op, in recording order; "param:fc2.weight" for a parameter, "input#0" for an unnamed
+  /// leaf.
   std::string key;
   std::string module;  ///< module path ("" outside modules)
   std::string label;   ///< op name, or the parameter's name

@@ -42,7 +42,8 @@ struct DotOptions {
   /// A legend of the node kinds and colours.
   bool legend = true;
   /// Colour every op by the bytes it saved for backward (viz::memory_report: activations,
-  /// each storage counted once; white → dark red on a log scale) and add a "saves …" line.
+  /// each storage counted once; white → dark red in proportion to the most one op saved) and
+  /// add a "saves …" line.
   bool memory = false;
   /// The size budget of the picture, in pixels on its longer side as Graphviz renders it
   /// (PNG at its default 96 dpi; the SVG's width/height in points × 4/3, i.e. CSS pixels):
