@@ -2,7 +2,7 @@
 // trajectories (CSV) and a picture of them on the function's contour lines (SVG).
 //
 //   xgrad-descent [--function rosenbrock|himmelblau|beale|bowl] [--start X,Y] [--steps 200]
-//                 [--grad autograd|analytic] [--csv FILE] [--svg FILE]
+//                 [--grad autograd|analytic] [--csv FILE] [--out FILE.svg]
 //                 [--window XMIN,XMAX,YMIN,YMAX]
 //                 --optim NAME [OPTIONS] [--optim NAME [OPTIONS]] ...
 //
@@ -60,7 +60,9 @@ global options (anywhere on the line):
   --steps N             optimizer steps (default 200)
   --grad MODE           autograd (default: xgrad's autograd of f) | analytic (closed form)
   --csv FILE            write optimizer,step,x,y,f for steps 0..N (17 significant digits)
-  --svg FILE            draw the contour lines of f and every optimizer's path
+  --out FILE.svg        draw the contour lines of f and every optimizer's path (the
+                        format from the name, as in xgrad-graph: SVG; --svg FILE is the
+                        older name of this option)
   --window X0,X1,Y0,Y1  the region the SVG shows (default: the function's usual view,
                         widened to hold the paths)
   -h, --help            show this help
@@ -77,7 +79,7 @@ optimizers (each --optim starts one; the options after it are its own):
                         H by double backward (stops where H + damping·I is singular)
 
 example:
-  xgrad-descent --function rosenbrock --start -1.5,2 --steps 500 --svg rosenbrock.svg \
+  xgrad-descent --function rosenbrock --start -1.5,2 --steps 500 --out rosenbrock.svg \
       --optim sgd --lr 1e-3 --momentum 0.9 --optim adam --lr 0.05
 )";
 

@@ -1,9 +1,17 @@
 // xgrad-graph: draws the graph of one training step of a model — DOT text and, when Graphviz is
 // installed, SVG/PNG — optionally with the gradients of the step or as the backward graph.
 //
-//   xgrad-graph [--model mlp|cnn|lstm|rnn|log0] [--batch-size 64] [--steps 28] [--seed 0]
-//               [--out FILE.dot] [--svg FILE.svg] [--png FILE.png] [--gradients] [--backward]
-//               [--anomaly] [--max-nodes 500] [--no-clusters] [--no-legend] [--title TEXT]
+//   xgrad-graph [--model mlp|mlp-fc2-64|cnn|lstm|rnn|log0] [--batch-size 64] [--steps 28]
+//               [--seed 0] [--out FILE.dot|.gv|.svg|.png|.pdf] [--gradients] [--backward]
+//               [--memory] [--diff MODEL] [--anomaly] [--max-nodes 500] [--max-pixels 4000]
+//               [--no-clusters] [--no-legend] [--title TEXT]
+//
+// --out FILE writes the graph in the format its name ends with: DOT text for .dot/.gv, a
+// picture drawn by Graphviz for .svg/.png/.pdf (a device such as /dev/stdout gets DOT text);
+// any other name is refused (exit code 2). --svg FILE and --png FILE are older names of the
+// same option (a second picture beside --out). --memory colours every op by the bytes it saved
+// for backward and prints viz::memory_report; --diff MODEL records the step of --model and of
+// MODEL (same seed) and draws and prints viz::diff of the two.
 //
 // The step runs on a random batch shaped like Fashion-MNIST's (the graph does not depend on
 // the values): images [N, 784], labels [N]. cnn and lstm are there when nn::CNN
@@ -12,7 +20,9 @@
 // NaN/Inf to show red gradients and, with --anomaly, anomaly detection naming the op and its
 // line. Bad input prints one line on stderr and exits with code 2; a picture that cannot be
 // rendered (no Graphviz) exits with code 1 after writing the DOT file.
+#include <algorithm>
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -24,8 +34,10 @@
 #include "xgrad/autograd/anomaly.hpp"
 #include "xgrad/io/atomic_file.hpp"
 #include "xgrad/nn/mlp.hpp"
+#include "xgrad/viz/diff.hpp"
 #include "xgrad/viz/dot.hpp"
 #include "xgrad/viz/gradients.hpp"
+#include "xgrad/viz/memory.hpp"
 #include "xgrad/viz/render.hpp"
 #include "xgrad/xgrad.hpp"
 
@@ -48,14 +60,15 @@ struct Config {
   std::int64_t batch_size = 64;
   std::int64_t steps = 28;
   std::uint64_t seed = 0;
-  std::string out, svg, png, title;
-  bool gradients = false, backward = false, anomaly = false;
+  std::string out, svg, png, title, diff;
+  bool gradients = false, backward = false, anomaly = false, memory = false;
   bool no_clusters = false, no_legend = false;
   std::size_t max_nodes = 500;
+  double max_pixels = 4000;
 };
 
 std::string models() {
-  std::string m = "mlp";
+  std::string m = "mlp, mlp-fc2-64";
 #ifdef XGRAD_GRAPH_HAVE_CNN
   m += ", cnn";
 #endif
@@ -124,6 +137,8 @@ class UnrolledRNN : public nn::Module {
 std::shared_ptr<nn::Module> make_model(const Config& c) {
   if (c.model == "mlp")
     return std::make_shared<nn::MLP>(std::vector<std::int64_t>{784, 256, 128, 10});
+  if (c.model == "mlp-fc2-64")  // the MLP with one layer changed: fc2 has 64 units, not 128
+    return std::make_shared<nn::MLP>(std::vector<std::int64_t>{784, 256, 64, 10});
   if (c.model == "rnn") return std::make_shared<UnrolledRNN>(c.steps);
 #ifdef XGRAD_GRAPH_HAVE_CNN
   if (c.model == "cnn") return std::make_shared<nn::CNN>();
@@ -139,8 +154,19 @@ Tensor log_of_zero(const Tensor& x) {
   return log(x - x).sum();
 }
 
-// Fails before any work when an output cannot be written: its folder is missing, or a
-// picture's name does not say its format.
+// The format of an output by its name: "dot" (.dot, .gv, or a device such as /dev/stdout),
+// "svg", "png" or "pdf"; "" for any other name.
+std::string format_of(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (ext == ".dot" || ext == ".gv") return "dot";
+  if (ext == ".svg" || ext == ".png" || ext == ".pdf") return ext.substr(1);
+  if (path.rfind("/dev/", 0) == 0) return "dot";
+  return "";
+}
+
+// Fails before any work when an output cannot be written: its folder is missing, or its
+// name does not say its format.
 void check_outputs(const Config& c) {
   for (const auto& [flag, path] : {std::pair<const char*, const std::string&>{"--out", c.out},
                                    {"--svg", c.svg},
@@ -149,79 +175,78 @@ void check_outputs(const Config& c) {
     const std::filesystem::path folder = std::filesystem::absolute(path).parent_path();
     check(std::filesystem::is_directory(folder), flag, ": the folder '", folder.string(), "' of '",
           path, "' does not exist");
-    if (std::string_view(flag) == "--out") continue;
-    const std::string ext = std::filesystem::path(path).extension().string();
-    check(ext == ".svg" || ext == ".png" || ext == ".pdf", flag, ": cannot tell the picture ",
-          "format of '", path, "': name it .svg, .png or .pdf (--out writes DOT text)");
+    check(!format_of(path).empty(), flag, ": cannot tell the format of '", path,
+          "': name it .dot or .gv (DOT text), or .svg, .png or .pdf (drawn by Graphviz)");
   }
 }
 
-int run(const Config& c) {
-  check(c.batch_size >= 1, "invalid batch size ", c.batch_size, " (must be >= 1)");
-  check_outputs(c);
+// One recorded training step.
+struct Step {
+  Tensor loss;
+  std::shared_ptr<nn::Module> model;
+  std::unique_ptr<viz::GradientRecorder> recorder;
+  std::string what;
+  int code = 0;
+};
+
+Step record_step(const Config& c, const std::string& model_name, bool with_gradients) {
+  Step s;
   manual_seed(c.seed);
   std::optional<autograd::detect_anomaly> anomaly;
   if (c.anomaly) anomaly.emplace();
-
-  Tensor loss;
-  std::shared_ptr<nn::Module> model;
-  std::string what;
   {
     viz::record_data_inputs inputs;  // draw the images and labels too
-    if (c.model == "log0") {
+    if (model_name == "log0") {
       Tensor x = randn({c.batch_size, 4}).requires_grad_();
-      loss = log_of_zero(x);
-      what = "loss = log(x - x).sum()";
+      s.loss = log_of_zero(x);
+      s.what = "loss = log(x - x).sum()";
     } else {
-      model = make_model(c);
+      Config mc = c;
+      mc.model = model_name;
+      s.model = make_model(mc);
+      // The batch from a seed of its own: the same images whatever the model drew before
+      // (--diff compares two models on one batch).
+      manual_seed(c.seed + 1);
       Tensor images = randn({c.batch_size, 784}).set_name("images");
       std::vector<std::int64_t> classes(static_cast<std::size_t>(c.batch_size));
       for (std::size_t i = 0; i < classes.size(); ++i)
         classes[i] = static_cast<std::int64_t>(i % 10);
       Tensor labels = from_data(classes.data(), {c.batch_size}).set_name("labels");
-      loss = cross_entropy((*model)(images), labels);
-      what = "one training step of the " + c.model + " (" + model->type_name() + ")";
+      s.loss = cross_entropy((*s.model)(images), labels);
+      s.what = "one training step of the " + model_name + " (" + s.model->type_name() + ")";
     }
   }
-  loss.set_name("loss");
-
-  viz::DotOptions opts;
-  opts.title = c.title.empty() ? "xgrad-graph: " + what : c.title;
-  opts.kind = c.backward    ? viz::GraphKind::backward
-              : c.gradients ? viz::GraphKind::gradients
-                            : viz::GraphKind::forward;
-  opts.max_nodes = c.max_nodes;
-  opts.clusters = !c.no_clusters;
-  opts.legend = !c.no_legend;
-  std::unique_ptr<viz::GradientRecorder> recorder;
-  int code = 0;
-  if (c.gradients || c.backward || c.anomaly) {
-    if (c.gradients || c.backward) {
-      recorder = std::make_unique<viz::GradientRecorder>(std::vector<Tensor>{loss});
-      opts.gradients = recorder.get();
-    }
+  s.loss.set_name("loss");
+  if (with_gradients || c.anomaly) {
+    if (with_gradients)
+      s.recorder = std::make_unique<viz::GradientRecorder>(std::vector<Tensor>{s.loss});
     try {
-      loss.backward();
+      s.loss.backward(Tensor(), c.memory);  // --memory: keep the saved tensors to report them
     } catch (const Error& e) {
       if (!c.anomaly) throw;
       // What anomaly detection is for: report it, and still draw what was recorded.
       std::cerr << "xgrad-graph: anomaly detected: " << e.what() << "\n";
-      code = 1;
+      s.code = 1;
     }
   }
+  return s;
+}
 
-  const std::string text = viz::to_dot({loss}, opts);
-  if (!c.out.empty()) {
-    io::write_file_atomically(c.out, text);  // straight into /dev/stdout and the like
-    std::cout << "DOT written to " << c.out << "\n";
-  } else if (c.svg.empty() && c.png.empty()) {
-    std::cout << text;
-  }
-  for (const std::string& picture : {c.svg, c.png}) {
-    if (picture.empty()) continue;
+// Writes DOT text to every output: as it is for DOT names, drawn for pictures. Returns the
+// exit code (1 when a picture could not be drawn because Graphviz is missing).
+int write_outputs(const Config& c, const std::string& text, std::ostream& report) {
+  int code = 0;
+  if (c.out.empty() && c.svg.empty() && c.png.empty()) std::cout << text;
+  for (const std::string& path : {c.out, c.svg, c.png}) {
+    if (path.empty()) continue;
+    if (format_of(path) == "dot") {
+      io::write_file_atomically(path, text);  // straight into /dev/stdout and the like
+      report << "DOT written to " << path << "\n";
+      continue;
+    }
     try {
-      viz::render(text, picture);
-      std::cout << "picture written to " << picture << "\n";
+      viz::render(text, path);
+      report << "picture written to " << path << "\n";
     } catch (const Error& e) {
       if (viz::graphviz_available()) throw;
       std::cerr << "xgrad-graph: " << e.what() << "\n";
@@ -229,6 +254,44 @@ int run(const Config& c) {
     }
   }
   return code;
+}
+
+int run(const Config& c) {
+  check(c.batch_size >= 1, "invalid batch size ", c.batch_size, " (must be >= 1)");
+  check(c.max_pixels >= 0, "--max-pixels must be >= 0 (0: no size budget), got ", c.max_pixels);
+  check_outputs(c);
+  // What goes to stdout besides DOT text: on stderr when the DOT text itself goes to stdout.
+  const bool dot_on_stdout =
+      (c.out.empty() && c.svg.empty() && c.png.empty()) || c.out == "/dev/stdout";
+  std::ostream& report = dot_on_stdout ? std::cerr : std::cout;
+
+  if (!c.diff.empty()) {
+    check(c.model != "log0" && c.diff != "log0", "--diff compares training steps: log0 has none");
+    Step a = record_step(c, c.model, true);
+    const viz::GraphRecord ra = viz::record_graph({a.loss}, a.recorder.get(), c.model);
+    Step b = record_step(c, c.diff, true);
+    const viz::GraphRecord rb = viz::record_graph({b.loss}, b.recorder.get(), c.diff);
+    const viz::GraphDiff d = viz::diff(ra, rb);
+    report << "xgrad-graph --diff: " << c.model << " → " << c.diff << "\n" << d.to_string();
+    return std::max(a.code,
+                    std::max(b.code, write_outputs(c, viz::diff_to_dot(ra, rb, d), report)));
+  }
+
+  Step s = record_step(c, c.model, c.gradients || c.backward);
+  viz::DotOptions opts;
+  opts.title = c.title.empty() ? "xgrad-graph: " + s.what : c.title;
+  opts.kind = c.backward    ? viz::GraphKind::backward
+              : c.gradients ? viz::GraphKind::gradients
+                            : viz::GraphKind::forward;
+  opts.gradients = s.recorder.get();
+  opts.max_nodes = c.max_nodes;
+  opts.max_pixels = c.max_pixels;
+  opts.clusters = !c.no_clusters;
+  opts.legend = !c.no_legend;
+  opts.memory = c.memory;
+  if (c.memory) report << viz::memory_report(s.loss).to_string(40);
+  const std::string text = viz::to_dot({s.loss}, opts);
+  return std::max(s.code, write_outputs(c, text, report));
 }
 
 }  // namespace
@@ -242,11 +305,18 @@ int main(int argc, char** argv) {
       "steps", po::value(&c.steps)->default_value(c.steps),
       "rnn: time steps to unroll (must divide 784)")(
       "seed", po::value(&c.seed)->default_value(c.seed), "seed of the weights and the batch")(
-      "out", po::value(&c.out), "write the DOT text to this file (default: stdout)")(
-      "svg", po::value(&c.svg),
-      "draw the graph with Graphviz into this file, in the format its name ends with: .svg, "
-      ".png or .pdf")("png", po::value(&c.png),
-                      "a second picture, same rule (e.g. step.png beside --svg step.svg)")(
+      "out", po::value(&c.out),
+      "write the graph to FILE in the format its name ends with: .dot/.gv (DOT text) or "
+      ".svg/.png/.pdf (drawn by Graphviz); other names are refused (default: DOT on stdout)")(
+      "svg", po::value(&c.svg), "another output, same rule (older name, kept)")(
+      "png", po::value(&c.png), "another output, same rule (older name, kept)")(
+      "memory", po::bool_switch(&c.memory),
+      "colour ops by the bytes they saved for backward and print the memory report")(
+      "diff", po::value(&c.diff),
+      "compare the step of --model with the step of this model (same seed): print and draw "
+      "what was added, removed or reshaped and which gradients differ most")(
+      "max-pixels", po::value(&c.max_pixels)->default_value(c.max_pixels),
+      "fold until the picture fits this many pixels on its longer side (0: no budget)")(
       "gradients", po::bool_switch(&c.gradients),
       "run backward and annotate every op and parameter with its gradient")(
       "backward", po::bool_switch(&c.backward),

@@ -493,6 +493,8 @@ int main(int argc, char** argv) {
       "write the graph of the first training step to this file: DOT text when it ends in "
       ".dot or .gv, drawn by Graphviz when it ends in .svg, .png or .pdf (other names are "
       "refused)")(
+      "out", po::value(&c.dot),
+      "the same as --dot: --out FILE is the name xgrad-graph and xgrad-descent use too")(
       "momentum", po::value(&c.momentum),
       "momentum of sgd (default 0; 0.9 for --optim momentum) and of rmsprop (default 0)")(
       "nesterov", po::bool_switch(&c.nesterov), "Nesterov momentum (sgd and momentum)")(

@@ -16,6 +16,7 @@
 #include "xgrad/io/atomic_file.hpp"
 #include "xgrad/nn/module_scope.hpp"
 #include "xgrad/viz/graph.hpp"
+#include "xgrad/viz/memory.hpp"
 #include "xgrad/viz/render.hpp"
 
 namespace xgrad::viz {
@@ -30,6 +31,9 @@ struct Item {
 
 using namespace dot_style;  // NOLINT(google-build-using-namespace): the writer's own vocabulary
 
+// A node with more outputs than this shows the range of their gradients on one line.
+constexpr std::size_t kSlotsListed = 4;
+
 struct Writer {
   const Graph& g;
   const std::vector<Tensor>& outputs;
@@ -38,7 +42,29 @@ struct Writer {
   bool backward = false;
   std::vector<std::size_t> order;  // backward: engine order per node
   std::map<std::string, std::string> scope_types;
-  const char* edge_label_attr = "label";  // "xlabel" for big graphs (see write())
+  const char* edge_label_attr = "label";  // "xlabel" for big graphs (see emit())
+  bool xlabels = false;                   // edge labels as xlabels (over the size budget)
+  const MemoryReport* memory = nullptr;   // DotOptions::memory
+  std::int64_t max_node_bytes = 0;        // the most activation bytes one node saved
+
+  // A node's fill by its saved bytes: white to dark red in proportion to the most any node
+  // saved.
+  std::string memory_fill(std::int64_t bytes) const {
+    if (bytes <= 0 || max_node_bytes <= 0) return "#ffffff";
+    const double f = static_cast<double>(bytes) / static_cast<double>(max_node_bytes);
+    const double from[3] = {255, 247, 236}, to[3] = {215, 48, 31};
+    char buf[16];
+    int c[3];
+    for (int k = 0; k < 3; ++k) c[k] = static_cast<int>(from[k] + (to[k] - from[k]) * f + 0.5);
+    std::snprintf(buf, sizeof buf, "#%02x%02x%02x", c[0], c[1], c[2]);
+    return buf;
+  }
+  std::string memory_lines(std::int64_t act, std::int64_t all) const {
+    std::string out;
+    if (act > 0) out += "\nsaves " + format_bytes(act);
+    if (all > act) out += (act > 0 ? " + " : "\nsaves ") + format_bytes(all - act) + " of weights";
+    return out;
+  }
 
   std::string id(std::size_t i) const {
     if (g.group[i] >= 0) return "fold" + std::to_string(g.group[i]);
@@ -89,10 +115,31 @@ struct Writer {
       gl = look(st);
       glp = &gl;
       const std::size_t slots = std::max<std::size_t>(1, n->outputs().size());
-      for (std::uint32_t s = 0; s < slots; ++s) {
-        const GradientStats* gs = stats(i, s);
-        if (slots > 1) grad_text += "\noutput " + std::to_string(s) + ":";
-        grad_text += gs ? stats_lines(*gs) : "\nno gradient";
+      if (slots <= kSlotsListed) {
+        for (std::uint32_t s = 0; s < slots; ++s) {
+          const GradientStats* gs = stats(i, s);
+          if (slots > 1) grad_text += "\noutput " + std::to_string(s) + ":";
+          grad_text += gs ? stats_lines(*gs) : "\nno gradient";
+        }
+      } else {
+        // Many outputs (unbind over 28 time steps): one line for the range of their norms.
+        double lo = std::numeric_limits<double>::infinity(), hi = 0;
+        std::size_t got = 0, bad = 0;
+        for (std::uint32_t s = 0; s < slots; ++s) {
+          const GradientStats* gs = stats(i, s);
+          if (!gs) continue;
+          ++got;
+          if (!gs->finite()) {
+            ++bad;
+            continue;
+          }
+          lo = std::min(lo, gs->norm);
+          hi = std::max(hi, gs->norm);
+        }
+        grad_text +=
+            "\n" + std::to_string(slots) + " outputs, " + std::to_string(got) + " with a gradient";
+        if (got > bad) grad_text += ": grad ‖·‖ " + num(lo) + " … " + num(hi);
+        if (bad > 0) grad_text += "\n" + std::to_string(bad) + " with NaN/Inf";
       }
       grad_text += annotation_lines(i, consumers);
     }
@@ -111,7 +158,13 @@ struct Writer {
       const auto& meta = n->outputs();
       std::string label = prefix + std::string(n->name()) + (backward ? " backward" : "");
       if (!meta.empty()) label += "\n" + shape_dtype(meta[0]);
-      it.attrs = node_attrs("box", "rounded,filled", kOpColor, label + grad_text, glp);
+      std::string fill = kOpColor;
+      if (memory) {
+        label += memory_lines(memory->node_activation_bytes[i], memory->node_bytes[i]);
+        fill = memory_fill(memory->node_activation_bytes[i]);
+        if (glp && gl.fill && !gl.red) gl.fill = nullptr;  // the memory colour wins, NaN aside
+      }
+      it.attrs = node_attrs("box", "rounded,filled", fill.c_str(), label + grad_text, glp);
     }
     return it;
   }
@@ -189,25 +242,36 @@ struct Writer {
           }
         }
       }
-      if (any) label += "\n‖g‖ " + num(lo) + " … " + num(hi);
+      if (any) label += "\ngrad ‖·‖ " + num(lo) + " … " + num(hi);
       gl = look(!any                           ? State::none
                 : nonfinite                    ? State::nonfinite
                 : lo < opt.vanishing_threshold ? State::vanishing
                                                : State::ok);
       glp = &gl;
     }
-    return {"fold" + std::to_string(f), node_attrs("box3d", "filled", kFoldColor, label, glp),
+    std::string fill = kFoldColor;
+    if (memory) {
+      std::int64_t act = 0, all = 0;
+      for (std::size_t i = fg.first_folded(); i < fg.end_folded(); ++i) {
+        act += memory->node_activation_bytes[i];
+        all += memory->node_bytes[i];
+      }
+      label += memory_lines(act, all);
+      fill = memory_fill(act / static_cast<std::int64_t>(fg.folded_repeats()));
+      if (glp && gl.fill && !gl.red) gl.fill = nullptr;
+    }
+    return {"fold" + std::to_string(f), node_attrs("box3d", "filled", fill.c_str(), label, glp),
             cluster};
   }
 
-  std::string graph_label(const std::vector<int>& consumers) const {
+  std::string graph_label() const {
     std::string label = opt.title;
     if (backward)
       label += "\nbackward graph: the nodes the engine runs, numbered in the order it runs them";
     if (with_grads) {
       label +=
-          "\ngradients of one backward pass: ‖g‖ is the L2 norm of d(output)/d(tensor); red: "
-          "NaN/Inf, amber: ‖g‖ < " +
+          "\ngradients of one backward pass: grad ‖·‖ is the L2 norm of d(output)/d(tensor), "
+          "min and max its extreme entries; red: NaN/Inf, amber: grad ‖·‖ < " +
           num(opt.vanishing_threshold);
       // Where the first non-finite gradient appeared (in backward order).
       std::optional<std::pair<std::size_t, std::uint32_t>> first;
@@ -233,7 +297,13 @@ struct Writer {
                  (by.empty() ? std::string("from the output's seed")
                              : "produced by the backward of " + by);
       }
-      (void)consumers;
+    }
+    if (memory) {
+      label += "\nsaved for backward: " + format_bytes(memory->total_bytes) + " (activations " +
+               format_bytes(memory->activation_bytes()) + ", weights " +
+               format_bytes(memory->parameter_bytes) +
+               "; each storage counted once); fill: white → dark red in proportion to the "
+               "activation bytes an op saved";
     }
     if (!g.folds.empty()) {
       std::size_t folded = 0;
@@ -265,6 +335,16 @@ struct Writer {
     if (!g.folds.empty())
       os << "    legend_fold [" << node_attrs("box3d", "filled", kFoldColor, "folded repeats ×N")
          << "];\n";
+    if (memory) {
+      os << "    legend_saves_most ["
+         << node_attrs("box", "rounded,filled", memory_fill(max_node_bytes).c_str(),
+                       "saves the most\n" + format_bytes(max_node_bytes))
+         << "];\n";
+      os << "    legend_saves_half ["
+         << node_attrs("box", "rounded,filled", memory_fill(max_node_bytes / 2).c_str(),
+                       "saves half of that")
+         << "];\n";
+    }
     if (with_grads) {
       GradLook red = look(State::nonfinite), amber = look(State::vanishing),
                none = look(State::none);
@@ -272,7 +352,7 @@ struct Writer {
          << node_attrs("box", "rounded,filled", kOpColor, "NaN/Inf gradient", &red) << "];\n";
       os << "    legend_vanishing ["
          << node_attrs("box", "rounded,filled", kOpColor,
-                       "vanishing gradient\n‖g‖ < " + num(opt.vanishing_threshold), &amber)
+                       "vanishing gradient\ngrad ‖·‖ < " + num(opt.vanishing_threshold), &amber)
          << "];\n";
       os << "    legend_nograd ["
          << node_attrs("box", "rounded,filled", kOpColor, "no gradient", &none) << "];\n";
@@ -280,88 +360,60 @@ struct Writer {
     os << "  }\n";
   }
 
-  std::string write() {
+  struct DrawnEdge {
+    std::string from, to, label;
+    std::size_t count = 1;
+  };
+  struct Drawing {
+    std::vector<int> consumers;
+    std::vector<Item> items;
+    std::vector<bool> data_shown;
+    std::vector<DrawnEdge> edges;
+  };
+
+  // Everything to draw for the current folding.
+  Drawing prepare() {
     with_grads = opt.gradients != nullptr &&
                  (opt.kind == GraphKind::gradients || opt.kind == GraphKind::backward);
     backward = opt.kind == GraphKind::backward;
-    if (backward) order = backward_order(g, outputs);
+    if (backward && order.empty()) order = backward_order(g, outputs);
+    Drawing d;
 
     // Consumers per node (for dead-unit attribution).
-    std::vector<int> consumers(g.nodes.size(), 0);
+    d.consumers.assign(g.nodes.size(), 0);
     for (const auto& prods : g.producers)
-      for (std::size_t q : prods) ++consumers[q];
+      for (std::size_t q : prods) ++d.consumers[q];
 
     // Items in recording order: folds at the position of their first folded node.
-    std::vector<Item> items;
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
       if (g.group[i] < 0) {
-        items.push_back(node_item(i, consumers));
+        d.items.push_back(node_item(i, d.consumers));
       } else if (i == g.folds[static_cast<std::size_t>(g.group[i])].first_folded()) {
-        items.push_back(fold_item(static_cast<std::size_t>(g.group[i])));
+        d.items.push_back(fold_item(static_cast<std::size_t>(g.group[i])));
       }
     }
     if (!opt.clusters)
-      for (auto& it : items) it.cluster.clear();
-    // Types of every module on the way up (a Sequential that records nothing itself still
-    // labels its cluster).
-    for (const Node* n : g.nodes)
-      for (const nn::ModuleScope* s = nn::module_scope(*n); s; s = s->parent)
-        scope_types.emplace(s->path, s->type);
+      for (auto& it : d.items) it.cluster.clear();
 
-    // Big graphs: Graphviz 2.43 lays out an edge label as a node of its own in the middle of
-    // the edge, doubling the ranks, and its x-positioning (network simplex) is quadratic in
-    // the resulting virtual nodes: a 470-node LSTM graph took hours. Above kBigGraph drawn
-    // nodes, shapes go in xlabels (placed after layout) and positioning effort is bounded
-    // (nslimit): the same LSTM renders in 3 s.
-    constexpr std::size_t kBigGraph = 150;
-    const bool big = visible_count(g, outputs.size()) > kBigGraph;
-    edge_label_attr = big ? "xlabel" : "label";
-
-    std::ostringstream os;
-    os << "digraph xgrad {\n";
-    os << "  graph [label=\"" << escape(graph_label(consumers))
-       << "\", labelloc=t, fontname=Helvetica, compound=true" << (big ? ", nslimit=1" : "")
-       << "];\n";
-    os << "  node [fontname=Helvetica, fontsize=10];\n  edge [fontname=Helvetica, fontsize=9];\n";
-    if (opt.legend) legend(os);
-
-    // Inputs without gradient and outputs: top level.
-    std::vector<bool> data_shown(g.data.size(), false);
-    if (!backward) {
-      for (std::size_t k = 0; k < g.data.size(); ++k) {
-        for (auto& [c, slot] : g.data[k].consumers) data_shown[k] = data_shown[k] || g.group[c] < 0;
-        if (data_shown[k])
-          os << "  in" << k << " ["
-             << node_attrs("parallelogram", "filled", kInputColor, g.data[k].label) << "];\n";
-      }
-    }
-    write_clusters(os, items);
-    for (std::size_t i = 0; i < outputs.size(); ++i) {
-      const Tensor& t = outputs[i];
-      std::string label = (t.name().empty() ? "output" : t.name()) + "\n" + format_shape(t.shape());
-      if (backward) label += "\nseed";
-      os << "  out" << i << " [" << node_attrs("doubleoctagon", "filled", kOutputColor, label)
-         << "];\n";
-    }
+    d.data_shown.assign(g.data.size(), false);
+    if (!backward)
+      for (std::size_t k = 0; k < g.data.size(); ++k)
+        for (auto& [c, slot] : g.data[k].consumers)
+          d.data_shown[k] = d.data_shown[k] || g.group[c] < 0;
 
     // Edges, in node order then input order. Edges touching a fold are merged (×count).
-    struct Edge {
-      std::string from, to, label;
-      std::size_t count = 1;
-    };
-    std::vector<Edge> edges;
     std::map<std::tuple<std::string, std::string, std::string>, std::size_t> merged;
     auto add_edge = [&](std::string from, std::string to, std::string label, bool merge) {
       if (merge) {
         auto key = std::make_tuple(from, to, label);
         auto it = merged.find(key);
         if (it != merged.end()) {
-          ++edges[it->second].count;
+          ++d.edges[it->second].count;
           return;
         }
-        merged.emplace(key, edges.size());
+        merged.emplace(key, d.edges.size());
       }
-      edges.push_back({std::move(from), std::move(to), std::move(label)});
+      d.edges.push_back({std::move(from), std::move(to), std::move(label)});
     };
     for (std::size_t c = 0; c < g.nodes.size(); ++c) {
       for (const auto& e : g.nodes[c]->next_edges()) {
@@ -379,28 +431,156 @@ struct Writer {
       }
       if (backward) continue;
       for (std::size_t k = 0; k < g.data.size(); ++k)
-        if (data_shown[k])
+        if (d.data_shown[k])
           for (auto& [cc, slot] : g.data[k].consumers)
             if (cc == c)
               add_edge("in" + std::to_string(k), id(c), format_shape(g.data[k].shape),
                        g.group[c] >= 0);
-    }
-    for (const auto& e : edges) {
-      std::string label = e.label;
-      if (e.count > 1) label += " ×" + std::to_string(e.count);
-      os << "  " << e.from << " -> " << e.to << " [" << edge_label_attr << "=\"" << escape(label)
-         << "\"];\n";
     }
     for (std::size_t i = 0; i < outputs.size(); ++i) {
       const Tensor& t = outputs[i];
       if (!t.grad_fn()) continue;
       const std::string target = id(g.index.at(t.grad_fn().get()));
       if (backward) {
-        os << "  out" << i << " -> " << target << " [" << edge_label_attr << "=\""
-           << format_shape(t.shape()) << "\"];\n";
+        add_edge("out" + std::to_string(i), target, format_shape(t.shape()), false);
       } else {
-        os << "  " << target << " -> out" << i << ";\n";
+        add_edge(target, "out" + std::to_string(i), "", false);
       }
+    }
+    return d;
+  }
+
+  // The drawing's size as dot would lay it out, in points (see DotOptions::max_pixels).
+  std::pair<double, double> estimate(const Drawing& d, bool edge_labels) const {
+    std::map<std::string, std::pair<double, double>> box;  // id -> (width, height)
+    auto measure = [](const std::string& label) {
+      double lines = 1, longest = 0, chars = 0;
+      for (std::size_t k = 0; k < label.size(); ++k) {
+        const unsigned char c = static_cast<unsigned char>(label[k]);
+        if (c == '\n') {
+          ++lines;
+          longest = std::max(longest, chars);
+          chars = 0;
+        } else if ((c & 0xC0) != 0x80) {
+          ++chars;  // one per UTF-8 code point
+        }
+      }
+      longest = std::max(longest, chars);
+      return std::make_pair(std::max(54.0, 5.6 * longest + 18), std::max(36.0, 12.0 * lines + 10));
+    };
+    auto label_of = [](const std::string& attrs) {
+      const std::size_t p = attrs.find("label=\"");
+      if (p == std::string::npos) return std::string();
+      std::string out;
+      for (std::size_t k = p + 7; k < attrs.size() && attrs[k] != '"'; ++k) {
+        if (attrs[k] == '\\' && k + 1 < attrs.size()) {
+          out += attrs[k + 1] == 'n' ? '\n' : attrs[k + 1];
+          ++k;
+        } else {
+          out += attrs[k];
+        }
+      }
+      return out;
+    };
+    for (const auto& it : d.items) box[it.id] = measure(label_of(it.attrs));
+    for (std::size_t k = 0; k < g.data.size(); ++k)
+      if (d.data_shown[k]) box["in" + std::to_string(k)] = measure(g.data[k].label);
+    for (std::size_t i = 0; i < outputs.size(); ++i)
+      box["out" + std::to_string(i)] = measure("output\n" + format_shape(outputs[i].shape()));
+    // Ranks by longest path (Kahn's order; an edge inside a cycle is ignored).
+    std::map<std::string, std::vector<std::string>> next;
+    std::map<std::string, int> indeg, rank;
+    for (const auto& [name, b] : box) indeg[name] = 0;
+    for (const auto& e : d.edges)
+      if (box.count(e.from) && box.count(e.to) && e.from != e.to) {
+        next[e.from].push_back(e.to);
+        ++indeg[e.to];
+      }
+    std::vector<std::string> ready;
+    for (const auto& [name, n] : indeg)
+      if (n == 0) ready.push_back(name);
+    while (!ready.empty()) {
+      const std::string u = ready.back();
+      ready.pop_back();
+      for (const auto& v : next[u]) {
+        rank[v] = std::max(rank[v], rank[u] + 1);
+        if (--indeg[v] == 0) ready.push_back(v);
+      }
+    }
+    std::map<int, std::pair<double, double>> per_rank;  // rank -> (width sum, max height)
+    for (const auto& [name, b] : box) {
+      auto& r = per_rank[rank[name]];
+      r.first += b.first + 18;
+      r.second = std::max(r.second, b.second);
+    }
+    double width = 0, height = 0;
+    for (const auto& [r, wh] : per_rank) {
+      width = std::max(width, wh.first);
+      height += wh.second + (edge_labels ? 36 + 12 + 36 : 36);
+    }
+    const auto title = measure(graph_label());
+    height += title.second;
+    width = std::max(width, title.first);
+    if (opt.legend) height += 60;
+    return {width, height};
+  }
+
+  std::string write() { return emit(prepare()); }
+
+  std::string emit(const Drawing& d) {
+    const auto& items = d.items;
+    const auto& data_shown = d.data_shown;
+    // Types of every module on the way up (a Sequential that records nothing itself still
+    // labels its cluster).
+    for (const Node* n : g.nodes)
+      for (const nn::ModuleScope* s = nn::module_scope(*n); s; s = s->parent)
+        scope_types.emplace(s->path, s->type);
+
+    // Big graphs: Graphviz 2.43 lays out an edge label as a node of its own in the middle of
+    // the edge, doubling the ranks, and its x-positioning (network simplex) is quadratic in
+    // the resulting virtual nodes: a 470-node LSTM graph took hours. Above kBigGraph drawn
+    // nodes, or when the labels would take the drawing over its size budget, shapes go in
+    // xlabels (placed after layout) and positioning effort is bounded (nslimit): the same
+    // LSTM renders in 3 s.
+    constexpr std::size_t kBigGraph = 150;
+    const bool big = visible_count(g, outputs.size()) > kBigGraph || xlabels;
+    edge_label_attr = big ? "xlabel" : "label";
+
+    std::ostringstream os;
+    os << "digraph xgrad {\n";
+    os << "  graph [label=\"" << escape(graph_label())
+       << "\", labelloc=t, fontname=Helvetica, compound=true" << (big ? ", nslimit=1" : "");
+    if (opt.max_pixels > 0) {
+      // Graphviz's size is in inches at 72 points each, rendered at 96 dpi (PNG) — so
+      // max_pixels / 96 inches: the picture never exceeds the budget (scaled down if need be).
+      char size[64];
+      std::snprintf(size, sizeof size, "%.4g", opt.max_pixels / 96.0);
+      os << ", size=\"" << size << "," << size << "\"";
+    }
+    os << "];\n";
+    os << "  node [fontname=Helvetica, fontsize=10];\n  edge [fontname=Helvetica, fontsize=9];\n";
+    if (opt.legend) legend(os);
+
+    // Inputs without gradient and outputs: top level.
+    for (std::size_t k = 0; k < g.data.size(); ++k)
+      if (data_shown[k])
+        os << "  in" << k << " ["
+           << node_attrs("parallelogram", "filled", kInputColor, g.data[k].label) << "];\n";
+    write_clusters(os, items);
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+      const Tensor& t = outputs[i];
+      std::string label = (t.name().empty() ? "output" : t.name()) + "\n" + format_shape(t.shape());
+      if (backward) label += "\nseed";
+      os << "  out" << i << " [" << node_attrs("doubleoctagon", "filled", kOutputColor, label)
+         << "];\n";
+    }
+    for (const auto& e : d.edges) {
+      std::string label = e.label;
+      if (e.count > 1) label += " ×" + std::to_string(e.count);
+      os << "  " << e.from << " -> " << e.to;
+      if (!label.empty() || e.to.rfind("out", 0) != 0)
+        os << " [" << edge_label_attr << "=\"" << escape(label) << "\"]";
+      os << ";\n";
     }
     os << "}\n";
     return os.str();
@@ -483,7 +663,30 @@ std::string to_dot(const std::vector<Tensor>& outputs, const DotOptions& options
         "backward (DotOptions::gradients)");
   Graph g = collect_graph(outputs);
   fold_graph(g, outputs.size(), options.max_nodes);
-  Writer w{g, outputs, options, false, false, {}, {}, "label"};
+  Writer w{g, outputs, options, false, false, {}, {}, "label", false, nullptr, 0};
+  MemoryReport report;
+  if (options.memory) {
+    report = memory_report(outputs);
+    w.memory = &report;
+    for (std::int64_t b : report.node_activation_bytes)
+      w.max_node_bytes = std::max(w.max_node_bytes, b);
+  }
+  if (options.max_pixels > 0) {
+    // Fold (one run at a time) and move edge labels out of the ranks until the estimated
+    // drawing fits the budget, in pixels at 96 dpi (points × 4/3).
+    const std::vector<int> sig = fold_signatures(g);
+    for (;;) {
+      auto d = w.prepare();
+      const bool labels = visible_count(g, outputs.size()) <= 150 && !w.xlabels;
+      auto [wd, ht] = w.estimate(d, labels);
+      if (std::max(wd, ht) * 4.0 / 3.0 <= options.max_pixels) break;
+      if (labels) {
+        w.xlabels = true;
+        continue;
+      }
+      if (options.max_nodes == 0 || !fold_once(g, sig)) break;  // 0: never fold
+    }
+  }
   return w.write();
 }
 

@@ -42,6 +42,13 @@ inline std::string num(double v) {
   return buf;
 }
 
+// num() with a real minus sign (U+2212), so that a range cannot be read as a shape or a list.
+inline std::string signed_num(double v) {
+  std::string s = num(v);
+  if (!s.empty() && s[0] == '-') s = "\u2212" + s.substr(1);
+  return s;
+}
+
 inline std::string shape_dtype(const autograd::OutputMeta& m) {
   return format_shape(m.shape) + " " + std::string(dtype_name(m.dtype));
 }
@@ -61,13 +68,15 @@ inline State state_of(const GradientStats* s, double threshold) {
   return State::ok;
 }
 
+// One line of its own: "grad ‖·‖ 0.31, min −0.2, max 0.4" (never a bare "[a, b]" that reads
+// like the shape on the line above).
 inline std::string stats_lines(const GradientStats& s) {
-  std::string out = "\n‖g‖ " + num(s.norm);
+  std::string out = "\ngrad ‖·‖ " + num(s.norm);
   if (!s.finite()) {
     out += " (" + std::to_string(s.nan_count) + " NaN, " + std::to_string(s.inf_count) + " Inf)";
     if (s.nan_count == s.numel) return out;
   }
-  out += "\n[" + num(s.min) + ", " + num(s.max) + "]";
+  out += ", min " + signed_num(s.min) + ", max " + signed_num(s.max);
   return out;
 }
 

@@ -98,6 +98,19 @@ std::optional<Fold> best_fold(const Graph& g, const std::vector<int>& sig) {
 
 }  // namespace
 
+std::vector<int> fold_signatures(const Graph& g) {
+  return signatures(g);
+}
+
+bool fold_once(Graph& g, const std::vector<int>& sig) {
+  auto f = best_fold(g, sig);
+  if (!f) return false;
+  const int id = static_cast<int>(g.folds.size());
+  for (std::size_t i = f->first_folded(); i < f->end_folded(); ++i) g.group[i] = id;
+  g.folds.push_back(*f);
+  return true;
+}
+
 void fold_graph(Graph& g, std::size_t outputs, std::size_t max_nodes) {
   if (max_nodes == 0 || visible_count(g, outputs) <= max_nodes) return;
   const std::vector<int> sig = signatures(g);

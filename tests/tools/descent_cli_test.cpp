@@ -249,6 +249,25 @@ BOOST_AUTO_TEST_CASE(svg_is_well_formed_xml) {
   fs::remove(svg);
 }
 
+// --out FILE, the option xgrad-graph has too: the format from the name (SVG here); --svg is its
+// older name; a name of another format is refused with exit code 2 before any work.
+BOOST_AUTO_TEST_CASE(out_takes_the_format_from_the_name) {
+  const fs::path svg = temp("out_path.svg"), old = temp("old_path.svg");
+  Run r = run_descent("--steps 20 --out " + svg.string() + " --optim adam --lr 0.05");
+  BOOST_REQUIRE_MESSAGE(r.code == 0, "exit code " << r.code << ": " << r.err);
+  Run o = run_descent("--steps 20 --svg " + old.string() + " --optim adam --lr 0.05");
+  BOOST_REQUIRE_MESSAGE(o.code == 0, "exit code " << o.code << ": " << o.err);
+  BOOST_CHECK(slurp(svg) == slurp(old));  // the same picture under either name
+  BOOST_CHECK(slurp(svg).find("</svg>") != std::string::npos);
+  expect_usage_error("--out path.png --optim sgd", "cannot tell the format of 'path.png'");
+  expect_usage_error("--out path.dot --optim sgd", "name it .svg");
+  expect_usage_error("--out path --optim sgd", "cannot tell the format");
+  expect_usage_error("--out a.svg --svg b.svg --optim sgd", "give one of them");
+  BOOST_CHECK(!fs::exists("path.png") && !fs::exists("path"));
+  fs::remove(svg);
+  fs::remove(old);
+}
+
 // `--start -1.5, 2` used to say "expected a finite number, got ''": the message now names the
 // cause, a space that split the value. The messages below are checked word for word.
 BOOST_AUTO_TEST_CASE(value_split_by_a_space_is_named) {

@@ -124,7 +124,7 @@ BOOST_AUTO_TEST_CASE(vanishing_gradient_is_amber) {
   // x's gradient has norm √3·1e-12 < 1e-8: amber. w's is fine.
   const auto xs = statement_labelled(dot, "x\\n[3]");
   BOOST_TEST(xs.find("fillcolor=\"#ffd166\"") != std::string::npos);
-  BOOST_TEST(xs.find("‖g‖ 1.73e-12") != std::string::npos);
+  BOOST_TEST(xs.find("grad ‖·‖ 1.73e-12") != std::string::npos);
   const auto ws = statement_labelled(dot, "w\\n[3]");
   BOOST_TEST(ws.find("fillcolor=\"#cfe8cf\"") != std::string::npos);
   // A threshold below it turns the amber off.
@@ -195,7 +195,7 @@ BOOST_AUTO_TEST_CASE(backward_graph_is_numbered_in_engine_order) {
   BOOST_TEST(dot.find("  op0 -> leaf1 [label=\"[2]\"];") != std::string::npos);
   // Without a recorder the backward graph is drawn bare.
   const std::string bare = viz::to_dot({loss}, {.kind = viz::GraphKind::backward});
-  BOOST_TEST(bare.find("‖g‖") == std::string::npos);
+  BOOST_TEST(bare.find("grad ‖·‖") == std::string::npos);
   BOOST_TEST(statement(bare, "op5").find("1. sum backward") != std::string::npos);
 }
 

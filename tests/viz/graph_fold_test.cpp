@@ -195,18 +195,26 @@ BOOST_AUTO_TEST_CASE(deep_stack_of_identical_layers_folds) {
 }
 
 BOOST_AUTO_TEST_CASE(small_graphs_and_max_nodes_zero_never_fold) {
+  // By node count alone (no size budget): 20 steps stay unfolded.
+  viz::DotOptions count_only;
+  count_only.max_pixels = 0;
   const Tensor small = rnn_by_hand(20);
-  const std::string dot = viz::to_dot({small});
+  const std::string dot = viz::to_dot({small}, count_only);
   BOOST_TEST(dot.find("fold") == std::string::npos);
   BOOST_TEST(node_ids(dot).size() == recording_order(small).size() + 1);
+  // The default size budget (4,000 px) folds the 20 steps, a chain far taller than that ...
+  BOOST_TEST(viz::to_dot({small}).find("fold0") != std::string::npos);
+  // ... but not 3 of them, which fit.
+  BOOST_TEST(viz::to_dot({rnn_by_hand(3)}).find("fold0") == std::string::npos);
 
   const Tensor big = rnn_by_hand(2000);
   viz::DotOptions opts;
-  opts.max_nodes = 0;
+  opts.max_nodes = 0;  // never folds, whatever the budget
   const std::string all = viz::to_dot({big}, opts);
   BOOST_TEST(all.find("fold0") == std::string::npos);
   BOOST_TEST(node_ids(all).size() == recording_order(big).size() + 1);
   // A higher limit folds only as much as needed... here one fold is always enough.
+  opts.max_pixels = 0;
   opts.max_nodes = 5000;
   BOOST_TEST(viz::to_dot({big}, opts).find("fold0") != std::string::npos);
   opts.max_nodes = 10000;

@@ -5,7 +5,9 @@
 // Included by tools/xgrad-descent.cpp only.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -99,9 +101,21 @@ inline void set_global(Config& c, const std::string& key, const std::string& val
     if (value != "autograd" && value != "analytic")
       usage_error(opt, ": expected autograd or analytic, got '", value, "'");
     c.grad = value;
-  } else if (key == "csv" || key == "svg") {
+  } else if (key == "csv" || key == "svg" || key == "out") {
     if (value.empty()) usage_error(opt, ": empty file name");
-    (key == "csv" ? c.csv : c.svg) = value;
+    if (key == "csv") {
+      c.csv = value;
+      return;
+    }
+    // --out FILE, as in xgrad-graph: the format from the name. The picture is SVG text;
+    // --svg is its older name.
+    std::string ext = value.substr(std::min(value.size(), value.rfind('.')));
+    for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (ext != ".svg")
+      usage_error(opt, ": cannot tell the format of '", value,
+                  "': xgrad-descent draws SVG, name it .svg (rsvg-convert turns it into a PNG)");
+    if (!c.svg.empty()) usage_error("--out and --svg name the same picture: give one of them");
+    c.svg = value;
   } else if (key == "window") {
     auto v = to_numbers(opt, value, 4, "XMIN,XMAX,YMIN,YMAX", rest);
     if (!(v[0] < v[1] && v[2] < v[3]))
@@ -133,7 +147,7 @@ inline void set_optim(OptimConfig& o, const std::string& key, const std::string&
 
 /// The global options, as on the command line without "--".
 inline const std::set<std::string> kGlobal = {"function", "start", "steps", "grad",
-                                              "csv",      "svg",   "window"};
+                                              "csv",      "svg",   "out",   "window"};
 
 /// The options of one slice, every value a raw string: the global ones and those of the
 /// optimizer `name` ("" before the first --optim: none). A flag's value is optional (--amsgrad,

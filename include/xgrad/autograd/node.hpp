@@ -85,6 +85,12 @@ class SavedVariable {
   /// A saved output gets the tangent its tensor was given after it was saved (jvp_op runs
   /// after record_op), so that unpack restores it; inputs are kept whole and need nothing.
   void set_output_tangent(std::uint32_t output_nr, const Tensor& tangent, std::uint32_t level);
+  /// For inspection (viz::memory_report): the data held and a saved output's tangent, as they
+  /// are (no version check, no history restored); undefined once released or never saved.
+  const Tensor& held_data() const { return data_; }
+  const Tensor& held_tangent() const { return tangent_; }
+  bool is_output() const { return is_output_; }
+  bool released() const { return released_; }
 
  private:
   Tensor data_;
@@ -136,6 +142,10 @@ class Node : public std::enable_shared_from_this<Node> {
   Tensor saved(Saved s) const;
   /// Frees every saved tensor (the engine calls it after backward unless retain_graph).
   void release_saved();
+  /// The node's saved-tensor store, read-only, in save() order (a Saved handle's index is the
+  /// position here): what memory inspection (viz::memory_report) lists. Entries stay after
+  /// release_saved(), released and holding nothing.
+  const std::vector<SavedVariable>& saved_variables() const { return saved_; }
   /// What release_saved() frees beyond the store: a node whose other state can hold tensors
   /// alive (checkpoint's function, which may capture them) overrides it. Ops never need it.
   virtual void release_state() {}

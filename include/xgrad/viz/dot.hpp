@@ -34,12 +34,23 @@ struct DotOptions {
   const GradientRecorder* gradients = nullptr;
   /// A gradient whose norm is below this is drawn as vanishing (amber).
   double vanishing_threshold = 1e-8;
-  /// Above this many nodes, runs of repeated structure are folded (0: never fold).
+  /// Above this many nodes, runs of repeated structure are folded (0: never fold, not even
+  /// for max_pixels).
   std::size_t max_nodes = 500;
   /// One cluster per module (from Node::scope()); off: a flat graph.
   bool clusters = true;
   /// A legend of the node kinds and colours.
   bool legend = true;
+  /// Colour every op by the bytes it saved for backward (viz::memory_report: activations,
+  /// each storage counted once; white → dark red in proportion to the most one op saved) and
+  /// add a "saves …" line.
+  bool memory = false;
+  /// The size budget of the picture, in pixels on its longer side as Graphviz renders it
+  /// (PNG at its default 96 dpi; the SVG's width/height in points × 4/3, i.e. CSS pixels):
+  /// repeated structure is folded until the estimated drawing fits (see to_dot), and the DOT
+  /// text carries Graphviz's `size` so that the rendered picture never exceeds it (scaled
+  /// down when the estimate was short). 0: no budget (max_nodes alone decides).
+  double max_pixels = 4000;
 };
 
 /// DOT text for the graph that produced `outputs`.
@@ -57,7 +68,12 @@ struct DotOptions {
 /// repeats of the same sequence of ops with the same shapes (an RNN unrolled over many steps,
 /// a deep stack of identical blocks) becomes one box3d node labelled with the block and its
 /// count (×N); the first and last repeats stay visible and the graph's label says what was
-/// folded.
+/// folded. Folding also continues, one run at a time (the one hiding the most nodes first),
+/// while the drawing's estimated size exceeds `max_pixels`: the estimate lays the visible
+/// nodes out on ranks by longest path, as dot does, and sizes each from its label (Helvetica
+/// 10 pt, about 5.6 pt per character and 12 pt per line, dot's default node and rank
+/// separations); edge labels go in xlabels when the graph is big or over budget, so they
+/// take no rank of their own.
 ///
 /// Throws xgrad::Error when an output is undefined, or for GraphKind::gradients without a
 /// recorder.

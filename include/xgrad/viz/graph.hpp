@@ -78,6 +78,14 @@ std::size_t visible_count(const Graph& g, std::size_t outputs);
 /// max_nodes == 0 never folds.
 void fold_graph(Graph& g, std::size_t outputs, std::size_t max_nodes);
 
+/// What fold_graph compares: one id per node for its op name and output shapes and dtypes.
+std::vector<int> fold_signatures(const Graph& g);
+
+/// Folds the one run of repeated structure that hides the most nodes (as fold_graph chooses),
+/// among the nodes not folded yet; false when nothing repeats (at least 3 times in a row).
+/// `sig` is fold_signatures(g). What to_dot calls to fit a drawing into its size budget.
+bool fold_once(Graph& g, const std::vector<int>& sig);
+
 /// The position (from 1) at which backward() runs each node of `g` when started from
 /// `outputs` — autograd::schedule, the engine's own rule; 0 for a node it would not reach.
 std::vector<std::size_t> backward_order(const Graph& g, const std::vector<Tensor>& outputs);
