@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <set>
+#include <type_traits>
 #include <unordered_map>
 
 #include "xgrad/error.hpp"
@@ -13,10 +14,20 @@ namespace xgrad::viz {
 
 namespace {
 
-// Sum of squares of p[0..n), in double, with eight independent lanes (vectorisable without
-// reassociating a single sum).
+// Sum of squares of p[0..n) in double. Float data is summed in sixteen float lanes (which the
+// compiler vectorises) and then in double; a float sum that overflows is redone in double.
 template <class T>
 double sum_squares(const T* p, std::int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    float acc[16] = {};
+    std::int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      for (int k = 0; k < 16; ++k) acc[k] += p[i + k] * p[i + k];
+    double s = 0;
+    for (float a : acc) s += static_cast<double>(a);
+    for (; i < n; ++i) s += static_cast<double>(p[i]) * static_cast<double>(p[i]);
+    if (std::isfinite(s) || std::isnan(s)) return s;
+  }
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   std::int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -133,14 +144,23 @@ GradientFlightRecorder::GradientFlightRecorder(std::vector<std::pair<std::string
     p.tensor = t;
     p.module = it->second;
     const std::int64_t n = t.numel();
-    const std::int64_t m =
+    std::int64_t m =
         options_.update_sample == 0
             ? n
             : std::min<std::int64_t>(n, static_cast<std::int64_t>(options_.update_sample));
-    p.sample.resize(static_cast<std::size_t>(m));
-    for (std::int64_t k = 0; k < m; ++k)  // evenly strided over [0, n)
-      p.sample[static_cast<std::size_t>(k)] = m == n ? k : (k * n) / m;
-    p.before.resize(p.sample.size());
+    // Runs of 64 consecutive entries spread evenly over [0, n) (whole cache lines, not one
+    // line per entry); the whole tensor when m == n.
+    if (m == n) {
+      p.runs = {0};
+      p.run = n;
+    } else {
+      p.run = std::min<std::int64_t>(64, m);
+      const std::int64_t runs = m / p.run;
+      for (std::int64_t r = 0; r < runs; ++r)
+        p.runs.push_back(runs == 1 ? 0 : (r * (n - p.run)) / (runs - 1));
+      m = runs * p.run;
+    }
+    p.before.resize(static_cast<std::size_t>(m));
     p.scale = m > 0 ? static_cast<double>(n) / static_cast<double>(m) : 1.0;
     params_.push_back(std::move(p));
     param_names_.push_back(name);
@@ -191,8 +211,9 @@ std::vector<TriggerEvent> GradientFlightRecorder::record_gradients(std::int64_t 
     m.dead_units += h.dead_units;
     dispatch_floating(p.tensor.dtype(), "GradientFlightRecorder", [&]<class T>() {
       const T* w = p.tensor.data_ptr<T>();
-      for (std::size_t k = 0; k < p.sample.size(); ++k)
-        p.before[k] = static_cast<double>(w[p.sample[k]]);
+      double* out = p.before.data();
+      for (std::int64_t start : p.runs)
+        for (std::int64_t k = 0; k < p.run; ++k) *out++ = static_cast<double>(w[start + k]);
       return 0;
     });
   }
@@ -244,11 +265,13 @@ void GradientFlightRecorder::record_update(double lr) {
     double d = 0, w0 = 0;
     dispatch_floating(p.tensor.dtype(), "GradientFlightRecorder", [&]<class T>() {
       const T* w = p.tensor.data_ptr<T>();
-      for (std::size_t k = 0; k < p.sample.size(); ++k) {
-        const double b = p.before[k], delta = static_cast<double>(w[p.sample[k]]) - b;
-        d += delta * delta;
-        w0 += b * b;
-      }
+      const double* before = p.before.data();
+      for (std::int64_t start : p.runs)
+        for (std::int64_t k = 0; k < p.run; ++k) {
+          const double b = *before++, delta = static_cast<double>(w[start + k]) - b;
+          d += delta * delta;
+          w0 += b * b;
+        }
       return 0;
     });
     rec.params[i].update_ratio =

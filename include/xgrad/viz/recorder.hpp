@@ -31,10 +31,11 @@ struct RecorderOptions {
   double vanish_norm = 1e-8;
   /// Dead layer: a module in which at least this share of the units got no gradient.
   double dead_share = 0.9;
-  /// Entries per parameter that the update-to-weight ratio is measured on (evenly strided;
-  /// every entry of smaller parameters). 0: every entry of every parameter (a copy of the
-  /// weights at each step).
-  std::size_t update_sample = 4096;
+  /// Entries per parameter that the update-to-weight ratio is measured on: runs of 64
+  /// consecutive entries spread evenly over the parameter (every entry of smaller ones). The
+  /// ratio is then an estimate (exact when every entry moves by the same fraction). 0: every
+  /// entry of every parameter (a copy of the weights at each step).
+  std::size_t update_sample = 1024;
   /// Trigger events kept (the first ones; later ones are counted, not stored).
   std::size_t max_events = 1000;
 };
@@ -166,9 +167,10 @@ class GradientFlightRecorder {
   struct Param {
     Tensor tensor;
     std::size_t module = 0;
-    std::vector<std::int64_t> sample;  // indices of the entries the update ratio reads
-    std::vector<double> before;        // their values before the step
-    double scale = 1;                  // numel / sample.size()
+    std::vector<std::int64_t> runs;  // starts of the runs of entries the update ratio reads
+    std::int64_t run = 0;            // entries per run
+    std::vector<double> before;      // their values before the step
+    double scale = 1;                // numel / before.size()
   };
   struct Trigger {
     double mean = 0;  // running mean of finite norms
