@@ -1,5 +1,6 @@
 #include "xgrad/viz/recorder.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -166,6 +167,16 @@ GradientFlightRecorder::GradientFlightRecorder(std::vector<std::pair<std::string
     param_names_.push_back(name);
   }
   triggers_.resize(module_names_.size());
+  // Every slot of the ring is allocated now, before training allocates anything: a small
+  // allocation per step that lives on would pin the top of the heap above each step's freed
+  // tensors, and the heap would grow by a step's worth of memory every step.
+  ring_.resize(options_.capacity);
+  for (StepRecord& r : ring_) {
+    r.params.resize(params_.size());
+    r.modules.resize(module_names_.size());
+  }
+  sums_.resize(module_names_.size());
+  weight_sums_.resize(module_names_.size());
 }
 
 void GradientFlightRecorder::fire(TriggerKind kind, std::size_t module, double value,
@@ -184,8 +195,7 @@ std::vector<TriggerEvent> GradientFlightRecorder::record_gradients(std::int64_t 
         " is not after the previous step ", total_ == 0 ? 0 : back().step);
   // The slot of the new step: a fresh one until the ring is full, then the oldest.
   StepRecord* rec;
-  if (count_ < options_.capacity) {
-    if (ring_.size() < options_.capacity && ring_.size() == count_) ring_.emplace_back();
+  if (count_ < ring_.size()) {
     rec = &ring_[(head_ + count_) % ring_.size()];
     ++count_;
   } else {
@@ -196,9 +206,10 @@ std::vector<TriggerEvent> GradientFlightRecorder::record_gradients(std::int64_t 
   rec->step = step;
   rec->loss = loss;
   rec->lr = std::numeric_limits<double>::quiet_NaN();
-  rec->params.assign(params_.size(), GradientHealth{});
-  rec->modules.assign(module_names_.size(), GradientHealth{});
-  std::vector<double> module_sq(module_names_.size(), 0.0);
+  std::fill(rec->params.begin(), rec->params.end(), GradientHealth{});
+  std::fill(rec->modules.begin(), rec->modules.end(), GradientHealth{});
+  std::vector<double>& module_sq = sums_;
+  std::fill(module_sq.begin(), module_sq.end(), 0.0);
   for (std::size_t i = 0; i < params_.size(); ++i) {
     Param& p = params_[i];
     double sq = 0;
@@ -259,7 +270,9 @@ void GradientFlightRecorder::record_update(double lr) {
   open_ = false;
   StepRecord& rec = const_cast<StepRecord&>(back());
   rec.lr = lr;
-  std::vector<double> dsq(module_names_.size(), 0.0), wsq(module_names_.size(), 0.0);
+  std::vector<double>&dsq = sums_, &wsq = weight_sums_;
+  std::fill(dsq.begin(), dsq.end(), 0.0);
+  std::fill(wsq.begin(), wsq.end(), 0.0);
   for (std::size_t i = 0; i < params_.size(); ++i) {
     Param& p = params_[i];
     double d = 0, w0 = 0;
