@@ -240,9 +240,9 @@ std::vector<TriggerEvent> GradientFlightRecorder::record_gradients(std::int64_t 
       fire(TriggerKind::nan, j, norm, 0, fired);
     else
       clear(TriggerKind::nan);
-    const double limit =
-        std::min(options_.explode_norm, t.has_mean ? options_.explode_factor * t.mean
-                                                   : std::numeric_limits<double>::infinity());
+    const double limit = std::min(
+        options_.explode_norm, t.has_mean && t.mean > 0 ? options_.explode_factor * t.mean
+                                                        : std::numeric_limits<double>::infinity());
     if (std::isfinite(norm) && norm > limit)
       fire(TriggerKind::exploding, j, norm, limit, fired);
     else

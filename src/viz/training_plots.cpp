@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <initializer_list>
 
 #include "xgrad/error.hpp"
 
@@ -74,11 +75,11 @@ LinePlot loss_plot(const GradientFlightRecorder& rec, const TrainingPlotOptions&
         " test steps but ", opts.test_loss.size(), " test losses");
   Series train = over_steps(rec, "train", false, [](const StepRecord& r) { return r.loss; });
   double lo = INFINITY, hi = -INFINITY;
-  for (double v : train.y)
-    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
-  for (double v : opts.test_loss)
-    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
-  const bool log = lo > 0 && hi > 100 * lo;
+  for (const std::vector<double>* values :
+       std::initializer_list<const std::vector<double>*>{&train.y, &opts.test_loss})
+    for (double v : *values)
+      if (std::isfinite(v) && v > 0) lo = std::min(lo, v), hi = std::max(hi, v);
+  const bool log = lo <= hi && hi > 100 * lo;  // a loss of 0 is left out on a log axis
   LinePlot p = frame(opts, "loss", {"cross-entropy loss", log});
   const std::size_t n = train.y.size();
   std::vector<Series> lines{train};

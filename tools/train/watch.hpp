@@ -38,7 +38,7 @@ inline void add_watch_options(boost::program_options::options_description& desc,
       "and update_ratios.svg (per module, log scale); records like --watch")(
       "eval-every", po::value(&w.eval_every)->default_value(w.eval_every),
       "with --watch or --plot: also measure the test loss every N steps (0: at epoch ends "
-      "only)");
+      "only); the time it takes counts in the epoch's samples/s");
 }
 
 /// Refuses bad --watch / --plot / --eval-every before training starts.

@@ -25,8 +25,8 @@ struct RecorderOptions {
   /// MLP's 6 parameters in 3 modules).
   std::size_t capacity = 10000;
   /// Exploding: a module's gradient norm above `explode_factor` times the running mean of its
-  /// earlier norms (an exponential moving average, weight 0.1 on the newest; from the second
-  /// step on), or above `explode_norm` (off by default).
+  /// earlier finite norms (an exponential moving average, weight 0.1 on the newest; from the
+  /// second step on, while that mean is > 0), or above `explode_norm` (off by default).
   double explode_factor = 100;
   double explode_norm = std::numeric_limits<double>::infinity();
   /// Vanishing: a module's gradient norm below this.

@@ -23,9 +23,9 @@ struct TrainingPlotOptions {
 
 /// The loss per step ("train") and, over more than 100 steps, its running mean over the last
 /// steps/50 of them ("train, mean of last k"), and the test losses ("test"). The y axis is
-/// logarithmic when the finite losses are all > 0 and span more than a factor of 100 (a run
-/// that blows up), else linear. Throws xgrad::Error when the recorder holds no step or
-/// test_steps and test_loss differ in length.
+/// logarithmic when the finite losses > 0 span more than a factor of 100 (a run that blows
+/// up, or single samples' losses), with losses <= 0 left out; else linear. Throws xgrad::Error when
+/// the recorder holds no step or test_steps and test_loss differ in length.
 LinePlot loss_plot(const GradientFlightRecorder& rec, const TrainingPlotOptions& opts = {});
 
 /// The learning rate given to record_update at each step (linear axis). Throws xgrad::Error
