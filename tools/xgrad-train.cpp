@@ -5,6 +5,7 @@
 //               [--dot FILE.dot|.gv|.svg|.png|.pdf] [--momentum M] [--nesterov] [--weight-decay W]
 //               [--scheduler none|step|cosine|exponential|linear|plateau] [--cosine-epochs N]
 //               [--clip-grad-norm X] [--save FILE] [--resume FILE] [--allow-nonfinite]
+//               [--watch FILE.csv] [--plot DIR] [--eval-every N]
 //
 // --save writes a checkpoint (docs/checkpoints.md) after every epoch; --resume continues from
 // one — model, optimizer, scheduler, random generator, data loader position and epoch — so
@@ -16,6 +17,9 @@
 // and exits with code 2. A loss that turns NaN or infinite stops the run at that step, before
 // the optimizer uses its gradients, with a message naming the epoch and step, and exit code 1
 // (--allow-nonfinite keeps training instead).
+//
+// --watch and --plot record every step's gradient health per module (tools/train/watch.hpp,
+// docs/inspecting.md); the progress bar counts the run's steps and estimates the time left.
 #include <sys/resource.h>
 #include <unistd.h>
 #if defined(__GLIBC__)
@@ -38,6 +42,8 @@
 #include <string>
 
 #include "train/distributed.hpp"
+#include "train/progress.hpp"
+#include "train/watch.hpp"
 #include "xgrad/data/dataloader.hpp"
 #include "xgrad/data/dataset.hpp"
 #include "xgrad/io/atomic_file.hpp"
@@ -82,6 +88,7 @@ struct Config {
   std::string save, resume;
   bool allow_nonfinite = false;  // keep training after a NaN/inf loss
   bool distributed = false;      // under mpirun: train/distributed.hpp
+  train::WatchConfig watch;      // --watch, --plot, --eval-every
 
   bool is_sgd() const { return optim == "sgd" || optim == "momentum"; }
   double effective_momentum() const {
@@ -233,12 +240,6 @@ double peak_rss_mib() {
   return static_cast<double>(ru.ru_maxrss) / 1024.0;
 }
 
-std::string progress_bar(double frac, int width = 30) {
-  const int full = static_cast<int>(frac * width);
-  return "[" + std::string(static_cast<std::size_t>(full), '#') +
-         std::string(static_cast<std::size_t>(width - full), '.') + "]";
-}
-
 int run(const Config& c, train::Distributed& dist) {
   check(c.model == "mlp" || c.model == "mlp-bn" || c.model == "cnn", "unknown model '", c.model,
         "' (choose mlp, mlp-bn or cnn)");
@@ -273,6 +274,7 @@ int run(const Config& c, train::Distributed& dist) {
           ext.empty() ? std::string("(no extension)") : "from its extension '" + ext + "'",
           ": name it .dot or .gv (DOT text), or .svg, .png or .pdf (drawn by Graphviz)");
   }
+  train::check_watch_config(c.watch);
   if (!c.save.empty()) {  // fail now rather than after the first epoch
     const std::filesystem::path folder = std::filesystem::absolute(c.save).parent_path();
     check(std::filesystem::is_directory(folder), "--save: the folder '", folder.string(), "' of '",
@@ -318,6 +320,11 @@ int run(const Config& c, train::Distributed& dist) {
   const std::int64_t first_epoch = loader.state().epoch + 1;
 
   const bool tty = ::isatty(STDERR_FILENO) != 0 && dist.is_main();
+  train::Watch watch(c.watch, model,
+                     c.model + ", " + c.optim + " lr " + num(c.lr) + ", batch size " +
+                         std::to_string(c.batch_size) + ": ",
+                     tty);
+  const std::int64_t total_steps = train::total_steps(c.epochs, loader.size(), c.max_steps);
   std::ostringstream extras;
   if (c.effective_momentum() != 0) extras << ", momentum " << c.effective_momentum();
   if (c.nesterov) extras << ", nesterov";
@@ -381,6 +388,7 @@ int run(const Config& c, train::Distributed& dist) {
           log << step + 1 << "," << epoch << "," << l << "," << opt->param_groups()[0].lr() << "\n";
           io::write_file_atomically(c.log, log.str());
         }
+        watch.finish();  // what led to it
         std::ostringstream msg;
         msg << "the training loss is " << (std::isnan(l) ? "nan" : (l > 0 ? "inf" : "-inf"))
             << " at epoch " << epoch << ", step " << step + 1 << " (batch " << batch_index + 1
@@ -391,8 +399,10 @@ int run(const Config& c, train::Distributed& dist) {
       }
       opt->zero_grad();
       loss.backward();
+      watch.after_backward(step + 1, l);
       if (c.clip_grad_norm > 0) nn::clip_grad_norm_(params, c.clip_grad_norm);
       opt->step();
+      watch.after_step(opt->param_groups()[0].lr());
       loss_sum += l;
       ++loss_count;
       ++step;
@@ -405,13 +415,18 @@ int run(const Config& c, train::Distributed& dist) {
       if (tty && (now - t_report > std::chrono::milliseconds(100) || last)) {
         t_report = now;
         const double secs = std::chrono::duration<double>(now - t_epoch).count();
-        std::fprintf(
-            stderr, "\repoch %lld %s %lld/%lld  loss %.4f  %.0f samples/s ",
-            static_cast<long long>(epoch),
-            progress_bar(static_cast<double>(batch_index) / loader.size()).c_str(),
-            static_cast<long long>(batch_index), static_cast<long long>(loader.size()),
-            loss_sum / loss_count,
-            static_cast<double>((batch_index - first_batch) * c.batch_size) / std::max(secs, 1e-9));
+        std::fprintf(stderr, "\r%s ",
+                     train::progress_line(
+                         epoch, c.epochs, step, total_steps, loss_sum / loss_count,
+                         static_cast<double>((batch_index - first_batch) * c.batch_size) /
+                             std::max(secs, 1e-9),
+                         step - first_step, std::chrono::duration<double>(now - t_start).count())
+                         .c_str());
+      }
+      if (watch.eval_due(step)) {  // --eval-every: a test loss between epoch ends
+        model.eval();
+        watch.test_point(step, evaluate(model, test).first);
+        model.train();
       }
       if (c.max_steps > 0 && step >= c.max_steps) {
         stop = true;
@@ -427,6 +442,7 @@ int run(const Config& c, train::Distributed& dist) {
                 static_cast<long long>(epoch), loss_sum / std::max<std::int64_t>(loss_count, 1),
                 test_loss, test_acc);
     std::fflush(stdout);
+    watch.test_point(step, test_loss);
     // Schedules step once per completed epoch (not after a --max-steps stop mid-epoch, so that
     // a run resumed from there steps at the epoch's real end).
     if (sched && batch_index == loader.size()) {
@@ -446,6 +462,7 @@ int run(const Config& c, train::Distributed& dist) {
     if (!c.log.empty()) io::write_file_atomically(c.log, log.str());
   }
   const double wall = std::chrono::duration<double>(Clock::now() - t_start).count();
+  watch.finish();
   std::printf(
       "done: %lld steps, wall time %.2f s, %.0f samples/s (training), peak memory %.1f MiB\n",
       static_cast<long long>(step - first_step), wall,
@@ -522,6 +539,7 @@ int main(int argc, char** argv) {
       "data-parallel training under mpirun -np N: each process trains on its shard, gradients "
       "are averaged (effective batch N x --batch-size); only rank 0 prints and saves "
       "(docs/distributed.md)");
+  train::add_watch_options(desc, c.watch);
   try {
     po::variables_map vm;
     // No positional arguments: a stray word is an error, not silently ignored.

@@ -74,5 +74,7 @@
 #include "xgrad/viz/graph.hpp"
 #include "xgrad/viz/memory.hpp"
 #include "xgrad/viz/plot.hpp"
+#include "xgrad/viz/recorder.hpp"
 #include "xgrad/viz/render.hpp"
+#include "xgrad/viz/training_plots.hpp"
 #include "xgrad/xtensor.hpp"
