@@ -35,8 +35,9 @@ namespace xgrad {
 /// A query row with no kept key (all masked) gives 0 and sends no gradient — the limit of a
 /// row whose kept keys are removed one by one is undefined, and 0 is the choice of the fused
 /// kernels; torch 1.13's composition (and scaled_dot_product_attention_math) gives NaN there.
-/// Gradients go to q, k, v and a float attn_mask (its gradient is the scores' gradient,
-/// summed over broadcast dimensions).
+/// Gradients go to q, k, v and a float attn_mask that requires grad (its gradient is the
+/// scores' gradient summed over the broadcast dimensions; the fused backward then writes that
+/// [..., L, S] gradient, the one L×S array it ever holds).
 /// Shapes: q [..., L, E], k [..., S, E], v [..., S, Ev] with the same leading dimensions
 /// (at least one dimension: L, E; [L, E] alone is allowed); attn_mask broadcastable to
 /// [..., L, S], bool or q's dtype; float32/float64 -> [..., L, Ev].

@@ -10,9 +10,9 @@ namespace xgrad {
 /// is Bessel's (unbiased) estimate and torch's default, 0 the population variance. N −
 /// correction <= 0 gives inf where the sum is positive and NaN where it is 0, as torch.
 /// Computed in two passes (mean, then Σ(x − mean)²), float32 accumulating in float64, so data
-/// with a large common offset keep their digits: var([1e4 + 0.1k]) is exact to float32
-/// rounding where a one-pass Σx² − N·mean² would cancel (torch 1.13 on CPU uses Welford and is
-/// also accurate there; see the test that pins the value).
+/// with a large common offset keep their digits. torch 1.13 is wrong there in float32: for
+/// x = 1e7 + [0, 1, ..., 7] (exact float32 numbers) torch.var(x) gives 6.2857 where the
+/// variance is 6; xgrad gives 6.
 /// Gradient: grad·2(x − mean)/(N − correction); differentiable to any order (written with
 /// xgrad ops) and in forward mode (2·Σ(x − mean)·dx/(N − correction)).
 /// Shapes: input [...] float32/float64 -> input's shape without `dim` (size 1 each when
@@ -22,9 +22,10 @@ Tensor var(const Tensor& input, const Shape& dim = {}, double correction = 1.0,
            bool keepdim = false);
 
 /// √var(input, dim, correction, keepdim) (torch.std). Gradient grad·(x − mean)/((N −
-/// correction)·std); where std is 0 (a constant slice) the gradient is taken as 0, not
-/// torch's NaN (0/0): the one-sided derivatives there are ±1/√(N − correction) per direction
-/// and 0 is their average, the subgradient of least norm. Shapes, errors: as var.
+/// correction)·std); where std is 0 (a constant slice) the gradient is 0 (as torch 1.13; the
+/// one-sided derivatives there are ±1/√(N − correction) per direction and 0 is the
+/// subgradient of least norm), and the recorded backward has no 0·inf in it (a safe
+/// denominator), so second derivatives there are finite too. Shapes, errors: as var.
 Tensor std(const Tensor& input, const Shape& dim = {}, double correction = 1.0,
            bool keepdim = false);
 
