@@ -52,6 +52,7 @@
 #include "xgrad/optim/sgd.hpp"
 #include "xgrad/viz/dot.hpp"
 #include "xgrad/xgrad.hpp"
+#include "train/gpt.hpp"  // --model gpt
 
 namespace po = boost::program_options;
 using namespace xgrad;
@@ -239,7 +240,7 @@ std::string progress_bar(double frac, int width = 30) {
 
 int run(const Config& c) {
   check(c.model == "mlp" || c.model == "mlp-bn" || c.model == "cnn", "unknown model '", c.model,
-        "' (choose mlp, mlp-bn or cnn)");
+        "' (choose mlp, mlp-bn, cnn or gpt)");
   check(c.lr >= 0 && std::isfinite(c.lr), "invalid learning rate ", c.lr, " (must be >= 0)");
   check(c.batch_size >= 1, "invalid batch size ", c.batch_size, " (must be >= 1)");
   check(c.epochs >= 1, "invalid number of epochs ", c.epochs, " (must be >= 1)");
@@ -466,7 +467,8 @@ int main(int argc, char** argv) {
   desc.add_options()("help,h", "show this help")(
       "model", po::value(&c.model)->default_value(c.model),
       "model: mlp (784-256-128-10, ReLU) | mlp-bn (the mlp with BatchNorm1d before each ReLU) | "
-      "cnn (conv 1→16, pool, conv 16→32, pool, linear 1568→10)")(
+      "cnn (conv 1→16, pool, conv 16→32, pool, linear 1568→10) | gpt (a character-level "
+      "transformer on a text corpus, default /usr/share/games/fortunes: docs/transformer.md)")(
       "data", po::value(&c.data)->default_value(c.data), "folder with the IDX files")(
       "optim", po::value(&c.optim)->default_value(c.optim),
       "optimizer: sgd | momentum (SGD, momentum 0.9) | rmsprop | adam | adamw")(
@@ -507,6 +509,7 @@ int main(int argc, char** argv) {
       "allow-nonfinite", po::bool_switch(&c.allow_nonfinite),
       "keep training when the loss turns NaN or infinite (by default the run stops at that "
       "step with exit code 1)");
+  xgrad::train::add_gpt_options(desc);
   try {
     po::variables_map vm;
     // No positional arguments: a stray word is an error, not silently ignored.
@@ -522,6 +525,7 @@ int main(int argc, char** argv) {
     po::notify(vm);
     c.momentum_set = vm.count("momentum") > 0;
     c.weight_decay_set = vm.count("weight-decay") > 0;
+    if (c.model == "gpt") return xgrad::train::run_gpt(vm);
     return run(c);
   } catch (const NonFiniteLoss& e) {
     std::cerr << "xgrad-train: " << e.what() << "\n";
