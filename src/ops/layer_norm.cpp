@@ -1,0 +1,222 @@
+// layer_norm: a float64-statistics forward kernel, a node whose first-order backward is one
+// fused pass and whose recorded backward (create_graph, forward-over-reverse) is written with
+// xgrad ops, and a jvp written with ops. The structure of batch_norm (normalization.cpp) with
+// the statistics taken per row instead of per channel.
+#include "xgrad/ops/layer_norm.hpp"
+
+#include <array>
+#include <cmath>
+#include <vector>
+
+#include "detail/kernel.hpp"
+#include "ops/reduction_util.hpp"
+#include "xgrad/autograd/forward_ad.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/reduction.hpp"
+
+namespace xgrad {
+
+using autograd::jvp_op;
+using autograd::Node;
+using autograd::record_op;
+using autograd::Saved;
+using autograd::tangent;
+using autograd::tensor_list;
+
+namespace {
+
+// x viewed as [R, M]: R rows, each normalised over its M elements.
+struct Rows {
+  std::int64_t R = 1, M = 1;
+  Shape norm_axes;  // the trailing axes
+  Shape row_axes;   // the leading axes (summed for the weight's and bias's gradients)
+};
+
+Rows rows_of(const Tensor& x, std::size_t nd) {
+  Rows r;
+  const std::size_t lead = static_cast<std::size_t>(x.dim()) - nd;
+  for (std::size_t i = 0; i < static_cast<std::size_t>(x.dim()); ++i) {
+    if (i < lead) {
+      r.R *= x.shape()[i];
+      r.row_axes.push_back(static_cast<std::int64_t>(i));
+    } else {
+      r.M *= x.shape()[i];
+      r.norm_axes.push_back(static_cast<std::int64_t>(i));
+    }
+  }
+  return r;
+}
+
+template <class T>
+std::vector<double> values_or(const Tensor& t, std::int64_t M, double fallback) {
+  std::vector<double> v(static_cast<std::size_t>(M), fallback);
+  if (!t.defined()) return v;
+  Tensor c = t.detach().contiguous();
+  const T* p = c.data_ptr<T>();
+  for (std::int64_t i = 0; i < M; ++i) v[static_cast<std::size_t>(i)] = p[i];
+  return v;
+}
+
+// x̂ = (x − μ)·invstd with ops (differentiable in x), over the trailing axes.
+struct Normalized {
+  Tensor xhat, invstd;
+};
+Normalized normalize(const Tensor& x, const Rows& r, double eps) {
+  Tensor xc = sub(x, mean(x, r.norm_axes, /*keepdim=*/true));
+  Tensor var = mean(mul(xc, xc), r.norm_axes, /*keepdim=*/true);
+  Normalized nz;
+  nz.invstd = 1.0 / sqrt(var + eps);
+  nz.xhat = mul(xc, nz.invstd);
+  return nz;
+}
+
+// The derivative of x̂ along d (also its vjp: the map is self-adjoint):
+// invstd·(d − mean(d) − x̂·mean(d·x̂)), means over the trailing axes.
+Tensor xhat_derivative(const Tensor& d, const Normalized& nz, const Rows& r) {
+  Tensor centred = sub(d, mean(d, r.norm_axes, /*keepdim=*/true));
+  Tensor proj = mul(nz.xhat, mean(mul(d, nz.xhat), r.norm_axes, /*keepdim=*/true));
+  return mul(sub(centred, proj), nz.invstd);
+}
+
+Tensor sum_rows(const Tensor& t, const Rows& r) {
+  return r.row_axes.empty() ? t : sum(t, r.row_axes);
+}
+
+struct LayerNormBackward final : Node {
+  Saved x, weight;
+  std::vector<double> mean, invstd;  // per row, from the forward
+  Rows rows;
+  double eps = 0;
+  std::string_view name() const override { return "layer_norm"; }
+
+  tensor_list apply(tensor_list&& g) override {
+    Tensor xv = saved(x);
+    Tensor wv = saved(weight);
+    tensor_list out(3);
+    if (detail::backward_needs_ops()) {
+      const Normalized nz = normalize(xv, rows, eps);
+      if (needs_input_grad(0))
+        out[0] = xhat_derivative(wv.defined() ? mul(g[0], wv) : g[0], nz, rows);
+      if (needs_input_grad(1)) out[1] = sum_rows(mul(g[0], nz.xhat), rows);
+      if (needs_input_grad(2)) out[2] = sum_rows(g[0], rows);
+      return out;
+    }
+    return dispatch_floating(xv.dtype(), "layer_norm_backward", [&]<class T>() {
+      Tensor xc = xv.contiguous();
+      Tensor gc = g[0].contiguous();
+      const std::int64_t R = rows.R, M = rows.M;
+      const std::vector<double> w = values_or<T>(wv, M, 1.0);
+      const T* px = xc.data_ptr<T>();
+      const T* pg = gc.data_ptr<T>();
+      std::vector<double> dw(static_cast<std::size_t>(M), 0.0), db(dw);
+      Tensor dx;
+      if (needs_input_grad(0)) dx = empty(xc.shape(), dtype_of<T>);
+      std::vector<double> xhat(static_cast<std::size_t>(M)), dxhat(xhat);
+      for (std::int64_t r = 0; r < R; ++r) {
+        const auto k = static_cast<std::size_t>(r);
+        double a = 0, b = 0;
+        for (std::int64_t j = 0; j < M; ++j) {
+          const auto i = static_cast<std::size_t>(j);
+          const double gv = pg[r * M + j];
+          xhat[i] = (static_cast<double>(px[r * M + j]) - mean[k]) * invstd[k];
+          dxhat[i] = gv * w[i];
+          a += dxhat[i];
+          b += dxhat[i] * xhat[i];
+          dw[i] += gv * xhat[i];
+          db[i] += gv;
+        }
+        if (!dx.defined()) continue;
+        a /= static_cast<double>(M);
+        b /= static_cast<double>(M);
+        T* pdx = dx.data_ptr<T>() + r * M;
+        for (std::int64_t j = 0; j < M; ++j) {
+          const auto i = static_cast<std::size_t>(j);
+          pdx[j] = static_cast<T>(invstd[k] * (dxhat[i] - a - xhat[i] * b));
+        }
+      }
+      out[0] = dx;
+      Shape wshape(xc.shape().end() - static_cast<std::ptrdiff_t>(rows.norm_axes.size()),
+                   xc.shape().end());
+      if (needs_input_grad(1)) out[1] = from_data(dw.data(), wshape).to(dtype_of<T>);
+      if (needs_input_grad(2)) out[2] = from_data(db.data(), wshape).to(dtype_of<T>);
+      return out;
+    });
+  }
+};
+
+void check_param(const Tensor& t, const Shape& normalized_shape, const Tensor& x,
+                 const char* what) {
+  if (!t.defined()) return;
+  check(t.shape() == normalized_shape, "layer_norm: ", what, " must have shape ", normalized_shape,
+        " (normalized_shape), got ", t.shape());
+  check(t.dtype() == x.dtype(), "layer_norm: ", what, " is ", dtype_name(t.dtype()),
+        " but the input is ", dtype_name(x.dtype()));
+}
+
+}  // namespace
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                  const Tensor& bias, double eps) {
+  check(x.defined(), "layer_norm: undefined input");
+  check(is_floating(x.dtype()), "layer_norm: expected a float32 or float64 tensor, got ",
+        dtype_name(x.dtype()), " of shape ", x.shape());
+  const std::size_t nd = normalized_shape.size();
+  bool trailing = nd > 0 && nd <= static_cast<std::size_t>(x.dim());
+  for (std::size_t i = 0; trailing && i < nd; ++i)
+    trailing = x.shape()[static_cast<std::size_t>(x.dim()) - nd + i] == normalized_shape[i];
+  check(trailing, "layer_norm: normalized_shape ", normalized_shape,
+        " does not match the last dimensions of input of shape ", x.shape());
+  check_param(weight, normalized_shape, x, "weight");
+  check_param(bias, normalized_shape, x, "bias");
+  check(eps >= 0, "layer_norm: eps must be non-negative, got ", eps);
+  const Rows rows = rows_of(x, nd);
+
+  std::vector<double> mean(static_cast<std::size_t>(rows.R)), invstd(mean);
+  Tensor out = dispatch_floating(x.dtype(), "layer_norm", [&]<class T>() {
+    Tensor xc = x.detach().contiguous();
+    const std::vector<double> w = values_or<T>(weight, rows.M, 1.0);
+    const std::vector<double> b = values_or<T>(bias, rows.M, 0.0);
+    Tensor y = empty(x.shape(), dtype_of<T>);
+    const T* px = xc.data_ptr<T>();
+    T* py = y.data_ptr<T>();
+    const std::int64_t M = rows.M;
+    for (std::int64_t r = 0; r < rows.R; ++r) {
+      const T* row = px + r * M;
+      double s = 0;
+      for (std::int64_t j = 0; j < M; ++j) s += row[j];
+      const double mu = s / static_cast<double>(M);
+      double q = 0;
+      for (std::int64_t j = 0; j < M; ++j) {
+        const double e = static_cast<double>(row[j]) - mu;
+        q += e * e;
+      }
+      const double is = 1.0 / std::sqrt(q / static_cast<double>(M) + eps);
+      mean[static_cast<std::size_t>(r)] = mu;
+      invstd[static_cast<std::size_t>(r)] = is;
+      for (std::int64_t j = 0; j < M; ++j) {
+        const auto i = static_cast<std::size_t>(j);
+        py[r * M + j] = static_cast<T>((static_cast<double>(row[j]) - mu) * is * w[i] + b[i]);
+      }
+    }
+    return y;
+  });
+  record_op<LayerNormBackward>({&x, &weight, &bias}, {&out}, [&](LayerNormBackward& n) {
+    n.x = n.save(x);
+    n.weight = n.save(weight);
+    n.mean = mean;
+    n.invstd = invstd;
+    n.rows = rows;
+    n.eps = eps;
+  });
+  jvp_op("layer_norm", {&x, &weight, &bias}, out, [&] {
+    const Normalized nz = normalize(x, rows, eps);
+    Tensor dy = xhat_derivative(tangent(x), nz, rows);
+    if (weight.defined()) dy = add(mul(dy, weight), mul(nz.xhat, tangent(weight)));
+    if (bias.defined()) dy = add(dy, tangent(bias));
+    return dy;
+  });
+  return out;
+}
+
+}  // namespace xgrad
