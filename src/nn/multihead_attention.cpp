@@ -137,14 +137,16 @@ AttentionResult MultiheadAttention::forward(const Tensor& query, const Tensor& k
 
   Tensor out, weights;  // out [B, H, L, D]
   if (args.need_weights) {
-    Tensor scores = matmul(q * (1.0 / std::sqrt(static_cast<double>(D))), transpose(k, 2, 3));
+    // matmul is at most 3-D: the heads go into the batch.
+    const Tensor q3 = reshape(q * (1.0 / std::sqrt(static_cast<double>(D))), {B * H, L, D});
+    Tensor scores = reshape(matmul(q3, transpose(reshape(k, {B * H, S, D}), 1, 2)), {B, H, L, S});
     if (mask.defined()) scores = add(scores, mask);
     if (args.is_causal)
       scores = masked_fill(scores, triu(ones({L, S}, boolean), 1),
                            -std::numeric_limits<double>::infinity());
     weights = softmax(scores, -1);
     if (p > 0) weights = dropout(weights, p, true);
-    out = matmul(weights, v);
+    out = reshape(matmul(reshape(weights, {B * H, L, S}), reshape(v, {B * H, S, D})), {B, H, L, D});
     if (args.average_attn_weights) weights = mean(weights, 1);
     if (!batched) weights = squeeze(weights, 0);
   } else {

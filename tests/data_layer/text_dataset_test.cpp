@@ -33,8 +33,8 @@ BOOST_AUTO_TEST_CASE(vocabulary_is_the_sorted_distinct_bytes) {
   BOOST_TEST(ids(v.encode("hold")) == (std::vector<std::int64_t>{5, 7, 6, 3}),
              boost::test_tools::per_element());
   BOOST_TEST(v.decode(v.encode("world, hello\n")) == "world, hello\n");
-  BOOST_TEST(Vocabulary::from_string(v.to_string()) == v);
-  BOOST_TEST(Vocabulary::from_string("0A20") == Vocabulary::from_text(" \n"));
+  BOOST_TEST((Vocabulary::from_string(v.to_string()) == v));
+  BOOST_TEST((Vocabulary::from_string("0A20") == Vocabulary::from_text(" \n")));
   expect_error([&] { v.encode("help"); }, {"byte 112", "position 3", "10 bytes"});
   expect_error([&] { v.decode(std::vector<std::int64_t>{10}); }, {"token id 10", "[0, 10)"});
   expect_error([] { Vocabulary::from_string("0a2"); }, {"odd length 3"});
