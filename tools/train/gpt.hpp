@@ -136,7 +136,7 @@ inline int run_gpt(const boost::program_options::variables_map& vm) {
   const double weight_decay = opt(vm, "weight-decay", optim_name == "adamw" ? 0.1 : 0.0);
   const std::int64_t batch = opt<std::int64_t>(vm, "batch-size", 32);
   const double clip = opt(vm, "clip-grad-norm", 1.0);
-  const std::int64_t max_steps = opt<std::int64_t>(vm, "max-steps", 2000);
+  std::int64_t max_steps = opt<std::int64_t>(vm, "max-steps", 2000);
   const auto seed = vm["seed"].as<std::uint64_t>();
   const int threads = vm["threads"].as<int>();
   const std::string log = vm.count("log") ? vm["log"].as<std::string>() : "";
@@ -188,6 +188,9 @@ inline int run_gpt(const boost::program_options::variables_map& vm) {
                             "gpt.block_size", "train.step", "train.optim", "train.batch_size"})
       check(meta.count(key), "--resume: '", resume,
             "' is not a checkpoint of xgrad-train --model gpt (no '", key, "')");
+    // Sampling from a checkpoint trains no further unless --max-steps asks for more.
+    if (g.sample > 0 && (!vm.count("max-steps") || vm["max-steps"].defaulted()))
+      max_steps = std::stoll(meta.at("train.step"));
     cfg.n_layer = std::stoll(meta.at("gpt.n_layer"));
     cfg.n_head = std::stoll(meta.at("gpt.n_head"));
     cfg.n_embd = std::stoll(meta.at("gpt.n_embd"));
@@ -274,8 +277,11 @@ inline int run_gpt(const boost::program_options::variables_map& vm) {
   const auto t0 = Clock::now();
   auto t_report = t0;
   bool dot_written = false;
-  if (step >= max_steps && max_steps > 0)
-    std::printf("nothing to train: the checkpoint is at step %lld\n", static_cast<long long>(step));
+  if (!resume.empty() && step >= max_steps)
+    std::printf(
+        "nothing to train: the checkpoint is at step %lld (--max-steps counts from the "
+        "start of the run)\n",
+        static_cast<long long>(step));
   while (step < max_steps) {
     data::Batch b = text->sample_batch(data::Split::train, batch, cfg.block_size);
     const bool draw = step == first_step && !dot.empty();
