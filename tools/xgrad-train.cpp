@@ -37,6 +37,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "train/gpt.hpp"  // --model gpt
 #include "xgrad/data/dataloader.hpp"
 #include "xgrad/data/dataset.hpp"
 #include "xgrad/io/atomic_file.hpp"
@@ -52,7 +53,6 @@
 #include "xgrad/optim/sgd.hpp"
 #include "xgrad/viz/dot.hpp"
 #include "xgrad/xgrad.hpp"
-#include "train/gpt.hpp"  // --model gpt
 
 namespace po = boost::program_options;
 using namespace xgrad;

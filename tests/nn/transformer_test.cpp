@@ -279,7 +279,8 @@ BOOST_AUTO_TEST_CASE(gpt_is_causal_and_names_its_parameters) {
   }
   BOOST_TEST(a.shape() == (Shape{1, 6, 11}));
   // The first three positions cannot see the tokens after them.
-  expect_values(a.index({0, indexing::Slice(0, 3)}), {3, 11}, values_of(b.index({0, indexing::Slice(0, 3)})), 1e-12);
+  expect_values(a.index({0, indexing::Slice(0, 3)}), {3, 11},
+                values_of(b.index({0, indexing::Slice(0, 3)})), 1e-12);
   BOOST_TEST(values_of(a.index({0, 3})) != values_of(b.index({0, 3})));
   const auto sd = gpt.state_dict();
   BOOST_TEST(sd.front().first == "token_embedding.weight");
