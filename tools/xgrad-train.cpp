@@ -44,6 +44,7 @@
 #include "train/distributed.hpp"
 #include "train/progress.hpp"
 #include "train/watch.hpp"
+#include "train/gpt.hpp"  // --model gpt
 #include "xgrad/data/dataloader.hpp"
 #include "xgrad/data/dataset.hpp"
 #include "xgrad/io/atomic_file.hpp"
@@ -242,7 +243,7 @@ double peak_rss_mib() {
 
 int run(const Config& c, train::Distributed& dist) {
   check(c.model == "mlp" || c.model == "mlp-bn" || c.model == "cnn", "unknown model '", c.model,
-        "' (choose mlp, mlp-bn or cnn)");
+        "' (choose mlp, mlp-bn, cnn or gpt)");
   check(c.lr >= 0 && std::isfinite(c.lr), "invalid learning rate ", c.lr, " (must be >= 0)");
   check(c.batch_size >= 1, "invalid batch size ", c.batch_size, " (must be >= 1)");
   check(c.epochs >= 1, "invalid number of epochs ", c.epochs, " (must be >= 1)");
@@ -492,7 +493,8 @@ int main(int argc, char** argv) {
   desc.add_options()("help,h", "show this help")(
       "model", po::value(&c.model)->default_value(c.model),
       "model: mlp (784-256-128-10, ReLU) | mlp-bn (the mlp with BatchNorm1d before each ReLU) | "
-      "cnn (conv 1→16, pool, conv 16→32, pool, linear 1568→10)")(
+      "cnn (conv 1→16, pool, conv 16→32, pool, linear 1568→10) | gpt (a character-level "
+      "transformer on a text corpus, default /usr/share/games/fortunes: docs/transformer.md)")(
       "data", po::value(&c.data)->default_value(c.data), "folder with the IDX files")(
       "optim", po::value(&c.optim)->default_value(c.optim),
       "optimizer: sgd | momentum (SGD, momentum 0.9) | rmsprop | adam | adamw")(
@@ -540,6 +542,7 @@ int main(int argc, char** argv) {
       "are averaged (effective batch N x --batch-size); only rank 0 prints and saves "
       "(docs/distributed.md)");
   train::add_watch_options(desc, c.watch);
+  xgrad::train::add_gpt_options(desc);
   try {
     po::variables_map vm;
     // No positional arguments: a stray word is an error, not silently ignored.
@@ -555,6 +558,7 @@ int main(int argc, char** argv) {
     po::notify(vm);
     c.momentum_set = vm.count("momentum") > 0;
     c.weight_decay_set = vm.count("weight-decay") > 0;
+    if (c.model == "gpt") return xgrad::train::run_gpt(vm);
     train::Distributed dist(c.distributed, argc, argv);
     if (!dist.is_main()) c.log.clear(), c.save.clear(), c.dot.clear();  // rank 0 writes
     return run(c, dist);

@@ -14,4 +14,8 @@ Tensor Sigmoid::forward(const Tensor& x) {
   return sigmoid(x);
 }
 
+Tensor GELU::forward(const Tensor& x) {
+  return gelu(x);
+}
+
 }  // namespace xgrad::nn

@@ -32,4 +32,13 @@ class Sigmoid : public Module {
   Tensor forward(const Tensor& x) override;
 };
 
+/// x·Φ(x), the exact (erf) GELU (torch.nn.GELU with approximate='none'; the gelu op).
+class GELU : public Module {
+ public:
+  std::string type_name() const override { return "GELU"; }
+
+ protected:
+  Tensor forward(const Tensor& x) override;
+};
+
 }  // namespace xgrad::nn
