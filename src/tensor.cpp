@@ -1,5 +1,7 @@
 #include "xgrad/tensor.hpp"
 
+#include "xgrad/autograd/batching.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -143,8 +145,20 @@ std::int64_t Tensor::numel() const {
 Dtype Tensor::dtype() const {
   return checked().dtype;
 }
+// A batched tensor (inside func::vmap) that reaches code reading its memory directly has
+// bypassed the batching layer: its shape is one sample's, its memory the whole batch's.
+namespace {
+[[noreturn]] void batched_data_access(const TensorImpl& impl, const char* what) {
+  fail("vmap: ", what, " of a batched tensor (one sample of shape ", impl.shape,
+       "): an op without a batching rule was called inside func::vmap; give the op a rule "
+       "(autograd::vmap_op) or a loop (autograd::vmap_fallback), or call it outside vmap");
+}
+}  // namespace
+
 const std::shared_ptr<Storage>& Tensor::storage() const {
-  return checked().storage;
+  const auto& impl = checked();
+  if (impl.batch) batched_data_access(impl, "storage()");
+  return impl.storage;
 }
 std::uint64_t Tensor::version() const {
   return checked().storage->version();
@@ -163,6 +177,7 @@ bool Tensor::is_contiguous() const {
 
 void* Tensor::raw_data() const {
   const auto& impl = checked();
+  if (impl.batch) batched_data_access(impl, "data access");
   return static_cast<char*>(impl.storage->data()) +
          impl.offset * static_cast<std::int64_t>(element_size(impl.dtype));
 }
@@ -353,8 +368,10 @@ void Tensor::backward(const Tensor& seed, std::optional<bool> retain_graph,
 
 Tensor Tensor::detach() const {
   const auto& impl = checked();
-  return Tensor(std::make_shared<TensorImpl>(impl.storage, impl.shape, impl.strides, impl.offset,
-                                             impl.dtype));
+  auto d = std::make_shared<TensorImpl>(impl.storage, impl.shape, impl.strides, impl.offset,
+                                        impl.dtype);
+  if (impl.batch) d->batch = autograd::detail::detached_batch(*impl.batch);
+  return Tensor(std::move(d));
 }
 
 void Tensor::retain_grad() const {

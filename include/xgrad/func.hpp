@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -131,6 +132,30 @@ std::pair<Tensor, std::vector<Tensor>> vhp(Fn f, const std::vector<Tensor>& prim
                                            const std::vector<Tensor>& v);
 /// vhp of a function of one tensor.
 std::pair<Tensor, Tensor> vhp(UnaryFn f, const Tensor& primal, const Tensor& v);
+
+// ---- vectorizing map ----------------------------------------------------------------------
+
+/// Where each input of a vmapped function is mapped: a dimension (negative counts from the
+/// end), or std::nullopt for an input shared by every sample (torch.func's None).
+using InDims = std::vector<std::optional<std::int64_t>>;
+
+/// torch.func.vmap: the function f mapped over a batch dimension of its inputs, as if f ran on
+/// each sample and the results were stacked — in one pass, through each op's batching rule
+/// (autograd/batching.hpp). inputs[i]'s dimension in_dims[i] (all 0 when in_dims is empty) is
+/// the batch dimension, of the same size B in every mapped input; f sees one sample. Each
+/// result gets the batch dimension at out_dims[k] (all 0 when empty); a result that does not
+/// depend on the batch is expanded to it. vmap composes with every transform:
+/// vmap(grad(loss)) gives per-sample gradients, vmap(vmap(f)) maps two dimensions.
+/// An op without a batching rule runs once per sample (a notice on stderr, once per op).
+/// Throws xgrad::Error when no input is mapped, when in_dims has the wrong length or a
+/// dimension is out of range, when mapped sizes differ, or, inside f, when a sample's data is
+/// read directly (item(), data_ptr()): the error names the op.
+/// Source: torch.func.vmap (functorch; He, Zou et al.), JAX's vmap.
+MultiFn vmap(MultiFn f, InDims in_dims = {}, std::vector<std::int64_t> out_dims = {});
+/// vmap of a function with one result.
+Fn vmap(Fn f, InDims in_dims = {}, std::int64_t out_dim = 0);
+/// vmap of a function of one tensor.
+UnaryFn vmap(UnaryFn f, std::optional<std::int64_t> in_dim = 0, std::int64_t out_dim = 0);
 
 // ---- modules -----------------------------------------------------------------------------
 

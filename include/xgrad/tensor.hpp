@@ -30,6 +30,7 @@ std::ostream& operator<<(std::ostream& os, const Shape& shape);
 
 namespace autograd {
 class Node;
+struct BatchInfo;
 }
 
 class Tensor;
@@ -246,6 +247,9 @@ class TensorImpl {
   // `fw_level` is the active one (0: none)
   Tensor fw_grad;
   std::uint32_t fw_level = 0;
+  // Inside func::vmap: the batch this tensor is mapped over (autograd/batching.hpp); its
+  // shape and strides are then one sample's. Null for every other tensor.
+  std::shared_ptr<const autograd::BatchInfo> batch;
 };
 
 // ---- construction -----------------------------------------------------------------------

@@ -1,5 +1,7 @@
 #include "xgrad/autograd/node.hpp"
 
+#include "xgrad/autograd/batching.hpp"
+
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/ops/elementwise.hpp"
@@ -27,6 +29,7 @@ SavedVariable::SavedVariable(const Tensor& t, const Node* owner)
       copy->output_nr = impl.output_nr;
       copy->fw_grad = impl.fw_grad;
       copy->fw_level = impl.fw_level;
+      copy->batch = impl.batch;
       data_ = Tensor(std::move(copy));
     } else {
       data_ = t;  // plain data: nothing in it can lead back to this node
@@ -212,6 +215,10 @@ tensor_list AccumulateGrad::apply(tensor_list&& grads) {
   Tensor& g = grads[0];
   const std::shared_ptr<TensorImpl> leaf = leaf_.lock();
   if (!g.defined() || !leaf) return {};  // a leaf nobody holds: nobody can read its .grad()
+  if (is_batched(g))
+    fail("backward: inside func::vmap, a per-sample gradient reached the leaf of shape ",
+         leaf->shape, ", which is not batched; .grad() cannot hold one gradient per sample: use ",
+         "func::grad or func::vjp inside vmap, or call backward after vmap returns");
   Tensor& acc = leaf->grad;
   const bool stealable =
       g.impl().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous();

@@ -1,6 +1,7 @@
 // torch.func's transforms on top of the engine (reverse mode) and forward_ad (forward mode).
 #include <cstring>
 
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/engine.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
@@ -123,7 +124,8 @@ Tensor stack_rows(const std::vector<Tensor>& rows, const Shape& out_shape, const
                   Dtype d) {
   const Shape jshape = concat(out_shape, in_shape);
   bool diff = false;
-  for (const Tensor& r : rows) diff = diff || carries_derivative(r);
+  // Batched rows (jacrev inside vmap) are combined with ops too: their data is the batch's.
+  for (const Tensor& r : rows) diff = diff || carries_derivative(r) || autograd::is_batched(r);
   if (diff) {
     if (out_shape.empty()) return rows[0];
     Shape eshape = out_shape;
@@ -150,7 +152,7 @@ Tensor stack_columns(const std::vector<Tensor>& cols, const Shape& out_shape, co
                      Dtype d) {
   const Shape jshape = concat(out_shape, in_shape);
   bool diff = false;
-  for (const Tensor& c : cols) diff = diff || carries_derivative(c);
+  for (const Tensor& c : cols) diff = diff || carries_derivative(c) || autograd::is_batched(c);
   if (diff) {
     Shape cshape = out_shape;
     cshape.resize(out_shape.size() + in_shape.size(), 1);

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -431,18 +432,26 @@ Tensor softmax_impl(const Tensor& a, std::int64_t axis_in, bool log) {
 }  // namespace
 
 Tensor relu(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("relu", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return relu(x); });
   return leaky(a, 0.0, true);
 }
 Tensor leaky_relu(const Tensor& a, double negative_slope) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("leaky_relu", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return leaky_relu(x, negative_slope); });
   return leaky(a, negative_slope, false);
 }
 
 Tensor tanh(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("tanh", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return tanh(x); });
   Tensor out = unary(a, "tanh", []<class T>(T) { return [](T x) { return std::tanh(x); }; });
   return activation(a, out, out, TanhDerivative{});
 }
 
 Tensor sigmoid(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("sigmoid", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return sigmoid(x); });
   Tensor out = unary(a, "sigmoid", []<class T>(T) {
     return [](T x) {
       if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
@@ -454,13 +463,23 @@ Tensor sigmoid(const Tensor& a) {
 }
 
 Tensor softmax(const Tensor& a, std::int64_t axis) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("softmax", {a}, [&](const autograd::BatchedArgs& p) {
+      return softmax(p[0], autograd::physical_dim(p, 0, axis, "softmax"));
+    });
   return softmax_impl(a, axis, false);
 }
 Tensor log_softmax(const Tensor& a, std::int64_t axis) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("log_softmax", {a}, [&](const autograd::BatchedArgs& p) {
+      return log_softmax(p[0], autograd::physical_dim(p, 0, axis, "log_softmax"));
+    });
   return softmax_impl(a, axis, true);
 }
 
 Tensor gelu(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("gelu", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return gelu(x); });
   Tensor out = unary(a, "gelu", []<class T>(T) {
     return [](T x) { return x * T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2))); };
   });
@@ -468,6 +487,8 @@ Tensor gelu(const Tensor& a) {
 }
 
 Tensor softplus(const Tensor& a, double beta, double threshold) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("softplus", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return softplus(x, beta, threshold); });
   check(beta != 0.0, "softplus: beta must be non-zero");
   Tensor out = unary(a, "softplus", [beta, threshold]<class T>(T) {
     const T b = static_cast<T>(beta), th = static_cast<T>(threshold);
@@ -477,6 +498,8 @@ Tensor softplus(const Tensor& a, double beta, double threshold) {
 }
 
 Tensor elu(const Tensor& a, double alpha) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("elu", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return elu(x, alpha); });
   Tensor out = unary(a, "elu", [alpha]<class T>(T) {
     const T al = static_cast<T>(alpha);
     return [al](T x) { return x <= T(0) ? al * std::expm1(x) : x; };
@@ -497,10 +520,14 @@ Tensor hardtanh_impl(const Tensor& a, double min_val, double max_val, const char
 }  // namespace
 
 Tensor hardtanh(const Tensor& a, double min_val, double max_val) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("hardtanh", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return hardtanh(x, min_val, max_val); });
   return hardtanh_impl(a, min_val, max_val, "hardtanh");
 }
 
 Tensor relu6(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("relu6", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return relu6(x); });
   return hardtanh_impl(a, 0.0, 6.0, "relu6");
 }
 
@@ -527,6 +554,8 @@ struct HardswishDerivative {
 }  // namespace
 
 Tensor hardswish(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("hardswish", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return hardswish(x); });
   // 0 for x <= -3 (torch's x·0 gives NaN at x = -inf, whose limit is 0), x for x >= 3.
   Tensor out = unary(a, "hardswish", []<class T>(T) {
     return [](T x) { return x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6)); };

@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/batching.hpp"
 
 namespace xgrad {
 
@@ -50,40 +51,64 @@ constexpr auto kGe = [](auto x, auto y) { return x >= y; };
 }  // namespace
 
 Tensor eq(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("eq", {a, b}, autograd::elementwise_rule([](const Tensor& x, const Tensor& y) { return eq(x, y); }));
   return compare(a, b, "eq", kEq);
 }
 Tensor ne(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("ne", {a, b}, autograd::elementwise_rule([](const Tensor& x, const Tensor& y) { return ne(x, y); }));
   return compare(a, b, "ne", kNe);
 }
 Tensor lt(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("lt", {a, b}, autograd::elementwise_rule([](const Tensor& x, const Tensor& y) { return lt(x, y); }));
   return compare(a, b, "lt", kLt);
 }
 Tensor le(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("le", {a, b}, autograd::elementwise_rule([](const Tensor& x, const Tensor& y) { return le(x, y); }));
   return compare(a, b, "le", kLe);
 }
 Tensor gt(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("gt", {a, b}, autograd::elementwise_rule([](const Tensor& x, const Tensor& y) { return gt(x, y); }));
   return compare(a, b, "gt", kGt);
 }
 Tensor ge(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("ge", {a, b}, autograd::elementwise_rule([](const Tensor& x, const Tensor& y) { return ge(x, y); }));
   return compare(a, b, "ge", kGe);
 }
 
 Tensor eq(const Tensor& a, double b) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("eq", {a}, [b](const autograd::BatchedArgs& p) { return eq(p[0], b); });
   return compare_scalar(a, b, kEq);
 }
 Tensor ne(const Tensor& a, double b) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("ne", {a}, [b](const autograd::BatchedArgs& p) { return ne(p[0], b); });
   return compare_scalar(a, b, kNe);
 }
 Tensor lt(const Tensor& a, double b) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("lt", {a}, [b](const autograd::BatchedArgs& p) { return lt(p[0], b); });
   return compare_scalar(a, b, kLt);
 }
 Tensor le(const Tensor& a, double b) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("le", {a}, [b](const autograd::BatchedArgs& p) { return le(p[0], b); });
   return compare_scalar(a, b, kLe);
 }
 Tensor gt(const Tensor& a, double b) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("gt", {a}, [b](const autograd::BatchedArgs& p) { return gt(p[0], b); });
   return compare_scalar(a, b, kGt);
 }
 Tensor ge(const Tensor& a, double b) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("ge", {a}, [b](const autograd::BatchedArgs& p) { return ge(p[0], b); });
   return compare_scalar(a, b, kGe);
 }
 
@@ -144,4 +169,5 @@ Tensor operator>=(double a, const Tensor& b) {
   return le(b, a);
 }
 
-}  // namespace xgrad
+}  // namespace xgrad#include "xgrad/autograd/batching.hpp"
+

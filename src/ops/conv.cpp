@@ -14,6 +14,7 @@
 #include "xgrad/ops/conv.hpp"
 
 #include "ops/conv_kernels.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -163,6 +164,15 @@ Tensor conv2d_backward_weight(const Tensor& x, const Tensor& gy, const ConvGeom&
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Size2 stride,
               Size2 padding, Size2 dilation, std::int64_t groups) {
+  if (autograd::any_batched(input, weight, bias))
+    return autograd::vmap_op("conv2d", {input, weight, bias}, [&](const autograd::BatchedArgs& p) {
+      auto conv = [&](const Tensor& x, const Tensor& w, const Tensor& b) {
+        return conv2d(x, w, b, stride, padding, dilation, groups);
+      };
+      if (p.batched(1) || p.batched(2))  // weights per sample: one convolution per sample
+        return autograd::map_samples(p, [&](const std::vector<Tensor>& s) { return conv(s[0], s[1], s[2]); });
+      return autograd::fold_images(p[0], [&](const Tensor& x) { return conv(x, p[1], p[2]); });
+    });
   check(input.defined() && weight.defined(), "conv2d: input and weight must be defined");
   const auto shapes = [&] {
     std::string s =

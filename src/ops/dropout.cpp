@@ -3,6 +3,7 @@
 #include <random>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -81,6 +82,8 @@ Tensor dropout_mask(const Shape& shape, double p) {
 }
 
 Tensor dropout(const Tensor& x, double p, bool training) {
+  if (autograd::any_batched(x))  // each sample draws its own mask (torch.func's randomness="different")
+    return autograd::vmap_op("dropout", {x}, [&](const autograd::BatchedArgs& a) { return dropout(a[0], p, training); });
   check_p(p, "dropout");
   check(is_floating(x.dtype()), "dropout: expected a float32 or float64 tensor, got ",
         dtype_name(x.dtype()));
@@ -89,6 +92,8 @@ Tensor dropout(const Tensor& x, double p, bool training) {
 }
 
 Tensor dropout_with_mask(const Tensor& x, const Tensor& mask, double p) {
+  if (autograd::any_batched(x, mask))
+    return autograd::vmap_fallback("dropout_with_mask", {x, mask}, [&](const std::vector<Tensor>& s) { return dropout_with_mask(s[0], s[1], p); });
   check_p(p, "dropout_with_mask");
   check(mask.dtype() == Dtype::boolean, "dropout_with_mask: the mask must be a bool tensor, got ",
         dtype_name(mask.dtype()), " ", mask.shape());

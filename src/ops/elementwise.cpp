@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -234,6 +235,8 @@ void keep_shapes(N& n, const Tensor& a, const Tensor& b) {
 // forward-mode rule: the output's tangent from the inputs' tangents, zeros where none).
 
 Tensor add(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("add", {a, b}, autograd::elementwise_rule([](const Tensor& x, const Tensor& y) { return add(x, y); }));
   Tensor out =
       binary_kernel(a, b, "add", []<class T>(T) { return [](T x, T y) { return x + y; }; });
   record_op<AddBackward>({&a, &b}, {&out}, [&](AddBackward& n) { keep_shapes(n, a, b); });
@@ -242,6 +245,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("sub", {a, b}, autograd::elementwise_rule([](const Tensor& x, const Tensor& y) { return sub(x, y); }));
   Tensor out =
       binary_kernel(a, b, "sub", []<class T>(T) { return [](T x, T y) { return x - y; }; });
   record_op<AddBackward>({&a, &b}, {&out}, [&](AddBackward& n) {
@@ -253,6 +258,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("mul", {a, b}, autograd::elementwise_rule([](const Tensor& x, const Tensor& y) { return mul(x, y); }));
   Tensor out =
       binary_kernel(a, b, "mul", []<class T>(T) { return [](T x, T y) { return x * y; }; });
   record_op<MulBackward>({&a, &b}, {&out}, [&](MulBackward& n) {
@@ -265,6 +272,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("div", {a, b}, autograd::elementwise_rule([](const Tensor& x, const Tensor& y) { return div(x, y); }));
   Tensor out =
       binary_kernel(a, b, "div", []<class T>(T) { return [](T x, T y) { return x / y; }; });
   record_op<DivBackward>({&a, &b}, {&out}, [&](DivBackward& n) {
@@ -278,6 +287,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("pow", {a, b}, autograd::elementwise_rule([](const Tensor& x, const Tensor& y) { return pow(x, y); }));
   Tensor out = binary_kernel(a, b, "pow",
                              []<class T>(T) { return [](T x, T y) { return std::pow(x, y); }; });
   record_op<PowBackward>({&a, &b}, {&out}, [&](PowBackward& n) {
@@ -315,15 +326,21 @@ Tensor max_min(const Tensor& a, const Tensor& b, bool is_max) {
 }  // namespace
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("maximum", {a, b}, autograd::elementwise_rule([](const Tensor& x, const Tensor& y) { return maximum(x, y); }));
   return max_min(a, b, true);
 }
 Tensor minimum(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("minimum", {a, b}, autograd::elementwise_rule([](const Tensor& x, const Tensor& y) { return minimum(x, y); }));
   return max_min(a, b, false);
 }
 
 // ---- unary ops -----------------------------------------------------------------------------
 
 Tensor neg(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("neg", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return neg(x); });
   Tensor out = unary_kernel(a, "neg", []<class T>(T) { return [](T x) { return -x; }; });
   record_op<NegBackward>({&a}, {&out});
   jvp_op("neg", {&a}, out, [&] { return neg(tangent(a)); });
@@ -331,6 +348,8 @@ Tensor neg(const Tensor& a) {
 }
 
 Tensor exp(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("exp", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return exp(x); });
   Tensor out = unary_kernel(a, "exp", []<class T>(T) { return [](T x) { return std::exp(x); }; });
   record_op<ExpBackward>({&a}, {&out}, [&](ExpBackward& n) { n.y = n.save(out); });
   jvp_op("exp", {&a}, out, [&] { return mul(tangent(a), out); });
@@ -338,6 +357,8 @@ Tensor exp(const Tensor& a) {
 }
 
 Tensor log(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("log", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return log(x); });
   Tensor out = unary_kernel(a, "log", []<class T>(T) { return [](T x) { return std::log(x); }; });
   record_op<LogBackward>({&a}, {&out}, [&](LogBackward& n) { n.a = n.save(a); });
   jvp_op("log", {&a}, out, [&] { return div(tangent(a), a); });
@@ -345,6 +366,8 @@ Tensor log(const Tensor& a) {
 }
 
 Tensor sqrt(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("sqrt", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return sqrt(x); });
   Tensor out = unary_kernel(a, "sqrt", []<class T>(T) { return [](T x) { return std::sqrt(x); }; });
   record_op<SqrtBackward>({&a}, {&out}, [&](SqrtBackward& n) { n.y = n.save(out); });
   jvp_op("sqrt", {&a}, out, [&] { return div(tangent(a), mul(out, scalar_like(2.0, out))); });
@@ -352,6 +375,8 @@ Tensor sqrt(const Tensor& a) {
 }
 
 Tensor abs(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("abs", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return abs(x); });
   Tensor out = unary_kernel(a, "abs", []<class T>(T) { return [](T x) { return std::abs(x); }; });
   record_op<AbsBackward>({&a}, {&out}, [&](AbsBackward& n) { n.a = n.save(a); });
   jvp_op("abs", {&a}, out, [&] { return mul(tangent(a), sign(a.detach())); });
@@ -359,6 +384,8 @@ Tensor abs(const Tensor& a) {
 }
 
 Tensor sign(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("sign", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return sign(x); });
   Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
     if constexpr (std::is_same_v<T, bool>) {
       return a.detach().clone();
@@ -373,6 +400,8 @@ Tensor sign(const Tensor& a) {
 }
 
 Tensor clamp(const Tensor& a, double lo, double hi) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("clamp", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return clamp(x, lo, hi); });
   check(!(lo > hi), "clamp: lower bound ", lo, " is greater than upper bound ", hi);
   Tensor out = unary_kernel(a, "clamp", [lo, hi]<class T>(T) {
     const T l = clamp_bound<T>(lo), h = clamp_bound<T>(hi);
@@ -391,6 +420,8 @@ Tensor clamp(const Tensor& a, double lo, double hi) {
 }
 
 Tensor pow(const Tensor& a, double exponent) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("pow", {a}, [&](const autograd::BatchedArgs& p) { const Tensor& x = p[0]; return pow(x, exponent); });
   Tensor out = unary_kernel(a, "pow", [exponent]<class T>(T) {
     const T e = static_cast<T>(exponent);
     const bool square = exponent == 2.0;
@@ -407,6 +438,20 @@ Tensor pow(const Tensor& a, double exponent) {
 // ---- broadcasting helper -------------------------------------------------------------------
 
 Tensor sum_to(const Tensor& grad, const Shape& shape) {
+  if (autograd::any_batched(grad) && grad.shape() != shape)
+    return autograd::vmap_op("sum_to", {grad}, [&](const autograd::BatchedArgs& p) {
+      // sum_to on the sample's dimensions: the leading ones, then those broadcast from 1.
+      const std::int64_t lead = p.logical_dim(0) - static_cast<std::int64_t>(shape.size());
+      check(lead >= 0, "sum_to: cannot sum a gradient of shape ", grad.shape(), " to shape ", shape);
+      Shape axes;
+      for (std::int64_t i = 0; i < p.logical_dim(0); ++i)
+        if (i < lead || (shape[static_cast<std::size_t>(i - lead)] == 1 && grad.shape()[static_cast<std::size_t>(i)] != 1))
+          axes.push_back(i + 1);
+      Tensor s = axes.empty() ? p[0] : xgrad::sum(p[0], axes, true);
+      Shape target = shape;
+      target.insert(target.begin(), p.batch_size());
+      return reshape(s, target);
+    });
   if (grad.shape() == shape) return grad;
   const Shape& gs = grad.shape();
   check(gs.size() >= shape.size(), "sum_to: cannot sum a gradient of shape ", gs, " to shape ",

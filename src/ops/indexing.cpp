@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -219,6 +220,11 @@ struct UnbindBackward final : Node {
 }  // namespace
 
 Tensor embedding(const Tensor& indices, const Tensor& weight) {
+  if (autograd::any_batched(indices, weight))
+    return autograd::vmap_op("embedding", {indices, weight}, [&](const autograd::BatchedArgs& p) {
+      if (!p.batched(1)) return embedding(p[0], p[1]);  // [B, ...] indices into the shared table
+      return autograd::map_samples(p, [](const std::vector<Tensor>& s) { return embedding(s[0], s[1]); });
+    });
   check_index_dtype(indices, "embedding", "indices");
   check(weight.dim() == 2, "embedding: weight must be 2-D [num_embeddings, embedding_dim], got ",
         weight.shape());
@@ -249,6 +255,8 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
 }
 
 Tensor gather(const Tensor& x, std::int64_t axis_in, const Tensor& index) {
+  if (autograd::any_batched(x, index))
+    return autograd::vmap_fallback("gather", {x, index}, [&](const std::vector<Tensor>& s) { return gather(s[0], axis_in, s[1]); });
   check_index_dtype(index, "gather", "index");
   const std::int64_t axis = detail::normalize_axis(axis_in, x.dim(), x.shape(), "gather");
   check(index.dim() == x.dim(), "gather: index of shape ", index.shape(),
@@ -280,6 +288,8 @@ Tensor gather(const Tensor& x, std::int64_t axis_in, const Tensor& index) {
 }
 
 Tensor index_select(const Tensor& x, std::int64_t axis_in, const Tensor& index) {
+  if (autograd::any_batched(x, index))
+    return autograd::vmap_fallback("index_select", {x, index}, [&](const std::vector<Tensor>& s) { return index_select(s[0], axis_in, s[1]); });
   check_index_dtype(index, "index_select", "index");
   check(index.dim() <= 1, "index_select: index must be 0-d or 1-D, got shape ", index.shape());
   const std::int64_t axis = detail::normalize_axis(axis_in, x.dim(), x.shape(), "index_select");
@@ -314,6 +324,8 @@ Tensor index_select(const Tensor& x, std::int64_t axis_in, const Tensor& index) 
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(cond, a, b))
+    return autograd::vmap_op("where", {cond, a, b}, autograd::elementwise_rule([](const Tensor& c, const Tensor& x, const Tensor& y) { return where(c, x, y); }));
   check(cond.dtype() == Dtype::boolean, "where: condition must be a bool tensor, got ",
         dtype_name(cond.dtype()), " ", cond.shape());
   detail::check_same_dtype(a, b, "where");
@@ -347,6 +359,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 std::vector<Tensor> unbind(const Tensor& x, std::int64_t axis_in) {
+  if (autograd::any_batched(x))
+    return autograd::vmap_op_multi("unbind", {x}, [&](const autograd::BatchedArgs& p) {
+      return unbind(p[0], autograd::physical_dim(p, 0, axis_in, "unbind"));
+    });
   check(x.dim() > 0, "unbind: expected a tensor with at least one dimension, got shape ",
         x.shape());
   const std::int64_t axis = detail::normalize_axis(axis_in, x.dim(), x.shape(), "unbind");

@@ -5,12 +5,14 @@
 
 #include "detail/blas.hpp"
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/reduction.hpp"
 #include "xgrad/ops/shape.hpp"
+#include "xgrad/ops/tensor_index.hpp"
 
 namespace xgrad {
 
@@ -152,6 +154,34 @@ struct LinearBackward final : Node {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (autograd::any_batched(a, b))
+    return autograd::vmap_op("matmul", {a, b}, [&](const autograd::BatchedArgs& p) -> Tensor {
+      const std::int64_t ra = a.dim(), rb = b.dim();
+      const Tensor &x = p[0], &y = p[1];
+      if (p.batched(0) && p.batched(1)) {
+        if (ra == 2 && rb == 2) return matmul(x, y);
+        if (ra == 1 && rb == 2) return squeeze(matmul(unsqueeze(x, 1), y), 1);
+        if (ra == 2 && rb == 1) return squeeze(matmul(x, unsqueeze(y, 2)), 2);
+        if (ra == 1 && rb == 1) return sum(mul(x, y), 1);  // a dot product per sample
+      } else if (p.batched(0)) {  // b is shared: fold the samples' rows into one GEMM
+        if (ra == 1) return matmul(x, y);
+        if (rb <= 2) {
+          Shape s = x.shape();
+          Tensor r = matmul(reshape(x, {-1, s.back()}), y);
+          s.pop_back();
+          if (rb == 2) s.push_back(y.shape()[1]);
+          return reshape(r, s);
+        }
+      } else {  // a is shared, b batched: [B,k,n] or [B,k]
+        if (rb == 2 && ra <= 2) return ra == 1 ? squeeze(matmul(unsqueeze(x, 0), y), 1) : matmul(x, y);
+        if (rb == 1 && ra <= 2) return ra == 1 ? matmul(y, x) : matmul(y, x.t());
+      }
+      // Any other mix of ranks: one product per sample.
+      std::vector<Tensor> outs;
+      for (std::int64_t i = 0; i < p.batch_size(); ++i)
+        outs.push_back(matmul(p.batched(0) ? select(x, 0, i) : x, p.batched(1) ? select(y, 0, i) : y));
+      return stack(outs, 0);
+    });
   if (a.dim() == 0 || b.dim() == 0 || a.dim() > 3 || b.dim() > 3) mismatch(a, b);
   // Vectors: lift to matrices, multiply, drop the added axes again (all differentiable).
   if (a.dim() == 1 || b.dim() == 1) {
@@ -182,6 +212,20 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  if (autograd::any_batched(x, w, b))
+    return autograd::vmap_op("linear", {x, w, b}, [&](const autograd::BatchedArgs& p) -> Tensor {
+      if (x.dim() < 1 || w.dim() != 2 || x.shape().back() != w.shape()[1])
+        fail("linear: input ", x.shape(), " does not match weight ", w.shape());
+      if (!p.batched(1) && !p.batched(2)) return linear(p.expanded(0), p[1], p[2]);
+      // Weights per sample (a parameter under vmap(grad(f)), or a mapped weight): a batched
+      // product [B, rows, in]·[B, in, out].
+      const Tensor xe = p.expanded(0);
+      Shape s = xe.shape();
+      Tensor y = matmul(reshape(xe, {s[0], -1, s.back()}), transpose(p.expanded(1), 1, 2));
+      if (p[2].defined()) y = add(y, unsqueeze(p.expanded(2), 1));
+      s.back() = w.shape()[0];
+      return reshape(y, s);
+    });
   // Checked on the caller's shapes, before any flattening, so the message shows them.
   if (x.dim() < 1 || w.dim() != 2 || x.shape().back() != w.shape()[1])
     fail("linear: input ", x.shape(), " does not match weight ", w.shape(), " (expected input [",

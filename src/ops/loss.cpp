@@ -9,6 +9,7 @@
 #include "detail/kernel.hpp"
 #include "ops/reduction_util.hpp"
 
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -194,9 +195,23 @@ CeRowConstants ce_row_constants(const Tensor& x, const Tensor& labels, const Ten
   return k;
 }
 
+// A per-sample loss from the per-element losses of one sample ([B, ...] physical, reduction
+// none): reduced over each sample's elements as `reduction` asks.
+Tensor reduce_per_sample(const Tensor& per_element, Reduction reduction) {
+  if (reduction == Reduction::none || per_element.dim() == 1) return per_element;
+  Shape axes;
+  for (std::int64_t d = 1; d < per_element.dim(); ++d) axes.push_back(d);
+  return reduction == Reduction::sum ? sum(per_element, axes) : mean(per_element, axes);
+}
+
 }  // namespace
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (autograd::any_batched(input, target))
+    return autograd::vmap_op("mse_loss", {input, target}, [&](const autograd::BatchedArgs& p) {
+      return reduce_per_sample(mse_loss(p.expanded(0), p.expanded(1), Reduction::none),
+                               reduction);
+    });
   check_same_shape(input, target, "mse_loss");
   Tensor per, d_in, d_tg;
   dispatch_floating(input.dtype(), "mse_loss", [&]<class T>() {
@@ -223,6 +238,12 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
 
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets,
                                         Reduction reduction) {
+  if (autograd::any_batched(logits, targets))
+    return autograd::vmap_op("binary_cross_entropy_with_logits", {logits, targets},
+                             [&](const autograd::BatchedArgs& p) {
+      return reduce_per_sample(binary_cross_entropy_with_logits(p.expanded(0), p.expanded(1), Reduction::none),
+                               reduction);
+    });
   const char* op = "binary_cross_entropy_with_logits";
   check_same_shape(logits, targets, op);
   Tensor per, d_in, d_tg;
@@ -251,6 +272,12 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight,
                             Reduction reduction) {
+  if (autograd::any_batched(input, target, weight))
+    return autograd::vmap_op("binary_cross_entropy", {input, target, weight},
+                             [&](const autograd::BatchedArgs& p) {
+      return reduce_per_sample(binary_cross_entropy(p.expanded(0), p.expanded(1), p.expanded(2), Reduction::none),
+                               reduction);
+    });
   const char* op = "binary_cross_entropy";
   check_same_shape(input, target, op);
   Tensor w;
@@ -321,6 +348,25 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduc
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
                      const CrossEntropyOptions& options) {
+  if (autograd::any_batched(logits, labels, options.weight)) {
+    // Class weights or ignored labels make the mean a weighted one per sample: run per sample.
+    if (options.weight.defined() || (options.ignore_index >= 0 && options.reduction == Reduction::mean))
+        return autograd::vmap_fallback("cross_entropy", {logits, labels, options.weight},
+                                       [options](const std::vector<Tensor>& s) {
+                                         CrossEntropyOptions o = options;
+                                         o.weight = s[2];
+                                         return cross_entropy(s[0], s[1], o);
+                                       });
+    return autograd::vmap_op("cross_entropy", {logits, labels}, [&](const autograd::BatchedArgs& p) {
+      // The samples' rows folded into one batch of rows: [B, N, C] -> [B·N, C].
+      const Tensor x = p.expanded(0), y = p.expanded(1);
+      const std::int64_t C = x.shape().back();
+      CrossEntropyOptions o = options;
+      o.reduction = Reduction::none;
+      Tensor l = cross_entropy(reshape(x, {-1, C}), reshape(y, {-1}), o);
+      return reduce_per_sample(reshape(l, y.shape()), options.reduction);
+    });
+  }
   const char* op = "cross_entropy";
   if (logits.dim() != 2) fail(op, ": expected logits of shape [N,C], got ", logits.shape());
   if (labels.dtype() != Dtype::int64)

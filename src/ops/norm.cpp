@@ -9,6 +9,7 @@
 
 #include "detail/kernel.hpp"
 #include "ops/reduction_util.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -222,13 +223,28 @@ struct NormBackward final : Node {
 }  // namespace
 
 Tensor amax(const Tensor& input, const Shape& dim, bool keepdim) {
+  if (autograd::any_batched(input))
+    return autograd::vmap_op("amax", {input}, [&](const autograd::BatchedArgs& x) {
+      if (x.logical_dim(0) == 0) return amax(unsqueeze(x[0], 1), Shape{1}, false);  // scalar samples
+      return amax(x[0], autograd::physical_dims(x, 0, dim, "amax"), keepdim);
+    });
   return amax_impl(input, dim, keepdim, true);
 }
 Tensor amin(const Tensor& input, const Shape& dim, bool keepdim) {
+  if (autograd::any_batched(input))
+    return autograd::vmap_op("amin", {input}, [&](const autograd::BatchedArgs& x) {
+      if (x.logical_dim(0) == 0) return amin(unsqueeze(x[0], 1), Shape{1}, false);  // scalar samples
+      return amin(x[0], autograd::physical_dims(x, 0, dim, "amin"), keepdim);
+    });
   return amax_impl(input, dim, keepdim, false);
 }
 
 Tensor norm(const Tensor& input, double p, const Shape& dim, bool keepdim) {
+  if (autograd::any_batched(input))
+    return autograd::vmap_op("norm", {input}, [&](const autograd::BatchedArgs& x) {
+      if (x.logical_dim(0) == 0) return norm(unsqueeze(x[0], 1), p, Shape{1}, false);  // scalar samples
+      return norm(x[0], p, autograd::physical_dims(x, 0, dim, "norm"), keepdim);
+    });
   check(p >= 1 || (std::isinf(p) && p > 0), "norm: p must be >= 1 or inf, got ", p);
   Rows r = rows_of(input, dim, "norm");
   Tensor out = reduce_rows(input, r, keepdim, "norm",

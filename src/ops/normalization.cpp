@@ -6,6 +6,7 @@
 
 #include "detail/kernel.hpp"
 #include "ops/reduction_util.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -252,6 +253,14 @@ void check_channel_tensor(const Tensor& t, const Tensor& x, std::int64_t C, cons
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps) {
+  if (autograd::any_batched(x, running_mean, running_var, weight, bias)) {
+    check(!training || !running_mean.defined(), "batch_norm: inside vmap, training mode would update ",
+          "the shared running statistics once per sample; use eval mode or no running statistics");
+    return autograd::vmap_fallback("batch_norm", {x, running_mean, running_var, weight, bias},
+                                   [&](const std::vector<Tensor>& s) {
+                                     return batch_norm(s[0], s[1], s[2], s[3], s[4], training, momentum, eps);
+                                   });
+  }
   check(x.dim() >= 2, "batch_norm: expected an input of shape [N, C] or [N, C, *], got ",
         x.shape());
   const Dims d = dims_of(x.shape());

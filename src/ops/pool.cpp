@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "ops/pool_kernels.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -181,6 +182,10 @@ Tensor max_pool2d(const Tensor& input, Size2 kernel) {
 }
 
 Tensor max_pool2d(const Tensor& input, Size2 kernel, Size2 stride, Size2 padding) {
+  if (autograd::any_batched(input))
+    return autograd::vmap_op("max_pool2d", {input}, [&](const autograd::BatchedArgs& p) {
+      return autograd::fold_images(p[0], [&](const Tensor& x) { return max_pool2d(x, kernel, stride, padding); });
+    });
   const PoolGeom g = pool_geometry("max_pool2d", input, kernel, stride, padding);
   check(g.in_plane() <= std::numeric_limits<std::int32_t>::max(), "max_pool2d: input ",
         input.shape(), " has planes of more than 2^31 elements");
@@ -202,11 +207,19 @@ Tensor avg_pool2d(const Tensor& input, Size2 kernel) {
 }
 
 Tensor avg_pool2d(const Tensor& input, Size2 kernel, Size2 stride, Size2 padding) {
+  if (autograd::any_batched(input))
+    return autograd::vmap_op("avg_pool2d", {input}, [&](const autograd::BatchedArgs& p) {
+      return autograd::fold_images(p[0], [&](const Tensor& x) { return avg_pool2d(x, kernel, stride, padding); });
+    });
   const PoolGeom g = pool_geometry("avg_pool2d", input, kernel, stride, padding);
   return avg_pool_op(input, g, false);
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size) {
+  if (autograd::any_batched(input))
+    return autograd::vmap_op("adaptive_avg_pool2d", {input}, [&](const autograd::BatchedArgs& p) {
+      return autograd::fold_images(p[0], [&](const Tensor& x) { return adaptive_avg_pool2d(x, output_size); });
+    });
   const char* op = "adaptive_avg_pool2d";
   check(input.defined(), op, ": input is undefined");
   if (input.dim() != 4) fail(op, ": expected a 4-D input [N,C,H,W], got ", input.shape());

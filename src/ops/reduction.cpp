@@ -7,6 +7,7 @@
 
 #include "detail/kernel.hpp"
 #include "ops/reduction_util.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -274,43 +275,93 @@ Tensor extreme_all(const Tensor& a, bool is_max) {
 }  // namespace
 
 Tensor sum(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("sum", {a}, [](const autograd::BatchedArgs& p) {
+      return p.logical_dim(0) == 0 ? p[0] : sum(p[0], autograd::physical_dims(p, 0, {}, "sum"));
+    });
   return sum_impl(a, all_axes(a), false, false);
 }
 Tensor sum(const Tensor& a, std::int64_t axis, bool keepdim) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("sum", {a}, [&](const autograd::BatchedArgs& p) {
+      return sum(p[0], autograd::physical_dim(p, 0, axis, "sum"), keepdim);
+    });
   return sum_impl(a, {axis}, keepdim, false);
 }
 Tensor sum(const Tensor& a, const Shape& axes, bool keepdim) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("sum", {a}, [&](const autograd::BatchedArgs& p) {
+      const Shape d = autograd::physical_dims(p, 0, axes, "sum");
+      return d.empty() ? p[0] : sum(p[0], d, keepdim);
+    });
   return sum_impl(a, axes, keepdim, false);
 }
 Tensor mean(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("mean", {a}, [](const autograd::BatchedArgs& p) {
+      return p.logical_dim(0) == 0 ? p[0] : mean(p[0], autograd::physical_dims(p, 0, {}, "mean"));
+    });
   return sum_impl(a, all_axes(a), false, true);
 }
 Tensor mean(const Tensor& a, std::int64_t axis, bool keepdim) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("mean", {a}, [&](const autograd::BatchedArgs& p) {
+      return mean(p[0], autograd::physical_dim(p, 0, axis, "mean"), keepdim);
+    });
   return sum_impl(a, {axis}, keepdim, true);
 }
 Tensor mean(const Tensor& a, const Shape& axes, bool keepdim) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("mean", {a}, [&](const autograd::BatchedArgs& p) {
+      const Shape d = autograd::physical_dims(p, 0, axes, "mean");
+      return d.empty() ? p[0] : mean(p[0], d, keepdim);
+    });
   return sum_impl(a, axes, keepdim, true);
 }
 Tensor max(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("max", {a}, [](const autograd::BatchedArgs& p) {
+      return p.logical_dim(0) == 0 ? p[0] : amax(p[0], autograd::physical_dims(p, 0, {}, "max"));
+    });
   return extreme_all(a, true);
 }
 Tensor min(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("min", {a}, [](const autograd::BatchedArgs& p) {
+      return p.logical_dim(0) == 0 ? p[0] : amin(p[0], autograd::physical_dims(p, 0, {}, "min"));
+    });
   return extreme_all(a, false);
 }
 Tensor max(const Tensor& a, std::int64_t axis, bool keepdim) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("max", {a}, [&](const autograd::BatchedArgs& p) {
+      return max(p[0], autograd::physical_dim(p, 0, axis, "max"), keepdim);
+    });
   return extreme_axis(a, axis, keepdim, true, nullptr, "max");
 }
 Tensor min(const Tensor& a, std::int64_t axis, bool keepdim) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("min", {a}, [&](const autograd::BatchedArgs& p) {
+      return min(p[0], autograd::physical_dim(p, 0, axis, "min"), keepdim);
+    });
   return extreme_axis(a, axis, keepdim, false, nullptr, "min");
 }
 
 Tensor argmax(const Tensor& a, std::int64_t axis, bool keepdim) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("argmax", {a}, [&](const autograd::BatchedArgs& p) {
+      return argmax(p[0], autograd::physical_dim(p, 0, axis, "argmax"), keepdim);
+    });
   no_grad guard;
   Tensor idx;
   extreme_axis(a.detach(), axis, keepdim, true, &idx, "argmax");
   return idx;
 }
 Tensor argmin(const Tensor& a, std::int64_t axis, bool keepdim) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("argmin", {a}, [&](const autograd::BatchedArgs& p) {
+      return argmin(p[0], autograd::physical_dim(p, 0, axis, "argmin"), keepdim);
+    });
   no_grad guard;
   Tensor idx;
   extreme_axis(a.detach(), axis, keepdim, false, &idx, "argmin");
@@ -363,6 +414,10 @@ struct LogsumexpBackward final : Node {
 }  // namespace
 
 Tensor logsumexp(const Tensor& a, std::int64_t axis_in, bool keepdim) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("logsumexp", {a}, [&](const autograd::BatchedArgs& p) {
+      return logsumexp(p[0], autograd::physical_dim(p, 0, axis_in, "logsumexp"), keepdim);
+    });
   const std::int64_t axis = detail::normalize_axis(axis_in, a.dim(), a.shape(), "logsumexp");
   Tensor out = dispatch_floating(a.dtype(), "logsumexp", [&]<class T>() {
     return logsumexp_kernel<T>(a.detach().contiguous(), axis);

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -182,14 +183,34 @@ Tensor reshape_impl(const Tensor& a, const Shape& shape_in, const char* op, bool
 }  // namespace
 
 Tensor reshape(const Tensor& a, const Shape& shape) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("reshape", {a}, [&](const autograd::BatchedArgs& p) {
+      Shape s = shape;
+      s.insert(s.begin(), p.batch_size());
+      return reshape(p[0], s);
+    });
   if (shape == a.shape()) return a;
   return reshape_impl(a, shape, "reshape", false);
 }
 Tensor view(const Tensor& a, const Shape& shape) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("view", {a}, [&](const autograd::BatchedArgs& p) {
+      Shape s = shape;
+      s.insert(s.begin(), p.batch_size());
+      return view(p[0], s);
+    });
   return reshape_impl(a, shape, "view", true);
 }
 
 Tensor permute(const Tensor& a, const Shape& dims) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("permute", {a}, [&](const autograd::BatchedArgs& p) {
+      check(static_cast<std::int64_t>(dims.size()) == p.logical_dim(0), "permute: ", dims.size(),
+            " dimensions given for a tensor of shape ", a.shape());
+      Shape d{0};
+      for (std::int64_t x : dims) d.push_back(autograd::physical_dim(p, 0, x, "permute"));
+      return permute(p[0], d);
+    });
   const std::int64_t n = a.dim();
   check(static_cast<std::int64_t>(dims.size()) == n, "permute: ", dims.size(),
         " dims given for a tensor of shape ", a.shape());
@@ -211,6 +232,11 @@ Tensor permute(const Tensor& a, const Shape& dims) {
 }
 
 Tensor transpose(const Tensor& a, std::int64_t axis0, std::int64_t axis1) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("transpose", {a}, [&](const autograd::BatchedArgs& p) {
+      return transpose(p[0], autograd::physical_dim(p, 0, axis0, "transpose"),
+                       autograd::physical_dim(p, 0, axis1, "transpose"));
+    });
   const std::int64_t n = a.dim();
   auto i = detail::normalize_axis(axis0, n, a.shape(), "transpose");
   auto j = detail::normalize_axis(axis1, n, a.shape(), "transpose");
@@ -221,6 +247,12 @@ Tensor transpose(const Tensor& a, std::int64_t axis0, std::int64_t axis1) {
 }
 
 Tensor flatten(const Tensor& a, std::int64_t start, std::int64_t end) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("flatten", {a}, [&](const autograd::BatchedArgs& p) {
+      if (p.logical_dim(0) == 0) return reshape(p[0], {p.batch_size(), 1});
+      return flatten(p[0], autograd::physical_dim(p, 0, start, "flatten"),
+                     autograd::physical_dim(p, 0, end, "flatten"));
+    });
   if (a.dim() == 0) return reshape(a, {1});
   auto s = detail::normalize_axis(start, a.dim(), a.shape(), "flatten");
   auto e = detail::normalize_axis(end, a.dim(), a.shape(), "flatten");
@@ -244,6 +276,10 @@ Tensor restride(const Tensor& a, Shape shape, Shape strides, const char* op) {
 }  // namespace
 
 Tensor squeeze(const Tensor& a, std::int64_t axis) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("squeeze", {a}, [&](const autograd::BatchedArgs& p) {
+      return squeeze(p[0], autograd::physical_dim(p, 0, axis, "squeeze"));
+    });
   auto ax = static_cast<std::size_t>(detail::normalize_axis(axis, a.dim(), a.shape(), "squeeze"));
   check(a.shape()[ax] == 1, "squeeze: axis ", axis, " of shape ", a.shape(), " has size ",
         a.shape()[ax], ", not 1");
@@ -254,6 +290,13 @@ Tensor squeeze(const Tensor& a, std::int64_t axis) {
 }
 
 Tensor squeeze(const Tensor& a) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("squeeze", {a}, [&](const autograd::BatchedArgs& p) {
+      Tensor t = p[0];
+      for (std::int64_t d = p.logical_dim(0); d-- > 0;)
+        if (a.shape()[static_cast<std::size_t>(d)] == 1) t = squeeze(t, d + 1);
+      return t;
+    });
   Shape shape, strides;
   for (std::size_t i = 0; i < a.shape().size(); ++i) {
     if (a.shape()[i] == 1) continue;
@@ -265,6 +308,10 @@ Tensor squeeze(const Tensor& a) {
 }
 
 Tensor unsqueeze(const Tensor& a, std::int64_t axis) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("unsqueeze", {a}, [&](const autograd::BatchedArgs& p) {
+      return unsqueeze(p[0], autograd::wrap_dim(axis, p.logical_dim(0) + 1, "unsqueeze") + 1);
+    });
   auto ax =
       static_cast<std::size_t>(detail::normalize_axis(axis, a.dim() + 1, a.shape(), "unsqueeze"));
   Shape shape = a.shape(), strides = a.strides();
@@ -276,6 +323,10 @@ Tensor unsqueeze(const Tensor& a, std::int64_t axis) {
 
 Tensor slice(const Tensor& a, std::int64_t axis, std::int64_t start, std::int64_t end,
              std::int64_t step) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("slice", {a}, [&](const autograd::BatchedArgs& p) {
+      return slice(p[0], autograd::physical_dim(p, 0, axis, "slice"), start, end, step);
+    });
   check(step > 0, "slice: step must be positive, got ", step);
   auto ax = static_cast<std::size_t>(detail::normalize_axis(axis, a.dim(), a.shape(), "slice"));
   const std::int64_t n = a.shape()[ax];
@@ -298,6 +349,14 @@ Tensor slice(const Tensor& a, std::int64_t axis, std::int64_t start, std::int64_
 }
 
 Tensor concat(const std::vector<Tensor>& tensors, std::int64_t axis) {
+  if (autograd::any_batched(tensors))
+    return autograd::vmap_op("concat", tensors, [&](const autograd::BatchedArgs& p) {
+      check(!tensors.empty(), "concat: expected at least one tensor");
+      std::vector<Tensor> parts;
+      for (std::size_t i = 0; i < p.size(); ++i) parts.push_back(p.expanded(i));
+      const std::int64_t rank = tensors[0].dim();
+      return concat(parts, autograd::wrap_dim(axis, rank, "concat") + 1);
+    });
   check(!tensors.empty(), "concat: expected at least one tensor");
   const Tensor& first = tensors[0];
   auto ax =
@@ -369,6 +428,17 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t axis) {
 }
 
 Tensor expand(const Tensor& a, const Shape& shape) {
+  if (autograd::any_batched(a))
+    return autograd::vmap_op("expand", {a}, [&](const autograd::BatchedArgs& p) {
+      const auto rank = static_cast<std::int64_t>(shape.size());
+      check(rank >= p.logical_dim(0), "expand: cannot expand shape ", a.shape(), " to ", shape);
+      Tensor t = p.aligned(0, rank);
+      Shape s = shape;
+      for (std::size_t i = 0; i < s.size(); ++i)
+        if (s[i] == -1) s[i] = t.shape()[i + 1];
+      s.insert(s.begin(), p.batch_size());
+      return expand(t, s);
+    });
   if (a.shape() == shape) return a;
   Shape b = detail::broadcast_shapes(a.shape(), shape, "expand");
   if (b != shape) fail("expand: cannot expand shape ", a.shape(), " to ", shape);
@@ -381,6 +451,9 @@ Tensor expand(const Tensor& a, const Shape& shape) {
 // ---- Tensor members that copy --------------------------------------------------------------
 
 Tensor Tensor::contiguous() const {
+  if (autograd::any_batched(*this))
+    return autograd::vmap_op("contiguous", {*this},
+                             [](const autograd::BatchedArgs& p) { return p[0].contiguous(); });
   if (is_contiguous()) return *this;
   Tensor out = copy_contiguous(*this);
   record_op<IdentityBackward>({this}, {&out});
@@ -389,6 +462,9 @@ Tensor Tensor::contiguous() const {
 }
 
 Tensor Tensor::clone() const {
+  if (autograd::any_batched(*this))
+    return autograd::vmap_op("clone", {*this},
+                             [](const autograd::BatchedArgs& p) { return p[0].clone(); });
   Tensor out = copy_contiguous(*this);
   record_op<IdentityBackward>({this}, {&out}, [](IdentityBackward& n) { n.op = "clone"; });
   jvp_op("clone", {this}, out, [&] { return tangent(*this).clone(); });
@@ -396,6 +472,9 @@ Tensor Tensor::clone() const {
 }
 
 Tensor Tensor::to(Dtype d) const {
+  if (autograd::any_batched(*this) && d != dtype())
+    return autograd::vmap_op("to", {*this},
+                             [d](const autograd::BatchedArgs& p) { return p[0].to(d); });
   if (d == dtype()) return *this;
   Tensor out = empty(shape(), d);
   Tensor src = copy_contiguous(*this);

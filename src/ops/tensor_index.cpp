@@ -4,6 +4,7 @@
 #include <string>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -216,10 +217,16 @@ struct IndexPutBackward final : Node {
 }  // namespace
 
 Tensor index(const Tensor& x, const std::vector<TensorIndex>& indices) {
+  if (autograd::any_batched(x))
+    return autograd::vmap_fallback("index", {x}, [&](const std::vector<Tensor>& s) { return index(s[0], indices); });
   return index_impl(x, indices, "index");
 }
 
 Tensor select(const Tensor& x, std::int64_t dim, std::int64_t i) {
+  if (autograd::any_batched(x))
+    return autograd::vmap_op("select", {x}, [&](const autograd::BatchedArgs& p) {
+      return select(p[0], autograd::physical_dim(p, 0, dim, "select"), i);
+    });
   const auto d = detail::normalize_axis(dim, x.dim(), x.shape(), "select");
   std::vector<TensorIndex> indices(static_cast<std::size_t>(d), indexing::Slice());
   indices.emplace_back(i);
@@ -243,6 +250,8 @@ Tensor& index_put_(Tensor& x, const std::vector<TensorIndex>& indices, double va
 }
 
 Tensor index_put(const Tensor& x, const std::vector<TensorIndex>& indices, const Tensor& value) {
+  if (autograd::any_batched(x, value))
+    return autograd::vmap_fallback("index_put", {x, value}, [&](const std::vector<Tensor>& s) { return index_put(s[0], indices, s[1]); });
   Tensor out;
   {
     no_grad guard;
