@@ -9,6 +9,7 @@
 #include "detail/kernel.hpp"
 #include "ops/attention_kernels.hpp"
 #include "ops/reduction_util.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -326,6 +327,12 @@ Tensor attention_dropout_mask(const Shape& batch, std::int64_t L, std::int64_t S
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& attn_mask, double dropout_p, bool is_causal,
                                     std::optional<double> scale) {
+  if (autograd::any_batched(q, k, v, attn_mask))  // the batch is one more leading dimension
+    return autograd::vmap_op(kOp, {q, k, v, attn_mask}, [&](const autograd::BatchedArgs& p) {
+      return scaled_dot_product_attention(
+          p.expanded(0), p.expanded(1), p.expanded(2),
+          p[3].defined() ? p.aligned(3, p.logical_dim(0)) : Tensor{}, dropout_p, is_causal, scale);
+    });
   const Geometry g = check_inputs(q, k, v, attn_mask, dropout_p, is_causal, scale, kOp);
   const std::uint64_t seed = draw_seed(dropout_p);
   AttentionForward f =
@@ -368,6 +375,14 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 Tensor scaled_dot_product_attention_math(const Tensor& q, const Tensor& k, const Tensor& v,
                                          const Tensor& attn_mask, double dropout_p, bool is_causal,
                                          std::optional<double> scale) {
+  if (autograd::any_batched(q, k, v, attn_mask))
+    return autograd::vmap_op("scaled_dot_product_attention_math", {q, k, v, attn_mask},
+                             [&](const autograd::BatchedArgs& p) {
+                               return scaled_dot_product_attention_math(
+                                   p.expanded(0), p.expanded(1), p.expanded(2),
+                                   p[3].defined() ? p.aligned(3, p.logical_dim(0)) : Tensor{},
+                                   dropout_p, is_causal, scale);
+                             });
   const Geometry g = check_inputs(q, k, v, attn_mask, dropout_p, is_causal, scale,
                                   "scaled_dot_product_attention_math");
   const std::uint64_t seed = draw_seed(dropout_p);

@@ -10,6 +10,7 @@
 
 #include "detail/kernel.hpp"
 #include "ops/reduction_util.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/elementwise.hpp"
@@ -158,6 +159,17 @@ void check_param(const Tensor& t, const Shape& normalized_shape, const Tensor& x
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
+  if (autograd::any_batched(x, weight, bias))  // trailing dimensions are the same physically
+    return autograd::vmap_op("layer_norm", {x, weight, bias}, [&](const autograd::BatchedArgs& p) {
+      if (!p.batched(1) && !p.batched(2))
+        return layer_norm(p[0], normalized_shape, p[1], p[2], eps);
+      // Per-sample weight or bias: normalise, then scale and shift with broadcasting ops.
+      const std::int64_t r = p.logical_dim(0);
+      Tensor y = layer_norm(p.expanded(0), normalized_shape, {}, {}, eps);
+      if (p[1].defined()) y = mul(y, p.aligned(1, r));
+      if (p[2].defined()) y = add(y, p.aligned(2, r));
+      return y;
+    });
   check(x.defined(), "layer_norm: undefined input");
   check(is_floating(x.dtype()), "layer_norm: expected a float32 or float64 tensor, got ",
         dtype_name(x.dtype()), " of shape ", x.shape());

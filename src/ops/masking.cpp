@@ -3,6 +3,7 @@
 #include "xgrad/ops/masking.hpp"
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/node.hpp"
 
@@ -97,6 +98,10 @@ Tensor triangle(const Tensor& x, std::int64_t diagonal, bool upper) {
 }  // namespace
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  if (autograd::any_batched(x, mask))  // x expanded to the batch, the mask aligned to x's rank
+    return autograd::vmap_op("masked_fill", {x, mask}, [&](const autograd::BatchedArgs& p) {
+      return masked_fill(p.expanded(0), p.aligned(1, p.logical_dim(0)), value);
+    });
   check(x.defined() && mask.defined(), "masked_fill: undefined input or mask");
   check(mask.dtype() == Dtype::boolean, "masked_fill: the mask must be a bool tensor, got ",
         dtype_name(mask.dtype()), " of shape ", mask.shape());
@@ -106,9 +111,19 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
 }
 
 Tensor triu(const Tensor& input, std::int64_t diagonal) {
+  if (autograd::any_batched(input))  // the last two dimensions are the same physically
+    return autograd::vmap_op("triu", {input}, [&](const autograd::BatchedArgs& p) {
+      check(p.logical_dim(0) >= 2, "triu: expected a tensor with at least 2 dimensions");
+      return triu(p[0], diagonal);
+    });
   return triangle(input, diagonal, true);
 }
 Tensor tril(const Tensor& input, std::int64_t diagonal) {
+  if (autograd::any_batched(input))
+    return autograd::vmap_op("tril", {input}, [&](const autograd::BatchedArgs& p) {
+      check(p.logical_dim(0) >= 2, "tril: expected a tensor with at least 2 dimensions");
+      return tril(p[0], diagonal);
+    });
   return triangle(input, diagonal, false);
 }
 

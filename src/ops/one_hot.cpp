@@ -4,10 +4,18 @@
 #include <algorithm>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/batching.hpp"
 
 namespace xgrad {
 
 Tensor one_hot(const Tensor& indices, std::int64_t num_classes) {
+  if (autograd::any_batched(indices))  // [B, ...] -> [B, ..., C]; C must not depend on a sample
+    return autograd::vmap_op("one_hot", {indices}, [&](const autograd::BatchedArgs& p) {
+      check(num_classes >= 0,
+            "one_hot: num_classes = -1 depends on the data; give num_classes "
+            "under func::vmap");
+      return one_hot(p[0], num_classes);
+    });
   check(indices.defined(), "one_hot: undefined input");
   check(indices.dtype() == Dtype::int64, "one_hot: expected an int64 tensor of class indices, got ",
         dtype_name(indices.dtype()), " of shape ", indices.shape());

@@ -6,6 +6,8 @@
 #include <random>
 #include <vector>
 
+#include "xgrad/autograd/batching.hpp"
+#include "xgrad/ops/shape.hpp"
 #include "xgrad/random.hpp"
 
 namespace xgrad {
@@ -29,6 +31,14 @@ std::int64_t locate(const std::vector<double>& w, double u) {
 }  // namespace
 
 Tensor multinomial(const Tensor& probs, std::int64_t num_samples, bool replacement) {
+  if (autograd::any_batched(probs))  // every row draws on its own: rows of all samples at once
+    return autograd::vmap_op("multinomial", {probs}, [&](const autograd::BatchedArgs& p) {
+      if (p.logical_dim(0) == 1) return multinomial(p[0], num_samples, replacement);
+      const Shape s = p[0].shape();
+      check(s.size() == 3, "multinomial: expected probabilities of shape [C] or [N, C]");
+      return reshape(multinomial(reshape(p[0], {s[0] * s[1], s[2]}), num_samples, replacement),
+                     {s[0], s[1], num_samples});
+    });
   check(probs.defined(), "multinomial: undefined input");
   check(is_floating(probs.dtype()), "multinomial: expected a float32 or float64 tensor, got ",
         dtype_name(probs.dtype()), " of shape ", probs.shape());

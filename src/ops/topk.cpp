@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "detail/kernel.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/ops/indexing.hpp"
 #include "xgrad/ops/shape.hpp"
 
@@ -60,6 +61,13 @@ Tensor topk_indices(const Tensor& xc, std::int64_t dim, std::int64_t k, bool lar
 }  // namespace
 
 TopK topk(const Tensor& input, std::int64_t k, std::int64_t dim, bool largest, bool sorted) {
+  if (autograd::any_batched(input)) {
+    auto r = autograd::vmap_op_multi("topk", {input}, [&](const autograd::BatchedArgs& p) {
+      TopK t = topk(p[0], k, autograd::physical_dim(p, 0, dim, "topk"), largest, sorted);
+      return std::vector<Tensor>{t.values, t.indices};
+    });
+    return {r[0], r[1]};
+  }
   check(input.defined(), "topk: undefined input");
   check(input.dtype() != Dtype::boolean,
         "topk: expected a float32, float64 or int64 tensor, got "

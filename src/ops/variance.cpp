@@ -3,6 +3,7 @@
 #include "xgrad/ops/variance.hpp"
 
 #include "ops/reduction_util.hpp"
+#include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
@@ -88,6 +89,10 @@ struct StdBackward final : Node {
 }  // namespace
 
 Tensor var(const Tensor& input, const Shape& dim, double correction, bool keepdim) {
+  if (autograd::any_batched(input))
+    return autograd::vmap_op("var", {input}, [&](const autograd::BatchedArgs& p) {
+      return var(p[0], autograd::physical_dims(p, 0, dim, "var"), correction, keepdim);
+    });
   const VarReduction r = reduction_of(input, dim, correction, "var");
   Tensor out = variance_value(input, r, keepdim);
   record_op<VarBackward>({&input}, {&out}, [&](VarBackward& n) {
@@ -101,6 +106,10 @@ Tensor var(const Tensor& input, const Shape& dim, double correction, bool keepdi
 }
 
 Tensor std(const Tensor& input, const Shape& dim, double correction, bool keepdim) {
+  if (autograd::any_batched(input))
+    return autograd::vmap_op("std", {input}, [&](const autograd::BatchedArgs& p) {
+      return xgrad::std(p[0], autograd::physical_dims(p, 0, dim, "std"), correction, keepdim);
+    });
   const VarReduction r = reduction_of(input, dim, correction, "std");
   Tensor out = sqrt(variance_value(input, r, keepdim));
   record_op<StdBackward>({&input}, {&out}, [&](StdBackward& n) {
