@@ -31,7 +31,7 @@
 #include "xgrad/distributed/init.hpp"
 #endif
 
-namespace train {
+namespace xgrad::train {
 
 /// The samples `indices` of a dataset, as a Dataset (a rank's part of the test set).
 class IndexSubset final : public xgrad::data::Dataset {
@@ -196,4 +196,4 @@ inline int exit_code(int code) {
   return code;
 }
 
-}  // namespace train
+}  // namespace xgrad::train
