@@ -42,9 +42,9 @@
 #include <string>
 
 #include "train/distributed.hpp"
+#include "train/gpt.hpp"  // --model gpt
 #include "train/progress.hpp"
 #include "train/watch.hpp"
-#include "train/gpt.hpp"  // --model gpt
 #include "xgrad/data/dataloader.hpp"
 #include "xgrad/data/dataset.hpp"
 #include "xgrad/io/atomic_file.hpp"
