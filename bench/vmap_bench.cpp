@@ -3,7 +3,9 @@
 // func::grad, one per sample (what DP-SGD or influence functions need, and what a framework
 // without vmap makes you write).
 //   build/bench/vmap_bench [--runs N]
-// --small runs a 784-16-10 MLP instead. Prints the median time of each over N runs (default 5)
+// --small runs a 784-16-10 MLP instead; --threads N sets xgrad's threads; --cpu times process CPU
+// time instead of wall time (with --threads 1, the time left out is the time spent waiting for a
+// core on a shared machine). Prints the median time of each over N runs (default 5)
 // and the ratio loop / vmap; exits 1 if the two disagree by more than 1e-6.
 #include <algorithm>
 #include <chrono>
@@ -24,15 +26,22 @@ int main(int argc, char** argv) {
   int runs = 5;
   const char* only = "";  // --only vmap|loop: time one side (for a profiler), no comparison
   bool small = false;     // --small: a 784-16-10 MLP, where per-op costs dominate
+  bool cpu = false;       // --cpu: process CPU time instead of wall time (use with --threads 1)
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
       runs = std::max(1, std::atoi(argv[++i]));
     } else if (std::strcmp(argv[i], "--small") == 0) {
       small = true;
+    } else if (std::strcmp(argv[i], "--cpu") == 0) {
+      cpu = true;
+    } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      set_num_threads(std::max(1, std::atoi(argv[++i])));
     } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: vmap_bench [--runs N] [--small] [--only vmap|loop]\n");
+      std::fprintf(
+          stderr,
+          "usage: vmap_bench [--runs N] [--small] [--threads N] [--cpu] [--only vmap|loop]\n");
       return 2;
     }
   }
@@ -70,11 +79,12 @@ int main(int argc, char** argv) {
   std::vector<Tensor> by_vmap;
   std::vector<std::vector<Tensor>> by_loop(static_cast<std::size_t>(B));
   std::vector<double> tv, tl;
+  auto time = [&](auto&& f) { return cpu ? bench::cpu_seconds(f) : seconds(f); };
   for (int r = 0; r < runs; ++r) {
     if (std::strcmp(only, "loop") != 0)
-      tv.push_back(seconds([&] { by_vmap = per_sample_grad(args); }));
+      tv.push_back(time([&] { by_vmap = per_sample_grad(args); }));
     if (std::strcmp(only, "vmap") != 0)
-      tl.push_back(seconds([&] {
+      tl.push_back(time([&] {
         for (std::int64_t b = 0; b < B; ++b) {
           std::vector<Tensor> a = params;
           a.push_back(select(x, 0, b));
@@ -95,9 +105,10 @@ int main(int argc, char** argv) {
           max_diff,
           max(abs(select(by_vmap[i], 0, b) - by_loop[static_cast<std::size_t>(b)][i])).item());
   const double v = median(tv), l = median(tl);
-  std::printf("per-sample gradients, MLP %s, batch %lld, float32, median of %d runs\n",
-              small ? "784-16-10" : "784-256-128-10 (the main job's)", static_cast<long long>(B),
-              runs);
+  std::printf(
+      "per-sample gradients, MLP %s, batch %lld, float32, %d thread(s), median of %d runs%s\n",
+      small ? "784-16-10" : "784-256-128-10 (the main job's)", static_cast<long long>(B),
+      get_num_threads(), runs, cpu ? " (process CPU time)" : "");
   std::printf("  vmap(grad(loss))            %9.3f ms\n", v * 1e3);
   std::printf("  64 x grad(loss)             %9.3f ms\n", l * 1e3);
   std::printf(

@@ -35,6 +35,11 @@ Tensor batch_b(Dtype d) {
 }
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+// Same shape and exactly the same values.
+bool same(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && values_of(a) == values_of(b);
+}
+
 Tensor mm(const std::vector<Tensor>& in) {
   return matmul(in[0], in[1]);
 }
@@ -170,6 +175,43 @@ BOOST_AUTO_TEST_CASE(matmul_transposed_operands_use_blas_flags) {
   expect_gradcheck(
       [](const std::vector<Tensor>& in) { return matmul(in[0], slice(in[1], 1, 0, 4, 2)); },
       {leaf({2, 3}, -1, 1, 7), leaf({3, 4}, -1, 1, 8)});
+}
+
+// K = 1: outer products take xgrad's own loop (detail::outer_rows), not BLAS's small-matrix
+// kernel. Each element is one rounded product, so they equal the broadcast multiply exactly:
+// 2-D with every transpose layout, batched [B,m,1]·[B,1,n] (the per-sample weight gradients of
+// vmap(grad(f))), a shared [m,1] column, a strided column, and an output of 16.8 MB that is
+// written with non-temporal stores (outputs of 4 MiB and more), on 1 and 2 threads.
+BOOST_AUTO_TEST_CASE(matmul_outer_products_equal_the_broadcast_product) {
+  const int saved_threads = get_num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (Dtype d : kFloatDtypes) {
+      manual_seed(5);
+      Tensor col = randn({37, 1}, d), row = randn({1, 53}, d);
+      Tensor want = col * row;
+      BOOST_TEST(same(matmul(col, row), want));
+      BOOST_TEST(same(matmul(col.t().clone().t(), row), want));  // transposed layouts
+      BOOST_TEST(same(matmul(col, row.t().clone().t()), want));
+      Tensor wide = randn({37, 3}, d);  // a column with leading dimension 3
+      BOOST_TEST(same(matmul(slice(wide, 1, 1, 2), row), slice(wide, 1, 1, 2) * row));
+      Tensor a = randn({6, 300, 1}, d), b = randn({6, 1, 250}, d);
+      BOOST_TEST(same(matmul(a, b), a * b));
+      Tensor b4 = randn({4, 1, 53}, d);
+      BOOST_TEST(same(matmul(col, b4), col * b4));  // shared column
+      BOOST_TEST(
+          same(matmul(transpose(b4, 1, 2), row), transpose(b4, 1, 2) * row));  // [B,53,1]·[1,n]
+    }
+    // 64 x 256 x 256 floats = 16.8 MB: the streamed path (rows of 256 floats, 16-byte aligned),
+    // and rows of 255 that start off alignment.
+    Tensor a = randn({64, 256, 1}), b = randn({64, 1, 256});
+    BOOST_TEST(same(matmul(a, b), a * b));
+    Tensor c = randn({64, 260, 1}), e = randn({64, 1, 255});
+    BOOST_TEST(same(matmul(c, e), c * e));
+    Tensor col = randn({1200, 1}), row = randn({1, 1001});  // 4.8 MB, 2-D: streamed too
+    BOOST_TEST(same(matmul(col, row), col * row));
+  }
+  set_num_threads(saved_threads);
 }
 
 BOOST_AUTO_TEST_CASE(linear_values) {
