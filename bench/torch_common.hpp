@@ -2,11 +2,12 @@
 //
 // torch_mlp.cpp and torch_cnn.cpp each define a torch::nn module and call
 // bench::run_benchmark<Model>(argc, argv, "name"). The run trains the model on
-// Fashion-MNIST with Adam (lr 1e-3) and cross-entropy loss, then evaluates test
-// accuracy, and prints one machine-readable line:
+// Fashion-MNIST with Adam (lr 1e-3; --optim sgd|rmsprop and --lr change it) and cross-entropy
+// loss, then evaluates test accuracy, optionally times inference over the test set
+// (--infer-passes N; --max-steps 0 skips training), and prints one machine-readable line:
 //
 //   RESULT impl=libtorch model=<name> samples_per_s=... wall_s=...
-//          peak_rss_mib=... test_acc=... final_loss=...
+//          peak_rss_mib=... test_acc=... final_loss=... infer_samples_per_s=...
 //
 // (all on one line).  Timing covers only the training loop: per-step batch
 // assembly (gather + uint8 -> float32 scaling), forward, backward and the
@@ -23,6 +24,8 @@
 #pragma once
 
 #include <torch/torch.h>
+
+#include "fashion_mnist.hpp"
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
@@ -56,15 +59,21 @@ struct Options {
   int threads = 0;        // 0 = leave libtorch's default
   int blas_threads = -1;  // OpenBLAS pool size; < 0 = same as threads
   std::uint64_t seed = 42;
-  long long max_steps = -1;   // < 0 = no cap
-  bool malloc_tuning = true;  // pin glibc malloc thresholds (see tune_malloc)
+  long long max_steps = -1;    // < 0 = no cap
+  bool malloc_tuning = true;   // pin glibc malloc thresholds (see tune_malloc)
+  std::string optim = "adam";  // adam | sgd | rmsprop (torch's defaults but the lr)
+  double lr = 1e-3;
+  bool flush_denormal = false;  // at::globalContext().setFlushDenormal
+  int infer_passes = 0;         // > 0: time this many passes of inference over the test set
 };
 
 [[noreturn]] inline void usage(const char* argv0, int code) {
   std::fprintf(code == 0 ? stdout : stderr,
                "usage: %s [--data DIR] [--epochs N] [--batch-size N]\n"
                "          [--threads N] [--blas-threads N] [--seed N]\n"
-               "          [--max-steps N] [--malloc-tuning 0|1]\n",
+               "          [--max-steps N] [--malloc-tuning 0|1]\n"
+               "          [--optim adam|sgd|rmsprop] [--lr X] [--flush-denormal 0|1]\n"
+               "          [--infer-passes N]\n",
                argv0);
   std::exit(code);
 }
@@ -106,121 +115,36 @@ inline Options parse_args(int argc, char** argv) {
       o.malloc_tuning = parse_int("--malloc-tuning", v) != 0;
     } else if (a == "--max-steps") {
       o.max_steps = parse_int("--max-steps", v);
+    } else if (a == "--optim") {
+      o.optim = v;
+    } else if (a == "--lr") {
+      char* end = nullptr;
+      o.lr = std::strtod(v, &end);
+      if (end == v || *end != '\0' || !(o.lr >= 0)) {
+        std::fprintf(stderr, "error: --lr expects a number >= 0, got '%s'\n", v);
+        std::exit(2);
+      }
+    } else if (a == "--flush-denormal") {
+      o.flush_denormal = parse_int("--flush-denormal", v) != 0;
+    } else if (a == "--infer-passes") {
+      o.infer_passes = static_cast<int>(parse_int("--infer-passes", v));
     } else {
       std::fprintf(stderr, "error: unknown flag: %s\n", a.c_str());
       usage(argv[0], 2);
     }
   }
-  if (o.epochs < 1 || o.batch_size < 1 || o.threads < 0) {
+  if (o.optim != "adam" && o.optim != "sgd" && o.optim != "rmsprop") {
+    std::fprintf(stderr, "error: --optim must be adam, sgd or rmsprop, got '%s'\n",
+                 o.optim.c_str());
+    std::exit(2);
+  }
+  if (o.epochs < 1 || o.batch_size < 1 || o.threads < 0 || o.infer_passes < 0) {
     std::fprintf(stderr,
                  "error: --epochs and --batch-size must be >= 1, "
-                 "--threads >= 0\n");
+                 "--threads and --infer-passes >= 0\n");
     std::exit(2);
   }
   return o;
-}
-
-// ---------------------------------------------------------------------------
-// IDX reader (gzip-compressed, as distributed for (Fashion-)MNIST)
-// ---------------------------------------------------------------------------
-
-// RAII wrapper for a zlib gzFile.
-class GzReader {
- public:
-  explicit GzReader(const std::string& path) : path_(path), f_(gzopen(path.c_str(), "rb")) {
-    if (f_ == nullptr) throw std::runtime_error("cannot open " + path);
-    gzbuffer(f_, 1 << 16);
-  }
-  ~GzReader() { gzclose(f_); }
-  GzReader(const GzReader&) = delete;
-  GzReader& operator=(const GzReader&) = delete;
-
-  // Reads exactly `n` bytes or throws.
-  void read_exact(void* dst, std::size_t n) {
-    auto* p = static_cast<std::uint8_t*>(dst);
-    while (n > 0) {
-      // gzread takes an unsigned count; read in chunks of at most 1 GiB.
-      const unsigned want = static_cast<unsigned>(std::min<std::size_t>(n, std::size_t{1} << 30));
-      const int got = gzread(f_, p, want);
-      if (got <= 0) {
-        int err = 0;
-        const char* msg = got < 0 ? gzerror(f_, &err) : "unexpected end of file";
-        throw std::runtime_error(path_ + ": " + msg);
-      }
-      p += got;
-      n -= static_cast<std::size_t>(got);
-    }
-  }
-
-  // True if no decompressed bytes are left.
-  bool at_eof() {
-    std::uint8_t extra = 0;
-    return gzread(f_, &extra, 1) == 0;
-  }
-
- private:
-  std::string path_;
-  gzFile f_;
-};
-
-inline std::uint32_t be32(const std::uint8_t* b) {
-  return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) |
-         std::uint32_t{b[3]};
-}
-
-// An IDX file of unsigned bytes: dims plus the raw payload.
-struct IdxU8 {
-  std::vector<std::uint32_t> dims;
-  std::vector<std::uint8_t> data;
-};
-
-// Parses a gzip'd IDX file whose element type is uint8 (type code 0x08) and
-// whose rank equals `expected_rank`.  The header is read first, so the payload
-// is decompressed straight into a buffer of the final size (no extra copy).
-inline IdxU8 load_idx_u8(const std::string& path, std::size_t expected_rank) {
-  GzReader in(path);
-  std::uint8_t magic[4];
-  in.read_exact(magic, sizeof magic);
-  if (magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08) {
-    throw std::runtime_error(path + ": not a uint8 IDX file");
-  }
-  const std::size_t rank = magic[3];
-  if (rank != expected_rank) throw std::runtime_error(path + ": unexpected IDX rank");
-
-  IdxU8 idx;
-  std::size_t count = 1;
-  for (std::size_t d = 0; d < rank; ++d) {
-    std::uint8_t dim[4];
-    in.read_exact(dim, sizeof dim);
-    idx.dims.push_back(be32(dim));
-    count *= idx.dims.back();
-  }
-  idx.data.resize(count);
-  in.read_exact(idx.data.data(), count);
-  if (!in.at_eof()) throw std::runtime_error(path + ": trailing data after payload");
-  return idx;
-}
-
-// A split of the data set, pixels kept as uint8 until a batch is built.
-struct Dataset {
-  std::int64_t n = 0;
-  std::int64_t features = 0;         // 28 * 28
-  std::vector<std::uint8_t> pixels;  // n * features
-  std::vector<std::uint8_t> labels;  // n
-};
-
-inline Dataset load_split(const std::string& dir, const std::string& prefix) {
-  IdxU8 img = load_idx_u8(dir + "/" + prefix + "-images-idx3-ubyte.gz", 3);
-  IdxU8 lab = load_idx_u8(dir + "/" + prefix + "-labels-idx1-ubyte.gz", 1);
-  if (img.dims[0] != lab.dims[0]) {
-    throw std::runtime_error(prefix + ": image/label count mismatch");
-  }
-  Dataset ds;
-  ds.n = img.dims[0];
-  ds.features = std::int64_t{img.dims[1]} * img.dims[2];
-  ds.pixels = std::move(img.data);
-  ds.labels = std::move(lab.data);
-  return ds;
 }
 
 // Builds a batch from the rows `idx[begin, end)`: gathers the uint8 pixels
@@ -317,6 +241,41 @@ double evaluate(Model& model, const Dataset& test) {
   return static_cast<double>(correct) / static_cast<double>(test.n);
 }
 
+// Inference speed over the whole test set: the images are converted to one float tensor
+// [N, 784] once, outside the timed loop; each pass runs the model under NoGradGuard on batches
+// of 1,000 rows (views), takes the argmax and counts the correct ones, as evaluate() does.
+// One untimed warm-up pass, then `passes` timed ones; returns the median pass's samples/s.
+template <class Model>
+double inference_samples_per_s(Model& model, const Dataset& test, int passes) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  torch::Tensor xu8 = torch::from_blob(const_cast<std::uint8_t*>(test.pixels.data()),
+                                       {test.n, test.features}, torch::kUInt8);
+  const torch::Tensor x = xu8.to(torch::kFloat32).div_(255.0f);
+  const torch::Tensor y =
+      torch::from_blob(const_cast<std::uint8_t*>(test.labels.data()), {test.n}, torch::kUInt8)
+          .to(torch::kInt64);
+  constexpr std::int64_t kEvalBatch = 1000;
+  std::vector<double> secs;
+  std::int64_t correct = 0;
+  for (int p = 0; p <= passes; ++p) {
+    const auto t0 = std::chrono::steady_clock::now();
+    correct = 0;
+    for (std::int64_t b = 0; b < test.n; b += kEvalBatch) {
+      const std::int64_t len = std::min(kEvalBatch, test.n - b);
+      torch::Tensor pred = model->forward(x.narrow(0, b, len)).argmax(1);
+      correct += pred.eq(y.narrow(0, b, len)).sum().item<std::int64_t>();
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (p > 0) secs.push_back(s);  // pass 0 warms up
+  }
+  model->train();
+  std::sort(secs.begin(), secs.end());
+  std::fprintf(stderr, "inference: %d passes, %lld correct per pass\n", passes,
+               static_cast<long long>(correct));
+  return static_cast<double>(test.n) / secs[secs.size() / 2];
+}
+
 // The whole benchmark: parse the flags, load the data, train `Model` for the given epochs,
 // evaluate, print the RESULT line for `model_name`. Returns the process exit code.
 template <class Model>
@@ -326,6 +285,7 @@ int run_benchmark(int argc, char** argv, const char* model_name) {
   const int blas_threads =
       configure_threads(opt.threads, opt.blas_threads >= 0 ? opt.blas_threads : opt.threads);
   torch::manual_seed(opt.seed);  // parameter init
+  if (opt.flush_denormal) at::globalContext().setFlushDenormal(true);
 
   Dataset train, test;
   try {
@@ -344,7 +304,16 @@ int run_benchmark(int argc, char** argv, const char* model_name) {
                opt.epochs);
 
   Model model;
-  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  if (opt.optim == "sgd")
+    optimizer =
+        std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(opt.lr));
+  else if (opt.optim == "rmsprop")
+    optimizer = std::make_unique<torch::optim::RMSprop>(model->parameters(),
+                                                        torch::optim::RMSpropOptions(opt.lr));
+  else
+    optimizer = std::make_unique<torch::optim::Adam>(model->parameters(),
+                                                     torch::optim::AdamOptions(opt.lr));
 
   std::mt19937_64 rng(opt.seed);  // shuffling
   std::vector<std::int64_t> order(static_cast<std::size_t>(train.n));
@@ -372,10 +341,10 @@ int run_benchmark(int argc, char** argv, const char* model_name) {
       const std::size_t e = std::min(order.size(), b + bs);
       make_batch(train, order, b, e, x, y);
 
-      optimizer.zero_grad();
+      optimizer->zero_grad();
       torch::Tensor loss = torch::nn::functional::cross_entropy(model(x), y);
       loss.backward();
-      optimizer.step();
+      optimizer->step();
 
       const auto n = static_cast<long long>(e - b);
       loss_sum += loss.item<double>() * static_cast<double>(n);
@@ -393,11 +362,13 @@ int run_benchmark(int argc, char** argv, const char* model_name) {
 
   const double test_acc = evaluate(model, test);
   const double sps = wall_s > 0.0 ? static_cast<double>(samples) / wall_s : 0.0;
+  const double infer_sps =
+      opt.infer_passes > 0 ? inference_samples_per_s(model, test, opt.infer_passes) : 0.0;
 
   std::printf(
       "RESULT impl=libtorch model=%s samples_per_s=%.1f wall_s=%.3f "
-      "peak_rss_mib=%.1f test_acc=%.4f final_loss=%.4f\n",
-      model_name, sps, wall_s, peak_rss_mib(), test_acc, final_loss);
+      "peak_rss_mib=%.1f test_acc=%.4f final_loss=%.4f infer_samples_per_s=%.1f\n",
+      model_name, sps, wall_s, peak_rss_mib(), test_acc, final_loss, infer_sps);
   return 0;
 }
 
