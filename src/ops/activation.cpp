@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "detail/kernel.hpp"
+#include "detail/vec_math.hpp"
 #include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
@@ -172,14 +173,15 @@ struct SigmoidDerivative {
 };
 
 // gelu' = Φ(x) + x·φ(x); gelu'' = 2φ + x·φ' = φ(x)·(2 - x²), φ(x) = e^(-x²/2)/√(2π).
+// erf and exp through detail::verf / vexp: in float, libmvec's vector versions.
 struct GeluDerivative {
   const char* name = "gelu";
   const char* backward_name = "gelu_backward";
   template <class T>
   auto kernel() const {
     return [](T gv, T xv) {
-      const T cdf = T(0.5) * (T(1) + std::erf(xv * T(M_SQRT1_2)));
-      const T pdf = T(M_2_SQRTPI * M_SQRT1_2 * 0.5) * std::exp(T(-0.5) * xv * xv);
+      const T cdf = T(0.5) * (T(1) + detail::verf(xv * T(M_SQRT1_2)));
+      const T pdf = T(M_2_SQRTPI * M_SQRT1_2 * 0.5) * detail::vexp(T(-0.5) * xv * xv);
       return gv * (cdf + xv * pdf);
     };
   }
@@ -499,7 +501,7 @@ Tensor gelu(const Tensor& a) {
       return gelu(x);
     });
   Tensor out = unary(a, "gelu", []<class T>(T) {
-    return [](T x) { return x * T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2))); };
+    return [](T x) { return x * T(0.5) * (T(1) + detail::verf(x * T(M_SQRT1_2))); };
   });
   return activation(a, out, a, GeluDerivative{});
 }
