@@ -84,29 +84,22 @@ AttentionResult MultiheadAttention::forward(const Tensor& query, const Tensor& k
         query.shape(), ", key ", key.shape(), " and value ", value.shape(),
         " disagree on the batch or the source length", batch_first_ ? " (batch_first)" : "");
 
-  // Projections: one GEMM for self-attention, three slices of in_proj_weight otherwise.
+  // Projections: three GEMMs with the slices of in_proj_weight, for self-attention too: q, k
+  // and v are then each contiguous [B, T, E], their heads views [B, H, T, D] that the fused
+  // attention reads in place, and the backward adds three [B, T, E] gradients where one
+  // [B, T, 3E] projection would take each of q, k, v's gradients into a zeroed [B, T, 3E] (a
+  // slice's backward) before adding those.
   auto w = [&](std::int64_t i) { return slice(in_proj_weight, 0, i * E, (i + 1) * E); };
   auto b = [&](std::int64_t i) {
     return in_proj_bias.defined() ? slice(in_proj_bias, 0, i * E, (i + 1) * E) : Tensor();
   };
-  Tensor q, k, v;
-  if (query.impl() == key.impl() && key.impl() == value.impl()) {
-    const Tensor qkv = linear(q_in, in_proj_weight, in_proj_bias);  // [B, L, 3E]
-    q = slice(qkv, 2, 0, E);
-    k = slice(qkv, 2, E, 2 * E);
-    v = slice(qkv, 2, 2 * E, 3 * E);
-  } else {
-    q = linear(q_in, w(0), b(0));
-    k = linear(k_in, w(1), b(1));
-    v = linear(v_in, w(2), b(2));
-  }
   // [B, T, E] -> [B, H, T, D]
   auto heads = [&](const Tensor& t, std::int64_t T) {
     return permute(reshape(t, {B, T, H, D}), {0, 2, 1, 3});
   };
-  q = heads(q, L);
-  k = heads(k, S);
-  v = heads(v, S);
+  Tensor q = heads(linear(q_in, w(0), b(0)), L);
+  Tensor k = heads(linear(k_in, w(1), b(1)), S);
+  Tensor v = heads(linear(v_in, w(2), b(2)), S);
 
   // The masks, as one additive float mask broadcastable to [B, H, L, S].
   Tensor mask;

@@ -4,6 +4,8 @@
 #include <limits>
 
 #include "detail/kernel.hpp"
+#include "detail/parallel.hpp"
+#include "detail/vec_math.hpp"
 #include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
@@ -35,6 +37,49 @@ Tensor binary(const Tensor& a, const Tensor& b, const char* op, F f) {
   detail::check_same_dtype(a, b, op);
   return dispatch_floating(a.dtype(), op,
                            [&]<class T>() { return detail::map_binary<T>(a, b, f(T{}), op); });
+}
+
+// Elements per chunk of the parallel maps below: small tensors stay on the caller.
+constexpr std::int64_t kParallelGrain = 1 << 15;
+
+// unary and binary for the large pointwise maps of a training step (gelu, the fused
+// backwards): contiguous operands of one shape are mapped in chunks on the batch pool
+// (detail::parallel_for), each element by the same function, so the result is the same as
+// the serial map's with any number of threads. Other operands: unary / binary.
+template <class F>
+Tensor unary_parallel(const Tensor& a, const char* op, F f) {
+  if (autograd::any_batched(a) || !a.is_contiguous() || a.numel() < 2 * kParallelGrain)
+    return unary(a, op, f);
+  return dispatch_floating(a.dtype(), op, [&]<class T>() {
+    Tensor out = empty(a.shape(), dtype_of<T>);
+    const T* in = a.data_ptr<T>();
+    T* o = out.data_ptr<T>();
+    const auto fn = f(T{});
+    detail::parallel_for(a.numel(), kParallelGrain,
+                         [&](std::int64_t i0, std::int64_t i1, std::int64_t) {
+                           for (std::int64_t i = i0; i < i1; ++i) o[i] = fn(in[i]);
+                         });
+    return out;
+  });
+}
+
+template <class F>
+Tensor binary_parallel(const Tensor& a, const Tensor& b, const char* op, F f) {
+  if (autograd::any_batched(a, b) || a.shape() != b.shape() || a.dtype() != b.dtype() ||
+      !a.is_contiguous() || !b.is_contiguous() || a.numel() < 2 * kParallelGrain)
+    return binary(a, b, op, f);
+  return dispatch_floating(a.dtype(), op, [&]<class T>() {
+    Tensor out = empty(a.shape(), dtype_of<T>);
+    const T* pa = a.data_ptr<T>();
+    const T* pb = b.data_ptr<T>();
+    T* o = out.data_ptr<T>();
+    const auto fn = f(T{});
+    detail::parallel_for(a.numel(), kParallelGrain,
+                         [&](std::int64_t i0, std::int64_t i1, std::int64_t) {
+                           for (std::int64_t i = i0; i < i1; ++i) o[i] = fn(pa[i], pb[i]);
+                         });
+    return out;
+  });
 }
 
 // `value` where pred(x) holds, else 0. Only for factors of a derivative that are piecewise
@@ -92,7 +137,8 @@ struct FusedBackwardNode final : Node {
 
 template <class D>
 Tensor fused_backward(const Tensor& g, const Tensor& s, const D& d) {
-  Tensor out = binary(g, s, d.backward_name, [&d]<class T>(T) { return d.template kernel<T>(); });
+  Tensor out =
+      binary_parallel(g, s, d.backward_name, [&d]<class T>(T) { return d.template kernel<T>(); });
   record_op<FusedBackwardNode<D>>({&g, &s}, {&out}, [&](FusedBackwardNode<D>& n) {
     n.d = d;
     n.s = n.save(s);
@@ -172,14 +218,15 @@ struct SigmoidDerivative {
 };
 
 // gelu' = Φ(x) + x·φ(x); gelu'' = 2φ + x·φ' = φ(x)·(2 - x²), φ(x) = e^(-x²/2)/√(2π).
+// erf and exp through detail::verf / vexp: in float, libmvec's vector versions.
 struct GeluDerivative {
   const char* name = "gelu";
   const char* backward_name = "gelu_backward";
   template <class T>
   auto kernel() const {
     return [](T gv, T xv) {
-      const T cdf = T(0.5) * (T(1) + std::erf(xv * T(M_SQRT1_2)));
-      const T pdf = T(M_2_SQRTPI * M_SQRT1_2 * 0.5) * std::exp(T(-0.5) * xv * xv);
+      const T cdf = T(0.5) * (T(1) + detail::verf(xv * T(M_SQRT1_2)));
+      const T pdf = T(M_2_SQRTPI * M_SQRT1_2 * 0.5) * detail::vexp(T(-0.5) * xv * xv);
       return gv * (cdf + xv * pdf);
     };
   }
@@ -498,8 +545,8 @@ Tensor gelu(const Tensor& a) {
       const Tensor& x = p[0];
       return gelu(x);
     });
-  Tensor out = unary(a, "gelu", []<class T>(T) {
-    return [](T x) { return x * T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2))); };
+  Tensor out = unary_parallel(a, "gelu", []<class T>(T) {
+    return [](T x) { return x * T(0.5) * (T(1) + detail::verf(x * T(M_SQRT1_2))); };
   });
   return activation(a, out, a, GeluDerivative{});
 }

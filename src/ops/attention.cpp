@@ -3,8 +3,11 @@
 // when the backward is recorded; its jvp; and the plain composition it is tested against.
 #include "xgrad/ops/attention.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <vector>
 
 #include "detail/kernel.hpp"
 #include "ops/attention_kernels.hpp"
@@ -203,6 +206,65 @@ detail::AttentionProblem problem_of(const Geometry& g, const Tensor& mask_contig
   return p;
 }
 
+// Whether the kernels can use t [..., n, m] where it lies: adjacent columns, rows at least m
+// apart (a MatrixLayout); the leading dimensions may have any strides.
+bool kernel_readable(const Tensor& t) {
+  const auto nd = static_cast<std::size_t>(t.dim());
+  const std::int64_t n = t.shape()[nd - 2], m = t.shape()[nd - 1];
+  return (m <= 1 || t.strides()[nd - 1] == 1) &&
+         (n <= 1 || t.strides()[nd - 2] >= std::max<std::int64_t>(m, 1));
+}
+
+// t detached, copied to contiguous memory only when the kernels cannot read it in place.
+Tensor operand(const Tensor& t) {
+  Tensor d = t.detach();
+  return kernel_readable(d) ? d : d.contiguous();
+}
+
+// The MatrixLayout of a kernel-readable t [..., n, m] over the B flattened leading entries.
+detail::MatrixLayout layout_of(const Tensor& t, const Geometry& g) {
+  const auto nd = static_cast<std::size_t>(t.dim());
+  detail::MatrixLayout l;
+  const std::int64_t n = t.shape()[nd - 2], m = std::max<std::int64_t>(t.shape()[nd - 1], 1);
+  l.ld = n <= 1 ? m : t.strides()[nd - 2];
+  l.offset.assign(static_cast<std::size_t>(g.B), 0);
+  for (std::int64_t b = 0; b < g.B; ++b) {
+    std::int64_t rem = b, o = 0;
+    for (std::size_t d = nd - 2; d-- > 0;) {
+      o += (rem % t.shape()[d]) * t.strides()[d];
+      rem /= t.shape()[d];
+    }
+    l.offset[static_cast<std::size_t>(b)] = o;
+  }
+  return l;
+}
+
+// An uninitialised [..., n, m] tensor (shape) whose leading dimensions and rows lie in memory in
+// the order of like's strides (largest first), densely, its rows after them and its columns
+// adjacent: q's order for out and dq, k's for dk, v's for dv. For multi-head attention's
+// q [B, H, L, D] (a view of [B, L, H, D]) this is [B, L, H, D] memory, so the permute and
+// reshape back to [B, L, H·D] are views (torch's empty_like keeps strides the same way).
+Tensor empty_in_order_of(const Shape& shape, const Tensor& like) {
+  const std::size_t nd = shape.size();
+  std::vector<std::size_t> order(nd - 1);
+  for (std::size_t i = 0; i < nd - 1; ++i) order[i] = i;
+  auto key = [&](std::size_t i) { return like.shape()[i] == 1 ? 0 : like.strides()[i]; };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return key(a) > key(b); });
+  bool identity = true;
+  for (std::size_t i = 0; i < nd - 1; ++i) identity = identity && order[i] == i;
+  if (identity) return empty(shape, like.dtype());
+  Shape dense(nd);
+  for (std::size_t i = 0; i < nd - 1; ++i) dense[i] = shape[order[i]];
+  dense[nd - 1] = shape[nd - 1];
+  const Shape cs = contiguous_strides(dense);
+  Shape strides(nd);
+  for (std::size_t i = 0; i < nd - 1; ++i) strides[order[i]] = cs[i];
+  strides[nd - 1] = 1;
+  const Tensor base = empty(dense, like.dtype());
+  return Tensor(std::make_shared<TensorImpl>(base.storage(), shape, strides, 0, like.dtype()));
+}
+
 std::uint64_t draw_seed(double dropout_p) {
   return dropout_p > 0 ? default_generator()() : 0;
 }
@@ -258,14 +320,18 @@ AttentionForward scaled_dot_product_attention_forward(const Tensor& q, const Ten
                                                       double dropout_p, bool is_causal,
                                                       double scale, std::uint64_t seed) {
   const Geometry g = check_inputs(q, k, v, attn_mask, dropout_p, is_causal, scale, kOp);
-  Tensor qc = q.detach().contiguous(), kc = k.detach().contiguous(), vc = v.detach().contiguous();
+  const Tensor qc = operand(q), kc = operand(k), vc = operand(v);
   Tensor mc = attn_mask.defined() ? attn_mask.detach().contiguous() : Tensor{};
-  const detail::AttentionProblem p = problem_of(g, mc, dropout_p, is_causal, seed);
+  detail::AttentionProblem p = problem_of(g, mc, dropout_p, is_causal, seed);
   Shape out_shape = g.batch, lse_shape = g.batch;
   out_shape.push_back(g.L);
   out_shape.push_back(g.Ev);
   lse_shape.push_back(g.L);
-  AttentionForward r{empty(out_shape, q.dtype()), empty(lse_shape, q.dtype())};
+  AttentionForward r{empty_in_order_of(out_shape, qc), empty(lse_shape, q.dtype())};
+  p.q = layout_of(qc, g);
+  p.k = layout_of(kc, g);
+  p.v = layout_of(vc, g);
+  p.out = layout_of(r.output, g);
   dispatch_floating(q.dtype(), kOp, [&]<class T>() {
     detail::attention_forward_kernel<T>(p, qc.data_ptr<T>(), kc.data_ptr<T>(), vc.data_ptr<T>(),
                                         r.output.data_ptr<T>(), r.logsumexp.data_ptr<T>());
@@ -291,14 +357,21 @@ AttentionGradients scaled_dot_product_attention_backward(
             logsumexp.dtype() == q.dtype(),
         op, ": grad_out, output and logsumexp must have the query's dtype");
   no_grad guard;
-  Tensor qc = q.detach().contiguous(), kc = k.detach().contiguous(), vc = v.detach().contiguous();
-  Tensor oc = output.detach().contiguous(), lc = logsumexp.detach().contiguous();
-  Tensor gc = grad_out.detach().contiguous();
+  const Tensor qc = operand(q), kc = operand(k), vc = operand(v), oc = operand(output);
+  const Tensor lc = logsumexp.detach().contiguous(), gc = operand(grad_out);
   Tensor mc = attn_mask.defined() ? attn_mask.detach().contiguous() : Tensor{};
-  const detail::AttentionProblem p = problem_of(g, mc, dropout_p, is_causal, seed);
+  detail::AttentionProblem p = problem_of(g, mc, dropout_p, is_causal, seed);
   const bool mask_grad = want_mask_grad && attn_mask.defined() && is_floating(attn_mask.dtype());
-  AttentionGradients r{empty(q.shape(), q.dtype()), empty(k.shape(), q.dtype()),
-                       empty(v.shape(), q.dtype()), Tensor{}};
+  AttentionGradients r{empty_in_order_of(q.shape(), qc), empty_in_order_of(k.shape(), kc),
+                       empty_in_order_of(v.shape(), vc), Tensor{}};
+  p.q = layout_of(qc, g);
+  p.k = layout_of(kc, g);
+  p.v = layout_of(vc, g);
+  p.out = layout_of(oc, g);
+  p.dout = layout_of(gc, g);
+  p.dq = layout_of(r.grad_q, g);
+  p.dk = layout_of(r.grad_k, g);
+  p.dv = layout_of(r.grad_v, g);
   Tensor dmask = mask_grad ? empty(g.scores_shape(), q.dtype()) : Tensor{};
   dispatch_floating(q.dtype(), op, [&]<class T>() {
     detail::attention_backward_kernel<T>(

@@ -8,8 +8,27 @@
 
 namespace xgrad::detail {
 
-/// One attention problem over B flattened batch entries, all arrays contiguous:
-/// q [B, L, E], k [B, S, E], v [B, S, Ev], out [B, L, Ev], lse [B, L].
+/// Where the B matrices of one operand are: matrix b starts `offset[b]` elements after the
+/// operand's pointer, its rows are `ld` elements apart (ld >= its columns) and its columns
+/// adjacent. Lets the kernels read q, k, v and the incoming gradient straight from the views
+/// multi-head attention makes (heads interleaved in the rows of one projection, [B, L, H, D]
+/// seen as [B, H, L, D]) and write out, dq, dk, dv in the same order, with no copy.
+struct MatrixLayout {
+  std::vector<std::int64_t> offset;
+  std::int64_t ld = 0;
+  /// B contiguous [rows, cols] matrices.
+  static MatrixLayout dense(std::int64_t B, std::int64_t rows, std::int64_t cols) {
+    MatrixLayout m;
+    m.ld = cols;
+    m.offset.resize(static_cast<std::size_t>(B));
+    for (std::int64_t b = 0; b < B; ++b) m.offset[static_cast<std::size_t>(b)] = b * rows * cols;
+    return m;
+  }
+};
+
+/// One attention problem over B flattened batch entries: q [B, L, E], k [B, S, E],
+/// v [B, S, Ev], out and dout [B, L, Ev], dq [B, L, E], dk [B, S, E], dv [B, S, Ev], each laid
+/// out as its MatrixLayout says; lse [B, L] and dmask [B, L, S] contiguous.
 struct AttentionProblem {
   std::int64_t B = 1, L = 0, S = 0, E = 0, Ev = 0;
   double scale = 1.0;
@@ -22,6 +41,7 @@ struct AttentionProblem {
   bool mask_is_bool = false;
   std::vector<std::int64_t> mask_offset;
   std::int64_t mask_si = 0, mask_sj = 0;
+  MatrixLayout q, k, v, out, dout, dq, dk, dv;
 };
 
 /// True when entry (b, i, j) survives dropout for `seed` (a counter-based hash, so forward,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "detail/kernel.hpp"
+#include "detail/parallel.hpp"
 #include "ops/reduction_util.hpp"
 #include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
@@ -47,6 +48,21 @@ Rows rows_of(const Tensor& x, std::size_t nd) {
     }
   }
   return r;
+}
+
+// Rows per chunk of the batch pool's parallel_for (a [B·T, 128] activation: 2,048 rows).
+constexpr std::int64_t kRowGrain = 256;
+
+// The sum of n values as double, in four interleaved partial sums (the serial chain of one
+// sum is a row's whole cost; doubles hold a float row's sum exactly enough either way).
+template <class F>
+double sum4(std::int64_t n, F f) {
+  double s[4] = {0, 0, 0, 0};
+  std::int64_t j = 0;
+  for (; j + 4 <= n; j += 4)
+    for (int u = 0; u < 4; ++u) s[u] += f(j + u);
+  for (; j < n; ++j) s[0] += f(j);
+  return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 template <class T>
@@ -113,29 +129,44 @@ struct LayerNormBackward final : Node {
       std::vector<double> dw(static_cast<std::size_t>(M), 0.0), db(dw);
       Tensor dx;
       if (needs_input_grad(0)) dx = empty(xc.shape(), dtype_of<T>);
-      std::vector<double> xhat(static_cast<std::size_t>(M)), dxhat(xhat);
-      for (std::int64_t r = 0; r < R; ++r) {
-        const auto k = static_cast<std::size_t>(r);
-        double a = 0, b = 0;
-        for (std::int64_t j = 0; j < M; ++j) {
-          const auto i = static_cast<std::size_t>(j);
-          const double gv = pg[r * M + j];
-          xhat[i] = (static_cast<double>(px[r * M + j]) - mean[k]) * invstd[k];
-          dxhat[i] = gv * w[i];
-          a += dxhat[i];
-          b += dxhat[i] * xhat[i];
-          dw[i] += gv * xhat[i];
-          db[i] += gv;
+      T* pdx0 = dx.defined() ? dx.data_ptr<T>() : nullptr;
+      // Rows in chunks on the batch pool; each chunk's dw, db partials, added in chunk order
+      // (the chunks do not depend on the thread count, nor then do the sums).
+      const std::int64_t chunks = detail::parallel_chunks(R, kRowGrain);
+      std::vector<double> pdw(static_cast<std::size_t>(chunks * M), 0.0), pdb(pdw);
+      detail::parallel_for(R, kRowGrain, [&](std::int64_t r0, std::int64_t r1, std::int64_t c) {
+        std::vector<double> xhat(static_cast<std::size_t>(M)), dxhat(xhat);
+        double* cdw = pdw.data() + c * M;
+        double* cdb = pdb.data() + c * M;
+        for (std::int64_t r = r0; r < r1; ++r) {
+          const auto k = static_cast<std::size_t>(r);
+          for (std::int64_t j = 0; j < M; ++j) {
+            const auto i = static_cast<std::size_t>(j);
+            const double gv = pg[r * M + j];
+            xhat[i] = (static_cast<double>(px[r * M + j]) - mean[k]) * invstd[k];
+            dxhat[i] = gv * w[i];
+            cdw[j] += gv * xhat[i];
+            cdb[j] += gv;
+          }
+          if (pdx0 == nullptr) continue;
+          const double a = sum4(M, [&](std::int64_t j) { return dxhat[std::size_t(j)]; }) /
+                           static_cast<double>(M);
+          const double b =
+              sum4(M,
+                   [&](std::int64_t j) { return dxhat[std::size_t(j)] * xhat[std::size_t(j)]; }) /
+              static_cast<double>(M);
+          T* pdx = pdx0 + r * M;
+          for (std::int64_t j = 0; j < M; ++j) {
+            const auto i = static_cast<std::size_t>(j);
+            pdx[j] = static_cast<T>(invstd[k] * (dxhat[i] - a - xhat[i] * b));
+          }
         }
-        if (!dx.defined()) continue;
-        a /= static_cast<double>(M);
-        b /= static_cast<double>(M);
-        T* pdx = dx.data_ptr<T>() + r * M;
+      });
+      for (std::int64_t c = 0; c < chunks; ++c)
         for (std::int64_t j = 0; j < M; ++j) {
-          const auto i = static_cast<std::size_t>(j);
-          pdx[j] = static_cast<T>(invstd[k] * (dxhat[i] - a - xhat[i] * b));
+          dw[static_cast<std::size_t>(j)] += pdw[static_cast<std::size_t>(c * M + j)];
+          db[static_cast<std::size_t>(j)] += pdb[static_cast<std::size_t>(c * M + j)];
         }
-      }
       out[0] = dx;
       Shape wshape(xc.shape().end() - static_cast<std::ptrdiff_t>(rows.norm_axes.size()),
                    xc.shape().end());
@@ -193,24 +224,24 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     const T* px = xc.data_ptr<T>();
     T* py = y.data_ptr<T>();
     const std::int64_t M = rows.M;
-    for (std::int64_t r = 0; r < rows.R; ++r) {
-      const T* row = px + r * M;
-      double s = 0;
-      for (std::int64_t j = 0; j < M; ++j) s += row[j];
-      const double mu = s / static_cast<double>(M);
-      double q = 0;
-      for (std::int64_t j = 0; j < M; ++j) {
-        const double e = static_cast<double>(row[j]) - mu;
-        q += e * e;
+    detail::parallel_for(rows.R, kRowGrain, [&](std::int64_t r0, std::int64_t r1, std::int64_t) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const T* row = px + r * M;
+        const double mu = sum4(M, [&](std::int64_t j) { return static_cast<double>(row[j]); }) /
+                          static_cast<double>(M);
+        const double q = sum4(M, [&](std::int64_t j) {
+          const double e = static_cast<double>(row[j]) - mu;
+          return e * e;
+        });
+        const double is = 1.0 / std::sqrt(q / static_cast<double>(M) + eps);
+        mean[static_cast<std::size_t>(r)] = mu;
+        invstd[static_cast<std::size_t>(r)] = is;
+        for (std::int64_t j = 0; j < M; ++j) {
+          const auto i = static_cast<std::size_t>(j);
+          py[r * M + j] = static_cast<T>((static_cast<double>(row[j]) - mu) * is * w[i] + b[i]);
+        }
       }
-      const double is = 1.0 / std::sqrt(q / static_cast<double>(M) + eps);
-      mean[static_cast<std::size_t>(r)] = mu;
-      invstd[static_cast<std::size_t>(r)] = is;
-      for (std::int64_t j = 0; j < M; ++j) {
-        const auto i = static_cast<std::size_t>(j);
-        py[r * M + j] = static_cast<T>((static_cast<double>(row[j]) - mu) * is * w[i] + b[i]);
-      }
-    }
+    });
     return y;
   });
   record_op<LayerNormBackward>({&x, &weight, &bias}, {&out}, [&](LayerNormBackward& n) {

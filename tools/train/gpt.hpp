@@ -276,6 +276,9 @@ inline int run_gpt(const boost::program_options::variables_map& vm) {
   double last_train = NAN;
   const auto t0 = Clock::now();
   auto t_report = t0;
+  // Time spent outside training (evaluation, checkpoints, the --dot picture): tokens/s leave it
+  // out, as tools/torch_gpt.py's does.
+  double paused = 0;
   bool dot_written = false;
   if (!resume.empty() && step >= max_steps)
     std::printf(
@@ -294,9 +297,11 @@ inline int run_gpt(const boost::program_options::variables_map& vm) {
     Tensor loss = model.loss(b.inputs, b.labels);
     record.reset();
     if (draw) {
+      const auto tp = Clock::now();
       loss.set_name("loss");
       viz::write_graph(dot, {loss}, {.title = "xgrad-train: one training step of the gpt"});
       dot_written = true;
+      paused += std::chrono::duration<double>(Clock::now() - tp).count();
     }
     const double l = loss.item();
     if (!std::isfinite(l) && !allow_nonfinite) {
@@ -320,7 +325,7 @@ inline int run_gpt(const boost::program_options::variables_map& vm) {
     const auto now = Clock::now();
     if (tty && (now - t_report > std::chrono::milliseconds(100) || step == max_steps)) {
       t_report = now;
-      const double secs = std::chrono::duration<double>(now - t0).count();
+      const double secs = std::chrono::duration<double>(now - t0).count() - paused;
       std::fprintf(
           stderr, "\rstep %s %lld/%lld  loss %.4f  %.0f tokens/s ",
           ("[" + std::string(static_cast<std::size_t>(30.0 * step / max_steps), '#') +
@@ -330,6 +335,7 @@ inline int run_gpt(const boost::program_options::variables_map& vm) {
           static_cast<double>((step - first_step) * batch * cfg.block_size) / std::max(secs, 1e-9));
     }
     if (at_eval) {
+      const auto tp = Clock::now();
       if (tty) std::fprintf(stderr, "\n");
       last_train = window / window_n;
       const double v = report_val(step, last_train);
@@ -337,14 +343,17 @@ inline int run_gpt(const boost::program_options::variables_map& vm) {
       window_n = 0;
       if (!log.empty()) log_text << v;
       if (!save.empty()) write_checkpoint();
+      paused += std::chrono::duration<double>(Clock::now() - tp).count();
     }
     if (!log.empty()) log_text << "\n";
   }
-  const double train_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double wall_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double train_seconds = wall_seconds - paused;
   if (step > first_step) {
     std::printf(
-        "done: %lld steps, wall time %.2f s, %.0f tokens/s (training), peak memory %.1f MiB\n",
-        static_cast<long long>(step - first_step), train_seconds,
+        "done: %lld steps, wall time %.2f s (%.2f s training), %.0f tokens/s (training), peak "
+        "memory %.1f MiB\n",
+        static_cast<long long>(step - first_step), wall_seconds, train_seconds,
         static_cast<double>((step - first_step) * batch * cfg.block_size) /
             std::max(train_seconds, 1e-9),
         gpt_detail::peak_rss_mib());
