@@ -1,6 +1,7 @@
 #include "xgrad/storage.hpp"
 
 #include <atomic>
+#include <bit>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -46,7 +47,57 @@ std::size_t rounded_size(std::size_t nbytes) {
   return rounded == 0 ? 64 : rounded;
 }
 
+// ---- the small-block pool (storage.hpp: detail::pool_allocate) ----
+// Size class of a request: multiples of 64 bytes up to 1 KiB (classes 0..15), then four
+// classes per power of two: (2^(b-1), 2^b] splits at 2^(b-1) * (1 + q/4), q = 1..4 (classes
+// 16..63, up to 4 MiB). Blocks are 64-byte aligned, so every class size is a multiple of 64.
+constexpr std::size_t kPoolMax = std::size_t(4) << 20;
+constexpr int kPoolClasses = 16 + 12 * 4;
+constexpr std::size_t kPoolCapacity = std::size_t(32) << 20;  // freed bytes kept per thread
+constexpr std::uint32_t kPoolMaxPerClass = 256;
+
+int pool_class(std::size_t n) {
+  if (n <= 1024) return n == 0 ? 0 : static_cast<int>((n - 1) / 64);
+  const int b = std::bit_width(n - 1);  // 2^(b-1) < n <= 2^b, b in 11..22
+  const std::size_t quarter = std::size_t(1) << (b - 3);
+  const std::size_t q = (n - (std::size_t(1) << (b - 1)) + quarter - 1) / quarter;  // 1..4
+  return 16 + (b - 11) * 4 + static_cast<int>(q) - 1;
+}
+
+std::size_t pool_class_size(int c) {
+  if (c < 16) return static_cast<std::size_t>(c + 1) * 64;
+  const int b = (c - 16) / 4 + 11, q = (c - 16) % 4 + 1;
+  return (std::size_t(1) << (b - 1)) + static_cast<std::size_t>(q) * (std::size_t(1) << (b - 3));
+}
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+// One per thread: an intrusive free list per class. Freed when the thread exits; a block
+// released after that (a tensor destroyed by a later thread_local or static destructor) goes
+// straight back to the system.
+struct ThreadPool {
+  FreeBlock* head[kPoolClasses] = {};
+  std::uint32_t count[kPoolClasses] = {};
+  std::size_t bytes = 0;
+  ~ThreadPool();
+};
+thread_local bool t_pool_dead = false;
+thread_local ThreadPool t_pool;
+
+ThreadPool::~ThreadPool() {
+  t_pool_dead = true;
+  for (FreeBlock*& h : head)
+    while (h != nullptr) {
+      FreeBlock* next = h->next;
+      std::free(h);
+      h = next;
+    }
+}
+
 void* allocate_block(std::size_t rounded) {
+  if (rounded < kPoolMax) return detail::pool_allocate(rounded);
   if (rounded >= kCacheMinBlock) {
     BlockCache& c = block_cache();
     std::lock_guard<std::mutex> lock(c.m);
@@ -62,6 +113,7 @@ void* allocate_block(std::size_t rounded) {
 }
 
 void release_block(void* p, std::size_t rounded) {
+  if (rounded < kPoolMax) return detail::pool_release(p, rounded);
   if (rounded >= kCacheMinBlock && rounded <= kCacheCapacity) {
     BlockCache& c = block_cache();
     std::lock_guard<std::mutex> lock(c.m);
@@ -79,6 +131,51 @@ void release_block(void* p, std::size_t rounded) {
 }
 
 }  // namespace
+
+namespace detail {
+
+void* pool_allocate(std::size_t nbytes) {
+  if (nbytes >= kPoolMax) {
+    void* p = std::aligned_alloc(64, (nbytes + 63) / 64 * 64);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+  }
+  const int c = pool_class(nbytes);
+  if (!t_pool_dead) {
+    ThreadPool& tp = t_pool;
+    if (FreeBlock* b = tp.head[c]) {
+      tp.head[c] = b->next;
+      --tp.count[c];
+      tp.bytes -= pool_class_size(c);
+      return b;
+    }
+  }
+  void* p = std::aligned_alloc(64, pool_class_size(c));
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+
+void pool_release(void* p, std::size_t nbytes) noexcept {
+  if (p == nullptr) return;
+  if (nbytes >= kPoolMax || t_pool_dead) {
+    std::free(p);
+    return;
+  }
+  const int c = pool_class(nbytes);
+  const std::size_t size = pool_class_size(c);
+  ThreadPool& tp = t_pool;
+  if (tp.count[c] >= kPoolMaxPerClass || tp.bytes + size > kPoolCapacity) {
+    std::free(p);
+    return;
+  }
+  auto* b = static_cast<FreeBlock*>(p);
+  b->next = tp.head[c];
+  tp.head[c] = b;
+  ++tp.count[c];
+  tp.bytes += size;
+}
+
+}  // namespace detail
 
 std::int64_t memory_allocated() {
   return g_allocated.load(std::memory_order_relaxed);

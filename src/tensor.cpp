@@ -111,7 +111,7 @@ Tensor broadcast_view(const Tensor& t, const Shape& shape) {
     const std::size_t j = n - k + i;
     strides[j] = t.shape()[i] == 1 ? 0 : t.strides()[i];
   }
-  auto impl = std::make_shared<TensorImpl>(t.storage(), shape, strides, t.offset(), t.dtype());
+  auto impl = detail::make_pooled<TensorImpl>(t.storage(), shape, strides, t.offset(), t.dtype());
   return Tensor(impl);
 }
 
@@ -218,9 +218,10 @@ template Tensor from_data<bool>(const bool*, const Shape&, bool);
 
 Tensor empty(const Shape& shape, TensorOptions opts) {
   const std::int64_t n = shape_numel(shape);
-  auto storage = std::make_shared<Storage>(static_cast<std::size_t>(n) * element_size(opts.dtype_));
-  Tensor t(std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0,
-                                        opts.dtype_));
+  auto storage =
+      detail::make_pooled<Storage>(static_cast<std::size_t>(n) * element_size(opts.dtype_));
+  Tensor t(detail::make_pooled<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0,
+                                           opts.dtype_));
   if (opts.requires_grad_) t.requires_grad_();
   return t;
 }
@@ -368,8 +369,8 @@ void Tensor::backward(const Tensor& seed, std::optional<bool> retain_graph,
 
 Tensor Tensor::detach() const {
   const auto& impl = checked();
-  auto d =
-      std::make_shared<TensorImpl>(impl.storage, impl.shape, impl.strides, impl.offset, impl.dtype);
+  auto d = detail::make_pooled<TensorImpl>(impl.storage, impl.shape, impl.strides, impl.offset,
+                                           impl.dtype);
   if (impl.batch) d->batch = autograd::detail::detached_batch(*impl.batch);
   return Tensor(std::move(d));
 }

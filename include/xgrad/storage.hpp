@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 
 namespace xgrad {
 
@@ -47,5 +48,44 @@ std::int64_t max_memory_allocated();
 /// Sets the peak to the current memory_allocated(), so that max_memory_allocated() then gives
 /// the peak of what follows (torch.cuda.reset_peak_memory_stats()). Never throws.
 void reset_peak_memory_stats();
+
+namespace detail {
+
+/// The small-block pool behind storages, tensor handles and graph nodes: a block of `nbytes`,
+/// 64-byte aligned, taken from the calling thread's free list of its size class when one is
+/// there, else from the system. Size classes: multiples of 64 bytes up to 1 KiB, then four per
+/// power of two (at most 25 % rounding) below 4 MiB; larger blocks go to the big-block cache
+/// (storage.cpp). A thread keeps at most 32 MiB of freed blocks (beyond that they go back to
+/// the system) and frees them when it exits. A block may be released by another thread than
+/// the one that allocated it (it joins the releasing thread's lists). This is what makes a
+/// steady-state op or training step cost no system allocation (issue 14: DyNet-style pooled
+/// memory). Throws std::bad_alloc when the system has no memory left.
+void* pool_allocate(std::size_t nbytes);
+/// Gives back a block from pool_allocate of the same `nbytes`. Never throws.
+void pool_release(void* p, std::size_t nbytes) noexcept;
+
+/// A standard allocator over pool_allocate, for std::allocate_shared of the objects made per
+/// op (tensor handles, storages, nodes): their control block and object come from the pool.
+template <class T>
+struct PoolAllocator {
+  using value_type = T;
+  PoolAllocator() = default;
+  template <class U>
+  PoolAllocator(const PoolAllocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
+  T* allocate(std::size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { pool_release(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const PoolAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+/// std::make_shared through the pool.
+template <class T, class... Args>
+std::shared_ptr<T> make_pooled(Args&&... args) {
+  return std::allocate_shared<T>(PoolAllocator<T>(), std::forward<Args>(args)...);
+}
+
+}  // namespace detail
 
 }  // namespace xgrad

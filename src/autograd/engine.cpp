@@ -1,6 +1,6 @@
 #include "xgrad/autograd/engine.hpp"
 
-#include <unordered_map>
+#include <memory>
 
 #include "xgrad/autograd/anomaly.hpp"
 #include "xgrad/autograd/grad_mode.hpp"
@@ -17,8 +17,51 @@ using autograd::Node;
 using autograd::tensor_list;
 
 struct NodeState {
-  tensor_list buffer;  // one slot per output of the node, summed as gradients arrive
-  bool needed = true;  // grad(): only nodes on a path to a requested input run
+  tensor_list buffer;     // one slot per output of the node, summed as gradients arrive
+  bool needed = true;     // grad(): only nodes on a path to a requested input run
+  bool captured = false;  // grad(): a requested input's edge points at this node
+};
+
+// What one backward pass needs besides the graph: kept per thread and reused, so that a
+// backward in steady state allocates nothing of its own (issue 14). A backward that starts
+// inside another (checkpoint's recomputation, a hook that calls grad()) takes a second one.
+struct Workspace {
+  autograd::Schedule plan;
+  std::vector<NodeState> state;
+  std::vector<Node*> roots;
+  std::vector<std::pair<Edge, Tensor>> seeded;
+};
+
+class WorkspaceLease {
+ public:
+  WorkspaceLease() {
+    auto& free = free_list();
+    if (free.empty()) {
+      ws_ = std::make_unique<Workspace>();
+    } else {
+      ws_ = std::move(free.back());
+      free.pop_back();
+    }
+  }
+  ~WorkspaceLease() {
+    // Drop every tensor the pass still holds (seeds, buffers of nodes that never ran), keep
+    // the memory.
+    for (NodeState& st : ws_->state) st.buffer.clear();
+    ws_->seeded.clear();
+    ws_->roots.clear();
+    auto& free = free_list();
+    if (free.size() < 4) free.push_back(std::move(ws_));
+  }
+  WorkspaceLease(const WorkspaceLease&) = delete;
+  WorkspaceLease& operator=(const WorkspaceLease&) = delete;
+  Workspace& operator*() { return *ws_; }
+
+ private:
+  static std::vector<std::unique_ptr<Workspace>>& free_list() {
+    thread_local std::vector<std::unique_ptr<Workspace>> free;
+    return free;
+  }
+  std::unique_ptr<Workspace> ws_;
 };
 
 void accumulate(tensor_list& buffer, std::size_t slot, Tensor&& g) {
@@ -67,9 +110,11 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
                                  bool create_graph, const std::vector<Edge>* captures) {
   check(seeds.empty() || seeds.size() == outputs.size(), "backward: got ", seeds.size(),
         " seeds for ", outputs.size(), " outputs");
+  WorkspaceLease lease;
+  Workspace& ws = *lease;
   // The roots, each with its seed.
-  std::vector<Node*> roots;
-  std::vector<std::pair<Edge, Tensor>> seeded;
+  std::vector<Node*>& roots = ws.roots;
+  std::vector<std::pair<Edge, Tensor>>& seeded = ws.seeded;
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& out = outputs[i];
     check(out.defined(), "backward: output ", i, " is undefined");
@@ -85,25 +130,28 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
   // The order to run the nodes in (schedule.hpp): each node after every node that feeds it a
   // gradient, so a node's buffer is complete when its turn comes. Per-node state is a vector
   // in that order.
-  const autograd::Schedule plan = autograd::schedule(roots);
+  autograd::Schedule& plan = ws.plan;
+  autograd::schedule_into(roots, plan);
   const std::vector<Node*>& order = plan.order;
-  std::vector<NodeState> state(order.size());
-  auto state_of = [&](const Node* n) -> NodeState& { return state[plan.position.at(n)]; };
+  std::vector<NodeState>& state = ws.state;
+  if (state.size() < order.size()) state.resize(order.size());
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    state[k].needed = true;
+    state[k].captured = false;
+  }
+  auto state_of = [&](const Node* n) -> NodeState& { return state[*plan.position.find(n)]; };
   for (auto& [e, s] : seeded) accumulate(state_of(e.fn.get()).buffer, e.input_nr, std::move(s));
 
   // grad(): mark the captured nodes and every node with a path to one of them. A node's
   // inputs come after it in `order`, so walking it backwards decides children first.
-  std::unordered_map<Node*, std::vector<std::pair<std::uint32_t, std::size_t>>> capture_at;
   std::vector<Tensor> captured;
   if (captures) {
     captured.resize(captures->size());
-    for (std::size_t i = 0; i < captures->size(); ++i) {
-      const Edge& e = (*captures)[i];
-      capture_at[e.fn.get()].emplace_back(e.input_nr, i);
-    }
-    for (auto it = order.rbegin(); it != order.rend(); ++it) {
-      Node* n = *it;
-      const bool captured_here = capture_at.count(n) > 0;
+    for (const Edge& e : *captures)
+      if (std::size_t* pos = plan.position.find(e.fn.get())) state[*pos].captured = true;
+    for (std::size_t k = order.size(); k-- > 0;) {
+      Node* n = order[k];
+      const bool captured_here = state[k].captured;
       bool needed = captured_here;
       if (!needed && !n->is_accumulator()) {
         for (const Edge& e : n->next_edges())
@@ -112,7 +160,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
             break;
           }
       }
-      state_of(n).needed = needed && (!n->is_accumulator() || captured_here);
+      state[k].needed = needed && (!n->is_accumulator() || captured_here);
     }
   }
 
@@ -126,17 +174,18 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
     Node* node = order[k];
     NodeState& st = state[k];
     if (!st.needed) continue;  // grad(): off every path to a requested input
-    tensor_list grads = std::move(st.buffer);
+    // The node's gradients, in its buffer (kept, with its memory, for the next backward).
+    tensor_list& grads = st.buffer;
     grads.resize(std::max<std::size_t>(grads.size(), node->outputs().size()));
     node->run_pre_hooks(grads);
 
-    if (captures) {
-      auto it = capture_at.find(node);
-      if (it != capture_at.end())
-        for (auto [slot, idx] : it->second)
-          if (slot < grads.size() && grads[slot].defined()) {
-            captured[idx] = captured[idx].defined() ? add(captured[idx], grads[slot]) : grads[slot];
-          }
+    if (st.captured) {
+      for (std::size_t idx = 0; idx < captures->size(); ++idx) {
+        const Edge& c = (*captures)[idx];
+        const std::size_t slot = c.input_nr;
+        if (c.fn.get() == node && slot < grads.size() && grads[slot].defined())
+          captured[idx] = captured[idx].defined() ? add(captured[idx], grads[slot]) : grads[slot];
+      }
     }
 
     bool any = false;
@@ -154,6 +203,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
         fail(node->name(), ": backward returned ", out.size(), " gradients for ",
              node->next_edges().size(), " inputs");
     }
+    grads.clear();  // the node has run: its incoming gradients go now, as before
     if (!retain_graph) node->release_saved();
 
     const auto& edges = node->next_edges();

@@ -23,8 +23,8 @@ SavedVariable::SavedVariable(const Tensor& t, const Node* owner)
       // of its own: the input's own handle may come to point back at this node — a tangent
       // computed from this op's output, or a retained .grad() with a graph, would then close a
       // cycle input → tangent/grad → graph → this node → input.
-      auto copy = std::make_shared<TensorImpl>(impl.storage, impl.shape, impl.strides, impl.offset,
-                                               impl.dtype);
+      auto copy = xgrad::detail::make_pooled<TensorImpl>(impl.storage, impl.shape, impl.strides,
+                                                         impl.offset, impl.dtype);
       copy->grad_fn = impl.grad_fn;
       copy->output_nr = impl.output_nr;
       copy->fw_grad = impl.fw_grad;
@@ -153,6 +153,7 @@ Node::~Node() {
 
 Saved Node::save(const Tensor& t) {
   if (!t.defined()) return {};
+  if (saved_.capacity() == 0) saved_.reserve(2);  // most ops save one or two tensors
   saved_.emplace_back(t, this);
   return {static_cast<std::uint32_t>(saved_.size() - 1)};
 }
@@ -253,7 +254,7 @@ Edge gradient_edge(const Tensor& t) {
   if (!impl->requires_grad) return {};
   auto acc = impl->grad_accumulator.lock();
   if (!acc) {
-    acc = std::make_shared<AccumulateGrad>(impl);
+    acc = xgrad::detail::make_pooled<AccumulateGrad>(impl);
     impl->grad_accumulator = acc;
   }
   return {acc, 0};
@@ -298,6 +299,7 @@ void record(const std::shared_ptr<Node>& node, std::initializer_list<const Tenso
     std::uint32_t slot = 0;
     for (const Tensor* t : inputs) note_data_input(*node, slot++, *t);
   }
+  node->mutable_outputs().reserve(outputs.size());
   std::uint32_t nr = 0;
   for (Tensor* out : outputs) set_history(node, *out, nr++);
 }
@@ -311,6 +313,7 @@ void record(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs
     std::uint32_t slot = 0;
     for (const Tensor& t : inputs) note_data_input(*node, slot++, t);
   }
+  node->mutable_outputs().reserve(outputs.size());
   std::uint32_t nr = 0;
   for (Tensor& out : outputs) set_history(node, out, nr++);
 }

@@ -30,6 +30,12 @@ struct OutputMeta {
   Dtype dtype;
 };
 
+/// A node's edges and output metadata live in vectors whose memory comes from the small-block
+/// pool (storage.hpp), as the node itself does: recording an op in steady state then asks
+/// the system for no memory for them (issue 14). They behave as std::vector otherwise.
+using edge_list = std::vector<Edge, xgrad::detail::PoolAllocator<Edge>>;
+using output_meta_list = std::vector<OutputMeta, xgrad::detail::PoolAllocator<OutputMeta>>;
+
 /// What graph inspection and anomaly detection keep about a node beyond what backward needs.
 /// Allocated only when one of those modes was on while the node was recorded.
 struct NodeDebugInfo {
@@ -145,7 +151,10 @@ class Node : public std::enable_shared_from_this<Node> {
   /// The node's saved-tensor store, read-only, in save() order (a Saved handle's index is the
   /// position here): what memory inspection (viz::memory_report) lists. Entries stay after
   /// release_saved(), released and holding nothing.
-  const std::vector<SavedVariable>& saved_variables() const { return saved_; }
+  const std::vector<SavedVariable, xgrad::detail::PoolAllocator<SavedVariable>>& saved_variables()
+      const {
+    return saved_;
+  }
   /// What release_saved() frees beyond the store: a node whose other state can hold tensors
   /// alive (checkpoint's function, which may capture them) overrides it. Ops never need it.
   virtual void release_state() {}
@@ -165,14 +174,14 @@ class Node : public std::enable_shared_from_this<Node> {
 
   /// Recording order: later ops have larger numbers. Unique per thread.
   std::uint64_t sequence_nr() const { return sequence_nr_; }
-  const std::vector<Edge>& next_edges() const { return next_edges_; }
-  std::vector<Edge>& mutable_next_edges() { return next_edges_; }
+  const edge_list& next_edges() const { return next_edges_; }
+  edge_list& mutable_next_edges() { return next_edges_; }
   /// True when input i needs a gradient (its edge is valid).
   bool needs_input_grad(std::size_t i) const {
     return i < next_edges_.size() && next_edges_[i].valid();
   }
-  const std::vector<OutputMeta>& outputs() const { return outputs_; }
-  std::vector<OutputMeta>& mutable_outputs() { return outputs_; }
+  const output_meta_list& outputs() const { return outputs_; }
+  output_meta_list& mutable_outputs() { return outputs_; }
 
   /// Hooks on output slots (register_hook / retain_grad of non-leaf tensors).
   void add_pre_hook(std::uint32_t output_nr, Hook hook);
@@ -190,10 +199,10 @@ class Node : public std::enable_shared_from_this<Node> {
 
  private:
   std::uint64_t sequence_nr_;
-  std::vector<Edge> next_edges_;
-  std::vector<OutputMeta> outputs_;
+  edge_list next_edges_;
+  output_meta_list outputs_;
   std::vector<std::pair<std::uint32_t, Hook>> pre_hooks_;
-  std::vector<SavedVariable> saved_;
+  std::vector<SavedVariable, xgrad::detail::PoolAllocator<SavedVariable>> saved_;
   const void* scope_tag_;                 // set by the layer above, never owned
   std::unique_ptr<NodeDebugInfo> debug_;  // null unless an inspection mode was on
 };
@@ -241,7 +250,7 @@ template <class N, class Fill>
 std::shared_ptr<N> record_op(std::initializer_list<const Tensor*> inputs,
                              std::initializer_list<Tensor*> outputs, Fill&& fill) {
   if (!any_requires_grad(inputs)) return nullptr;
-  auto node = std::make_shared<N>();
+  auto node = xgrad::detail::make_pooled<N>();
   record(node, inputs, outputs);
   fill(*node);
   return node;
