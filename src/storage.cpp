@@ -114,6 +114,10 @@ void* allocate_block(std::size_t rounded) {
 
 void release_block(void* p, std::size_t rounded) {
   if (rounded < kPoolMax) return detail::pool_release(p, rounded);
+#if defined(__SANITIZE_ADDRESS__)
+  std::free(p);  // no cache under AddressSanitizer: a use after free is reported, not hidden
+  return;
+#endif
   if (rounded >= kCacheMinBlock && rounded <= kCacheCapacity) {
     BlockCache& c = block_cache();
     std::lock_guard<std::mutex> lock(c.m);
@@ -134,12 +138,25 @@ void release_block(void* p, std::size_t rounded) {
 
 namespace detail {
 
+namespace {
+[[maybe_unused]] void* pool_system_allocate(std::size_t nbytes) {
+  void* p = std::aligned_alloc(64, (nbytes + 63) / 64 * 64);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
 void* pool_allocate(std::size_t nbytes) {
   if (nbytes >= kPoolMax) {
     void* p = std::aligned_alloc(64, (nbytes + 63) / 64 * 64);
     if (p == nullptr) throw std::bad_alloc();
     return p;
   }
+#if defined(__SANITIZE_ADDRESS__)
+  // Under AddressSanitizer every block goes to the system and back, so that a use after free
+  // of a pooled tensor, node or storage is reported instead of hidden by the free lists.
+  return pool_system_allocate(nbytes);
+#endif
   const int c = pool_class(nbytes);
   if (!t_pool_dead) {
     ThreadPool& tp = t_pool;
@@ -157,6 +174,10 @@ void* pool_allocate(std::size_t nbytes) {
 
 void pool_release(void* p, std::size_t nbytes) noexcept {
   if (p == nullptr) return;
+#if defined(__SANITIZE_ADDRESS__)
+  std::free(p);  // see pool_allocate
+  return;
+#endif
   if (nbytes >= kPoolMax || t_pool_dead) {
     std::free(p);
     return;
