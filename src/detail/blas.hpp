@@ -107,6 +107,25 @@ void outer_rows(std::int64_t lo, std::int64_t hi, std::int64_t N, const T* a, st
   }
 }
 
+/// C[i] = a[i] ⊗ b[i] for i < batch, C [batch, M, N] with rows ldc apart: a[i] starts at a + i·sa0
+/// with row stride sa, b[i] (contiguous) at b + i·sb0. Blocks of ~64 K elements go to the threads
+/// (parallel_run; each element is one product, so the thread count changes nothing); outputs of 4
+/// MiB and more (beyond L2) are streamed (outer_rows).
+template <class T>
+void outer(std::int64_t batch, std::int64_t M, std::int64_t N, const T* a, std::int64_t sa0,
+           std::int64_t sa, const T* b, std::int64_t sb0, T* C, std::int64_t ldc) {
+  if (batch == 0 || M == 0 || N == 0) return;
+  const std::int64_t rows = std::clamp<std::int64_t>((std::int64_t(1) << 16) / N, 1, M);
+  const std::int64_t per = (M + rows - 1) / rows, chunks = batch * per;
+  const int threads =
+      chunks > 1 && batch * M * N >= (std::int64_t(1) << 17) ? get_num_threads() : 1;
+  const bool stream = static_cast<std::size_t>(batch * M * N) * sizeof(T) >= (std::size_t(4) << 20);
+  parallel_run(threads, chunks, [&](std::int64_t c) {
+    const std::int64_t i = c / per, lo = (c % per) * rows, hi = std::min(M, lo + rows);
+    outer_rows(lo, hi, N, a + i * sa0, sa, b + i * sb0, C + i * M * ldc, ldc, stream);
+  });
+}
+
 /// C[M,N] = beta·C + op(A)[M,K]·op(B)[K,N], row-major, op = transpose when ta / tb: calls to
 /// cblas_sgemm / cblas_dgemm, one per block of rows of gemm_split on get_num_threads() threads
 /// (parallel_run; one call on one thread or inside a parallel region). A block of rows gives
@@ -132,18 +151,7 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
   }
   if (K == 1 && beta == T(0) && (tb ? ldb == 1 : true)) {
     // An outer product: op(A) is a column (stride lda, or 1 when ta), op(B) a row.
-    const std::int64_t sa = ta ? 1 : lda;
-    const std::int64_t rows =
-        std::max<std::int64_t>(1, (std::int64_t(1) << 16) / std::max<std::int64_t>(N, 1));
-    const std::int64_t chunks = std::min<std::int64_t>(8, (M + rows - 1) / rows);
-    const int threads = chunks > 1 && !in_parallel_region() ? get_num_threads() : 1;
-    const bool stream = static_cast<std::size_t>(M * N) * sizeof(T) >= (std::size_t(4) << 20);
-    if (threads <= 1) return outer_rows(std::int64_t(0), M, N, A, sa, B, C, ldc, stream);
-    const std::int64_t size = (M + chunks - 1) / chunks;
-    parallel_run(threads, chunks, [&](std::int64_t c) {
-      outer_rows(c * size, std::min(M, (c + 1) * size), N, A, sa, B, C, ldc, stream);
-    });
-    return;
+    return outer(std::int64_t(1), M, N, A, 0, ta ? 1 : lda, B, 0, C, ldc);
   }
   const GemmSplit s = gemm_split(M, N, K);
   const int threads = s.chunks > 1 && !in_parallel_region() ? get_num_threads() : 1;

@@ -106,23 +106,11 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
     const std::int64_t k2 = b.shape()[b.dim() - 2], n = b.shape()[b.dim() - 1];
     if (k != k2) mismatch(a, b);
     Tensor out = empty({batch, m, n}, a.dtype());
-    if (k == 1 && b.strides()[b.dim() - 1] == 1 && m > 0 && n > 0) {
-      // A batch of outer products (per-sample weight gradients under vmap): one parallel loop
-      // over batch entries and blocks of rows, each row a[i]·b (detail::outer_rows).
-      const T* pa = a.data_ptr<T>();
-      const T* pb = b.data_ptr<T>();
-      T* po = out.data_ptr<T>();
-      const std::int64_t sa0 = a.dim() == 3 ? a.strides()[0] : 0, sa = a.strides()[a.dim() - 2];
-      const std::int64_t sb0 = b.dim() == 3 ? b.strides()[0] : 0;
-      const std::int64_t rows = std::clamp<std::int64_t>((std::int64_t(1) << 16) / n, 1, m);
-      const std::int64_t per = (m + rows - 1) / rows, chunks = batch * per;
-      const int threads =
-          chunks > 1 && batch * m * n >= (std::int64_t(1) << 17) ? get_num_threads() : 1;
-      const bool stream = batch * m * n * sizeof(T) >= (std::size_t(4) << 20);  // > L2
-      detail::parallel_run(threads, chunks, [&](std::int64_t c) {
-        const std::int64_t i = c / per, lo = (c % per) * rows, hi = std::min(m, lo + rows);
-        detail::outer_rows(lo, hi, n, pa + i * sa0, sa, pb + i * sb0, po + i * m * n, n, stream);
-      });
+    if (k == 1 && b.strides()[b.dim() - 1] == 1) {
+      // A batch of outer products (per-sample weight gradients under vmap): one parallel loop.
+      detail::outer<T>(batch, m, n, a.data_ptr<T>(), a.dim() == 3 ? a.strides()[0] : 0,
+                       a.strides()[a.dim() - 2], b.data_ptr<T>(), b.dim() == 3 ? b.strides()[0] : 0,
+                       out.data_ptr<T>(), n);
       return out;
     }
     for (std::int64_t i = 0; i < batch; ++i) {
