@@ -44,8 +44,9 @@ constexpr std::int64_t kParallelGrain = 1 << 15;
 
 // unary and binary for the large pointwise maps of a training step (gelu, the fused
 // backwards): contiguous operands of one shape are mapped in chunks on the batch pool
-// (detail::parallel_for), each element by the same function, so the result is the same as
-// the serial map's with any number of threads. Other operands: unary / binary.
+// (detail::parallel_for), each chunk by the dispatched loop of kernel.hpp (run_unary /
+// run_binary), so the result is the same as the serial map's with any number of threads. Other
+// operands: unary / binary.
 template <class F>
 Tensor unary_parallel(const Tensor& a, const char* op, F f) {
   if (autograd::any_batched(a) || !a.is_contiguous() || a.numel() < 2 * kParallelGrain)
@@ -57,7 +58,7 @@ Tensor unary_parallel(const Tensor& a, const char* op, F f) {
     const auto fn = f(T{});
     detail::parallel_for(a.numel(), kParallelGrain,
                          [&](std::int64_t i0, std::int64_t i1, std::int64_t) {
-                           for (std::int64_t i = i0; i < i1; ++i) o[i] = fn(in[i]);
+                           detail::run_unary(in + i0, o + i0, i1 - i0, fn);
                          });
     return out;
   });
@@ -76,7 +77,7 @@ Tensor binary_parallel(const Tensor& a, const Tensor& b, const char* op, F f) {
     const auto fn = f(T{});
     detail::parallel_for(a.numel(), kParallelGrain,
                          [&](std::int64_t i0, std::int64_t i1, std::int64_t) {
-                           for (std::int64_t i = i0; i < i1; ++i) o[i] = fn(pa[i], pb[i]);
+                           detail::run_binary(pa + i0, pb + i0, o + i0, i1 - i0, fn);
                          });
     return out;
   });
