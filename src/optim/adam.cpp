@@ -100,10 +100,14 @@ void Adam::step() {
         auto run = [&]<bool Decoupled, bool Wd, bool Ams>() {
           T *pp = p.data_ptr<T>(), *pm = m.data_ptr<T>(), *pv = v.data_ptr<T>();
           const T* pg = g.data_ptr<T>();
-          if (::xgrad::detail::use_avx2())
-            adam_update_avx2<T, Decoupled, Wd, Ams>(pp, pg, pm, pv, px, p.numel(), k);
-          else
-            adam_update<T, Decoupled, Wd, Ams>(pp, pg, pm, pv, px, p.numel(), k);
+          const bool avx2 = ::xgrad::detail::use_avx2();
+          detail::split_update(p.numel(), [&](std::int64_t o, std::int64_t n) {
+            T* pxo = px != nullptr ? px + o : nullptr;
+            if (avx2)
+              adam_update_avx2<T, Decoupled, Wd, Ams>(pp + o, pg + o, pm + o, pv + o, pxo, n, k);
+            else
+              adam_update<T, Decoupled, Wd, Ams>(pp + o, pg + o, pm + o, pv + o, pxo, n, k);
+          });
         };
         if (decoupled_) {
           amsgrad ? run.template operator()<true, false, true>()

@@ -89,10 +89,16 @@ void RMSprop::step() {
         auto run = [&]<bool Wd, bool Centered, bool Momentum>() {
           T *pp = p.data_ptr<T>(), *ps = sq.data_ptr<T>();
           const T* pg = g.data_ptr<T>();
-          if (::xgrad::detail::use_avx2())
-            rmsprop_update_avx2<T, Wd, Centered, Momentum>(pp, pg, ps, pa, pb, p.numel(), k);
-          else
-            rmsprop_update<T, Wd, Centered, Momentum>(pp, pg, ps, pa, pb, p.numel(), k);
+          const bool avx2 = ::xgrad::detail::use_avx2();
+          detail::split_update(p.numel(), [&](std::int64_t o, std::int64_t n) {
+            T* pao = pa != nullptr ? pa + o : nullptr;
+            T* pbo = pb != nullptr ? pb + o : nullptr;
+            if (avx2)
+              rmsprop_update_avx2<T, Wd, Centered, Momentum>(pp + o, pg + o, ps + o, pao, pbo, n,
+                                                             k);
+            else
+              rmsprop_update<T, Wd, Centered, Momentum>(pp + o, pg + o, ps + o, pao, pbo, n, k);
+          });
         };
         // The eight flag combinations, each a branch-free loop.
         auto with_momentum = [&]<bool Wd, bool Centered>() {

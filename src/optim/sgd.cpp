@@ -73,10 +73,14 @@ void SGD::step() {
         auto run = [&]<bool Wd, bool Momentum, bool Nesterov>() {
           T* pp = p.data_ptr<T>();
           const T* pg = g.data_ptr<T>();
-          if (::xgrad::detail::use_avx2())
-            sgd_update_avx2<T, Wd, Momentum, Nesterov>(pp, pg, pb, p.numel(), first, k);
-          else
-            sgd_update<T, Wd, Momentum, Nesterov>(pp, pg, pb, p.numel(), first, k);
+          const bool avx2 = ::xgrad::detail::use_avx2();
+          detail::split_update(p.numel(), [&](std::int64_t o, std::int64_t n) {
+            T* pbo = pb != nullptr ? pb + o : nullptr;
+            if (avx2)
+              sgd_update_avx2<T, Wd, Momentum, Nesterov>(pp + o, pg + o, pbo, n, first, k);
+            else
+              sgd_update<T, Wd, Momentum, Nesterov>(pp + o, pg + o, pbo, n, first, k);
+          });
         };
         auto with_momentum = [&]<bool Wd>() {
           if (mu == 0) return run.template operator()<Wd, false, false>();
