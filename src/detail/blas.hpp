@@ -128,7 +128,8 @@ void outer(std::int64_t batch, std::int64_t M, std::int64_t N, const T* a, std::
 
 /// C[M,N] = beta·C + op(A)[M,K]·op(B)[K,N], row-major, op = transpose when ta / tb: calls to
 /// cblas_sgemm / cblas_dgemm, one per block of rows of gemm_split on get_num_threads() threads
-/// (parallel_run; one call on one thread or inside a parallel region). A block of rows gives
+/// (parallel_try_run; one call when the pool does not take the blocks: one thread, inside a
+/// parallel region, or while the pool backs off on a busy machine). A block of rows gives
 /// the bits of the whole product, so the result does not depend on the thread count
 /// (tests/cpu_dispatch_test.cpp).
 /// K = 0 gives beta·C (BLAS leaves that case to the caller).
@@ -155,11 +156,16 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
   }
   const GemmSplit s = gemm_split(M, N, K);
   const int threads = s.chunks > 1 && !in_parallel_region() ? get_num_threads() : 1;
-  if (threads <= 1) return gemm_call(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-  parallel_run(threads, s.chunks, [&](std::int64_t c) {  // rows lo.. of C and of op(A)
-    const std::int64_t lo = c * s.size, rows = std::min(s.size, M - lo);
-    gemm_call(ta, tb, rows, N, K, ta ? A + lo : A + lo * lda, lda, B, ldb, beta, C + lo * ldc, ldc);
-  });
+  // When the pool does not take the blocks (one thread, nested, or backing off on a busy
+  // machine) one call does the whole product: run one after another, the blocks would each
+  // pack op(B) again.
+  const bool split =
+      threads > 1 && parallel_try_run(threads, s.chunks, [&](std::int64_t c) {  // rows lo..
+        const std::int64_t lo = c * s.size, rows = std::min(s.size, M - lo);
+        gemm_call(ta, tb, rows, N, K, ta ? A + lo : A + lo * lda, lda, B, ldb, beta, C + lo * ldc,
+                  ldc);
+      });
+  if (!split) gemm_call(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace xgrad::detail

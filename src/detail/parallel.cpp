@@ -240,9 +240,14 @@ void parallel_for(std::int64_t n, std::int64_t min_chunk,
   parallel_run(get_num_batch_threads(), chunks, run_chunk);
 }
 
-void parallel_run(int threads, std::int64_t chunks, const std::function<void(std::int64_t)>& job) {
+bool parallel_try_run(int threads, std::int64_t chunks,
+                      const std::function<void(std::int64_t)>& job) {
   const int t = static_cast<int>(std::min<std::int64_t>({threads, chunks, 64}));
-  if (t > 1 && !t_in_region && ThreadPool::instance().run(t - 1, chunks, job)) return;
+  return t > 1 && !t_in_region && ThreadPool::instance().run(t - 1, chunks, job);
+}
+
+void parallel_run(int threads, std::int64_t chunks, const std::function<void(std::int64_t)>& job) {
+  if (parallel_try_run(threads, chunks, job)) return;
   for (std::int64_t c = 0; c < chunks; ++c) job(c);
 }
 

@@ -27,6 +27,16 @@ void parallel_for(std::int64_t n, std::int64_t min_chunk,
 /// or while another thread's job holds the pool. Rethrows the first exception a chunk threw.
 void parallel_run(int threads, std::int64_t chunks, const std::function<void(std::int64_t)>& job);
 
+/// parallel_run when the pool takes the job: returns true after job(c) ran for every c in
+/// [0, chunks) on up to `threads` threads (the caller included). Returns false, running
+/// nothing, when parallel_run would run the chunks serially on the caller (threads <= 1,
+/// chunks <= 1, nested, the pool busy with another caller's job, or backing off after a slow
+/// job on a busy machine): the caller can then do the whole work in one piece, which is
+/// cheaper than its chunks one after another when each chunk repeats a setup (a GEMM's
+/// packing of the shared operand). Rethrows the first exception a chunk threw.
+bool parallel_try_run(int threads, std::int64_t chunks,
+                      const std::function<void(std::int64_t)>& job);
+
 /// True on a thread while it runs a chunk of parallel_for / parallel_run (nested calls run
 /// serially).
 bool in_parallel_region();
