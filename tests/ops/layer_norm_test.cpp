@@ -101,8 +101,7 @@ BOOST_AUTO_TEST_CASE(float32_kernel_matches_float64_on_large_rows) {
         };
         auto r64 = run(in64), r32 = run(in32);
         // Within 1e-5 of float64, as torch's float32 goldens are held.
-        for (std::size_t i = 0; i < r64.size(); ++i)
-          expect_golden(r32[i], r64[i], 1e-5);
+        for (std::size_t i = 0; i < r64.size(); ++i) expect_golden(r32[i], r64[i], 1e-5);
       }
     }
   }
