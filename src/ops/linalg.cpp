@@ -7,7 +7,6 @@
 
 #include "detail/blas.hpp"
 #include "detail/kernel.hpp"
-#include "detail/parallel.hpp"
 #include "ops/reduction_util.hpp"
 #include "xgrad/autograd/batching.hpp"
 #include "xgrad/autograd/forward_ad.hpp"
@@ -327,43 +326,15 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   {
     no_grad guard;
     dispatch_floating(x.dtype(), "linear", [&]<class T>() {
-      if (!b.defined() || n == 0 || o == 0 || w.shape()[1] == 0) {
-        if (b.defined()) {
-          Tensor bc = b.detach().contiguous();
-          for (std::int64_t i = 0; i < n; ++i)
-            std::copy_n(bc.data_ptr<T>(), o, out.data_ptr<T>() + i * o);
-        }
-        gemm<T>(x.detach(), w.detach().t(), out, b.defined() ? T(1) : T(0));
-        return;
+      T beta = T(0);
+      if (b.defined()) {
+        Tensor bc = b.detach().contiguous();
+        const T* pb = bc.data_ptr<T>();
+        T* po = out.data_ptr<T>();
+        for (std::int64_t i = 0; i < n; ++i) std::copy_n(pb, o, po + i * o);
+        beta = T(1);
       }
-      // The bias is broadcast into each block of rows of the output just before the GEMM of
-      // that block (beta = 1): a block of ~512 KiB is still in the cache when the GEMM reads
-      // it, where a prefill of the whole output (4 MiB for the GPT's linear1) went to memory
-      // and back. Blocks of rows give the bits of the whole product (detail::gemm_split), and
-      // the blocks do not depend on the thread count.
-      static const int blas_held = detail::blas_threads_init();  // before any OpenBLAS call
-      (void)blas_held;
-      Tensor bc = b.detach().contiguous();
-      const BlasMat A = as_blas(x.detach()), B = as_blas(w.detach().t());
-      const std::int64_t k = w.shape()[1];
-      const std::int64_t per = std::max<std::int64_t>(
-          16, (std::int64_t(512 * 1024) / static_cast<std::int64_t>(sizeof(T)) / o) / 16 * 16);
-      const std::int64_t chunks = (n + per - 1) / per;
-      const std::int64_t mnk = n * o * k;
-      const int threads =
-          chunks > 1 && mnk >= std::int64_t(4000000) && !detail::in_parallel_region()
-              ? get_num_threads()
-              : 1;
-      const T* pb = bc.data_ptr<T>();
-      const T* pa = A.keep.template data_ptr<T>();
-      const T* pw = B.keep.template data_ptr<T>();
-      T* po = out.data_ptr<T>();
-      detail::parallel_run(threads, chunks, [&](std::int64_t c) {
-        const std::int64_t lo = c * per, rows = std::min(per, n - lo);
-        for (std::int64_t i = lo; i < lo + rows; ++i) std::copy_n(pb, o, po + i * o);
-        detail::gemm_call<T>(A.trans, B.trans, rows, o, k, A.trans ? pa + lo : pa + lo * A.ld, A.ld,
-                             pw, B.ld, T(1), po + lo * o, o);
-      });
+      gemm<T>(x.detach(), w.detach().t(), out, beta);
     });
   }
   record_op<LinearBackward>({&x, &w, &b}, {&out}, [&](LinearBackward& n) {
