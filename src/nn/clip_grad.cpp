@@ -22,14 +22,18 @@ double pnorm(const T* x, std::int64_t n, double p) {
     return m;
   }
   double s = 0;
-  if (p == 1) {
-    for (std::int64_t i = 0; i < n; ++i) s += std::abs(static_cast<double>(x[i]));
-    return s;
-  }
-  if (p == 2) {
-    for (std::int64_t i = 0; i < n; ++i) s += static_cast<double>(x[i]) * static_cast<double>(x[i]);
-    return std::sqrt(s);
-  }
+  // p = 1 and 2 (the GPT's clipping): eight interleaved float64 partial sums, so that the
+  // loop vectorises instead of waiting on one chain of additions (0.8 M gradients a step).
+  auto sum8 = [&](auto f) {
+    double q[8] = {};
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int u = 0; u < 8; ++u) q[u] += f(static_cast<double>(x[i + u]));
+    for (; i < n; ++i) q[0] += f(static_cast<double>(x[i]));
+    return ((q[0] + q[4]) + (q[2] + q[6])) + ((q[1] + q[5]) + (q[3] + q[7]));
+  };
+  if (p == 1) return sum8([](double v) { return std::abs(v); });
+  if (p == 2) return std::sqrt(sum8([](double v) { return v * v; }));
   for (std::int64_t i = 0; i < n; ++i) s += std::pow(std::abs(static_cast<double>(x[i])), p);
   return std::pow(s, 1.0 / p);
 }

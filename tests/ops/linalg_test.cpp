@@ -259,6 +259,28 @@ BOOST_AUTO_TEST_CASE(linear_gradcheck) {
   expect_values(wv.grad(), {1, 2}, {9, 12});
 }
 
+BOOST_AUTO_TEST_CASE(linear_bias_gradient_is_the_column_sum) {
+  // A first-order backward sums the bias's gradient with linear's own kernel (rows added in
+  // blocks of 16, in float32 for float32, then in float64); it must equal sum(g, 0) in float64
+  // (exactly) and within 1e-6 in float32, for a row count that is not a multiple of 16.
+  for (Dtype d : kFloatDtypes) {
+    BOOST_TEST_CONTEXT(dtype_name(d)) {
+      Tensor x = leaf({203, 7}, -1, 1, 31).detach().to(d).requires_grad_();
+      Tensor w = leaf({37, 7}, -1, 1, 32).detach().to(d).requires_grad_();
+      Tensor b = leaf({37}, -1, 1, 33).detach().to(d).requires_grad_();
+      Tensor g = leaf({203, 37}, -2, 2, 34).detach();
+      Tensor y = linear(x, w, b);
+      Tensor db = grad({sum(mul(y, g.to(d)))}, {b})[0];
+      Tensor want = sum(g, 0);
+      expect_values(db, {37}, values_of(want), d == float64 ? 1e-15 : 1e-6);
+      // With create_graph the recorded sum runs: the same values.
+      Tensor y2 = linear(x, w, b);
+      Tensor db2 = grad({sum(mul(y2, g.to(d)))}, {b}, {}, std::nullopt, true)[0];
+      expect_values(db2.detach(), {37}, values_of(want), d == float64 ? 1e-15 : 1e-6);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(matmul_bad_shapes_throw) {
   Tensor a = zeros({64, 784}, float32);
   Tensor b = zeros({256, 784}, float32);

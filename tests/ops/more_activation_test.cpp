@@ -336,6 +336,52 @@ double logistic(double z) {
 
 }  // namespace
 
+BOOST_AUTO_TEST_CASE(gelu_training_path_keeps_every_derivative) {
+  // A large input that requires grad takes the path that computes gelu' in the forward pass
+  // (the first-order backward multiplies by it); below 65,536 elements, or without grad, the
+  // plain map and the fused backward run. Both must give the same values, gradients, second
+  // derivatives (create_graph: the fused backward on x) and jvp, in both dtypes.
+  for (Dtype d : kFloatDtypes) {
+    BOOST_TEST_CONTEXT(dtype_name(d)) {
+      const double eps = d == float32 ? 1e-6 : 1e-13;
+      manual_seed(21);
+      Tensor big = uniform({300, 256}, -6, 6, d);
+      Tensor g = uniform({300, 256}, -1, 1, d);
+      // The reference: the same values through the small path, 256 elements at a time.
+      std::vector<Tensor> y_ref, gx_ref, gg_ref;
+      for (std::int64_t r = 0; r < 300; ++r) {
+        Tensor xr = big.select(0, r).contiguous().requires_grad_();
+        Tensor yr = gelu(xr);
+        Tensor g1 = grad({sum(mul(yr, g.select(0, r)))}, {xr}, {}, std::nullopt, true)[0];
+        Tensor g2 = grad({sum(g1)}, {xr})[0];
+        y_ref.push_back(yr.detach());
+        gx_ref.push_back(g1.detach());
+        gg_ref.push_back(g2);
+      }
+      Tensor x = big.clone().requires_grad_();
+      Tensor y = gelu(x);
+      BOOST_TEST(y.grad_fn()->name() == "gelu");
+      Tensor gx = grad({sum(mul(y, g))}, {x}, {}, true)[0];  // first order: y' from the forward
+      Tensor g1 = grad({sum(mul(y, g))}, {x}, {}, std::nullopt, true)[0];
+      Tensor g2 = grad({sum(g1)}, {x})[0];
+      expect_golden(y.detach(), stack(y_ref, 0), eps);
+      expect_golden(gx, stack(gx_ref, 0), eps);
+      expect_golden(g1.detach(), stack(gx_ref, 0), eps);
+      expect_golden(g2, stack(gg_ref, 0), eps);
+      // gelu' against its closed form Φ(x) + x·φ(x), in float64.
+      Tensor xd = big.to(float64).contiguous(), gd = g.to(float64).contiguous();
+      std::vector<double> expect;
+      for (std::int64_t i = 0; i < xd.numel(); ++i) {
+        const double v = xd.data_ptr<double>()[i];
+        const double cdf = 0.5 * (1 + std::erf(v * M_SQRT1_2));
+        expect.push_back(gd.data_ptr<double>()[i] *
+                         (cdf + v * std::exp(-v * v / 2) / std::sqrt(2 * M_PI)));
+      }
+      expect_values(gx, {300, 256}, expect, 10 * eps);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(gelu_softplus_elu_second_derivatives_match_closed_forms) {
   const std::vector<double> xs = {-2.5, -1.0, -0.25, 0.5, 2.0, 4.0};
   // gelu'' = φ(x)·(2 - x²), φ the standard normal density.
