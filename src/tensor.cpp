@@ -34,7 +34,7 @@ void set_default_dtype(Dtype d) {
   g_default_dtype = d;
 }
 
-std::string format_shape(const std::vector<std::int64_t>& shape) {
+std::string format_shape(const Shape& shape) {
   std::string s = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (i) s += ",";
@@ -364,7 +364,26 @@ bool Tensor::is_leaf() const {
 
 void Tensor::backward(const Tensor& seed, std::optional<bool> retain_graph,
                       bool create_graph) const {
-  xgrad::backward({*this}, {seed}, retain_graph, create_graph);
+  // The one-element output and seed lists live in per-thread vectors reused from one backward
+  // to the next (issue 14: a training step allocates nothing); a backward started inside this
+  // one (a hook, checkpoint's recomputation) makes its own.
+  thread_local std::vector<Tensor> outs, seeds;
+  thread_local bool busy = false;
+  if (busy) {
+    xgrad::backward({*this}, {seed}, retain_graph, create_graph);
+    return;
+  }
+  busy = true;
+  struct Reset {
+    ~Reset() {
+      outs.clear();
+      seeds.clear();
+      busy = false;
+    }
+  } reset;
+  outs.assign(1, *this);
+  seeds.assign(1, seed);
+  xgrad::backward(outs, seeds, retain_graph, create_graph);
 }
 
 Tensor Tensor::detach() const {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "xgrad/shape.hpp"
+
 namespace xgrad {
 
 /// The exception thrown for bad input: shape mismatches, axes out of range, wrong dtypes,
@@ -18,13 +20,13 @@ class Error : public std::runtime_error {
 };
 
 /// Formats a shape as torch prints it in messages: [64,784]; a 0-d shape is [].
-std::string format_shape(const std::vector<std::int64_t>& shape);
+std::string format_shape(const Shape& shape);
 
 namespace detail {
 inline void append(std::ostringstream&) {}
 template <class T, class... R>
 void append(std::ostringstream& os, const T& v, const R&... rest) {
-  if constexpr (std::is_same_v<T, std::vector<std::int64_t>>) {
+  if constexpr (std::is_same_v<T, Shape> || std::is_same_v<T, std::vector<std::int64_t>>) {
     os << format_shape(v);
   } else {
     os << v;

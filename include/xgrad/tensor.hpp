@@ -13,20 +13,10 @@
 #include "xgrad/dtype.hpp"
 #include "xgrad/error.hpp"
 #include "xgrad/indexing.hpp"
+#include "xgrad/shape.hpp"
 #include "xgrad/storage.hpp"
 
 namespace xgrad {
-
-/// A tensor shape (or strides, in elements): one entry per dimension, outermost first.
-using Shape = std::vector<std::int64_t>;
-
-/// Prints a shape as libtorch prints sizes: [2, 3] ([] for 0-d). Shape is an alias of
-/// std::vector<std::int64_t>, so argument-dependent lookup looks only in std, never here:
-/// `std::cout << t.shape()` finds this operator in code inside namespace xgrad or after
-/// `using namespace xgrad;` (or `using xgrad::operator<<;`). Elsewhere call it by name,
-/// `xgrad::operator<<(std::cout, t.shape())`, or print format_shape(t.shape()) ("[2,3]", the
-/// spelling of error messages). Source: c10's operator<< for ArrayRef.
-std::ostream& operator<<(std::ostream& os, const Shape& shape);
 
 namespace autograd {
 class Node;

@@ -78,6 +78,7 @@
 #include "xgrad/optim/test_functions.hpp"
 #include "xgrad/random.hpp"
 #include "xgrad/runtime.hpp"
+#include "xgrad/shape.hpp"
 #include "xgrad/storage.hpp"
 #include "xgrad/tensor.hpp"
 #include "xgrad/viz/contour.hpp"

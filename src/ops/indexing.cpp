@@ -383,7 +383,7 @@ std::vector<Tensor> unbind(const Tensor& x, std::int64_t axis_in) {
     for (std::int64_t i = 0; i < n; ++i) outs.push_back(squeeze(slice(xd, axis, i, i + 1), axis));
   }
   if (n > 0 && autograd::any_requires_grad({&x})) {
-    auto node = std::make_shared<UnbindBackward>();
+    auto node = xgrad::detail::make_pooled<UnbindBackward>();
     node->axis = axis;
     autograd::record(node, std::vector<Tensor>{x}, outs);
   }

@@ -409,7 +409,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
     T* pd = d_in.data_ptr<T>();
     double w_all = 0;  // Σ_c weight[c]
     for (std::int64_t k = 0; k < c; ++k) w_all += pw ? static_cast<double>(pw[k]) : 1.0;
-    std::vector<double> e(static_cast<std::size_t>(c));
+    // a per-thread scratch row, reused from call to call (issue 14: no allocation per step)
+    thread_local std::vector<double> e;
+    e.resize(static_cast<std::size_t>(c));
     for (std::int64_t i = 0; i < n; ++i) {
       const T* row = px + i * c;
       T* drow = pd + i * c;
@@ -454,11 +456,24 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
   });
   // The same derivative with ops, for create_graph and forward mode (its constants are made
   // only then, so the forward costs what it did).
-  auto local = [weight, ignore, eps](const Tensor& x, const Tensor& y) -> tensor_list {
-    const CeRowConstants k = ce_row_constants(x, y, weight, ignore, eps);
+  static constexpr auto derivative = [](const Tensor& x, const Tensor& y, const Tensor& w,
+                                        std::int64_t ig, double e) -> tensor_list {
+    const CeRowConstants k = ce_row_constants(x, y, w, ig, e);
     Tensor p = exp(sub(x, logsumexp(x, 1, /*keepdim=*/true)));
     return {sub(mul(k.a, p), k.b)};
   };
+  // Without class weights the closure holds two numbers: it fits std::function's inline room
+  // and recording allocates nothing for it.
+  LocalDerivative local;
+  if (weight.defined()) {
+    local = [weight, ignore, eps](const Tensor& x, const Tensor& y) {
+      return derivative(x, y, weight, ignore, eps);
+    };
+  } else {
+    local = [ignore, eps](const Tensor& x, const Tensor& y) {
+      return derivative(x, y, Tensor(), ignore, eps);
+    };
+  }
   // Mean divides by Σ weight[label] over the rows not ignored (their number without weights),
   // as torch; 0/0 = NaN when every row is ignored.
   // The labels take the target's slot (no gradient: int64), so graph dumps can draw them.

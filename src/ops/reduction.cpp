@@ -54,7 +54,9 @@ Tensor sum_axis_kernel(const Tensor& src, std::int64_t axis) {
   Tensor out = empty(oshape, dtype_of<T>);
   const T* in = src.data_ptr<T>();
   T* o = out.data_ptr<T>();
-  std::vector<acc_t<T>> acc(static_cast<std::size_t>(inner));
+  // a per-thread scratch row, reused from call to call (issue 14: no allocation per step)
+  thread_local std::vector<acc_t<T>> acc;
+  acc.resize(static_cast<std::size_t>(inner));
   for (std::int64_t b = 0; b < outer; ++b) {
     if (inner == 1) {
       acc_t<T> s = 0;

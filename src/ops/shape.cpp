@@ -22,8 +22,8 @@ using autograd::tensor_list;
 namespace {
 
 Tensor make_view(const Tensor& a, Shape shape, Shape strides, std::int64_t offset) {
-  return Tensor(std::make_shared<TensorImpl>(a.storage(), std::move(shape), std::move(strides),
-                                             offset, a.dtype()));
+  return Tensor(xgrad::detail::make_pooled<TensorImpl>(a.storage(), std::move(shape),
+                                                       std::move(strides), offset, a.dtype()));
 }
 
 // Contiguous copy of any (strided) tensor, without recording.
@@ -215,11 +215,11 @@ Tensor permute(const Tensor& a, const Shape& dims) {
   check(static_cast<std::int64_t>(dims.size()) == n, "permute: ", dims.size(),
         " dims given for a tensor of shape ", a.shape());
   Shape shape(dims.size()), strides(dims.size()), inverse(dims.size()), order(dims.size());
-  std::vector<bool> seen(dims.size(), false);
+  Shape seen(dims.size(), 0);  // inline: no allocation for up to 6 dims
   for (std::size_t i = 0; i < dims.size(); ++i) {
     auto d = static_cast<std::size_t>(detail::normalize_axis(dims[i], n, a.shape(), "permute"));
     check(!seen[d], "permute: dims ", dims, " are not a permutation for shape ", a.shape());
-    seen[d] = true;
+    seen[d] = 1;
     shape[i] = a.shape()[d];
     strides[i] = a.strides()[d];
     inverse[d] = static_cast<std::int64_t>(i);
@@ -387,7 +387,7 @@ Tensor concat(const std::vector<Tensor>& tensors, std::int64_t axis) {
   }
   // record_op takes a fixed list of inputs; concat's is a vector, so the same steps by hand.
   if (autograd::any_requires_grad(tensors)) {
-    auto node = std::make_shared<ConcatBackward>();
+    auto node = xgrad::detail::make_pooled<ConcatBackward>();
     std::vector<Tensor> outs{out};
     autograd::record(node, tensors, outs);
     out = outs[0];

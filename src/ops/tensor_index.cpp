@@ -104,8 +104,8 @@ ViewSpec resolve(const Tensor& x, const std::vector<TensorIndex>& indices, const
 }
 
 Tensor make_view(const Tensor& x, ViewSpec v) {
-  return Tensor(std::make_shared<TensorImpl>(x.storage(), std::move(v.shape), std::move(v.strides),
-                                             v.offset, x.dtype()));
+  return Tensor(xgrad::detail::make_pooled<TensorImpl>(x.storage(), std::move(v.shape),
+                                                       std::move(v.strides), v.offset, x.dtype()));
 }
 
 Tensor index_impl(const Tensor& x, const std::vector<TensorIndex>& indices, const char* op);

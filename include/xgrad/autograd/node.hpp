@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -14,7 +15,29 @@
 
 namespace xgrad::autograd {
 
-using tensor_list = std::vector<Tensor>;
+/// The gradients a node's apply() takes and returns (one per output / per input edge): a
+/// std::vector of Tensors whose memory comes from the small-block pool (storage.hpp), so that
+/// the lists every backward makes per node ask the system for no memory (issue 14). It is a
+/// std::vector in every other respect, and converts implicitly from and to
+/// std::vector<Tensor> (copying, or moving the tensors out of an rvalue), so a custom
+/// Function's backward may return either. Throws std::bad_alloc when memory runs out.
+class tensor_list : public std::vector<Tensor, xgrad::detail::PoolAllocator<Tensor>> {
+  using base = std::vector<Tensor, xgrad::detail::PoolAllocator<Tensor>>;
+
+ public:
+  using base::base;
+  tensor_list() = default;
+  tensor_list(const std::vector<Tensor>& v)  // NOLINT(google-explicit-constructor)
+      : base(v.begin(), v.end()) {}
+  tensor_list(std::vector<Tensor>&& v)  // NOLINT(google-explicit-constructor)
+      : base(std::make_move_iterator(v.begin()), std::make_move_iterator(v.end())) {}
+  operator std::vector<Tensor>() const& {  // NOLINT(google-explicit-constructor)
+    return std::vector<Tensor>(begin(), end());
+  }
+  operator std::vector<Tensor>() && {  // NOLINT(google-explicit-constructor)
+    return std::vector<Tensor>(std::make_move_iterator(begin()), std::make_move_iterator(end()));
+  }
+};
 
 /// Where a gradient goes: input slot `input_nr` of node `fn`. An edge with a null fn means
 /// "this input does not need a gradient".
