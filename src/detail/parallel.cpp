@@ -231,23 +231,24 @@ std::int64_t parallel_chunks(std::int64_t n, std::int64_t min_chunk) {
   return (n + size - 1) / size;
 }
 
-void parallel_for(std::int64_t n, std::int64_t min_chunk,
-                  const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& f) {
+void parallel_for_fn(std::int64_t n, std::int64_t min_chunk,
+                     const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& f) {
   const std::int64_t chunks = parallel_chunks(n, min_chunk);
   if (chunks == 0) return;
   const std::int64_t size = (n + chunks - 1) / chunks;
   const auto run_chunk = [&](std::int64_t c) { f(c * size, std::min(n, (c + 1) * size), c); };
-  parallel_run(get_num_batch_threads(), chunks, run_chunk);
+  parallel_run(get_num_batch_threads(), chunks, run_chunk);  // by reference: no allocation
 }
 
-bool parallel_try_run(int threads, std::int64_t chunks,
-                      const std::function<void(std::int64_t)>& job) {
+bool parallel_try_run_fn(int threads, std::int64_t chunks,
+                         const std::function<void(std::int64_t)>& job) {
   const int t = static_cast<int>(std::min<std::int64_t>({threads, chunks, 64}));
   return t > 1 && !t_in_region && ThreadPool::instance().run(t - 1, chunks, job);
 }
 
-void parallel_run(int threads, std::int64_t chunks, const std::function<void(std::int64_t)>& job) {
-  if (parallel_try_run(threads, chunks, job)) return;
+void parallel_run_fn(int threads, std::int64_t chunks,
+                     const std::function<void(std::int64_t)>& job) {
+  if (parallel_try_run_fn(threads, chunks, job)) return;
   for (std::int64_t c = 0; c < chunks; ++c) job(c);
 }
 

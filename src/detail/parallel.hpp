@@ -17,15 +17,16 @@ std::int64_t parallel_chunks(std::int64_t n, std::int64_t min_chunk);
 /// The chunks do not depend on the thread count, so per-chunk partial results added up in
 /// chunk order give the same numbers with any number of threads. BLAS calls inside f run
 /// single-threaded. On nested or concurrent use the chunks run serially on the caller.
-void parallel_for(std::int64_t n, std::int64_t min_chunk,
-                  const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& f);
+void parallel_for_fn(std::int64_t n, std::int64_t min_chunk,
+                     const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& f);
 
 /// Runs job(c) for every c in [0, chunks), each exactly once, on up to `threads` threads (the
 /// caller included). Chunks are claimed one at a time from a shared counter, so a pool thread
 /// that the OS does not schedule (another process busy on its core) takes none: the caller
 /// runs them. Serial on the caller when threads <= 1, when called from inside a chunk (nested)
 /// or while another thread's job holds the pool. Rethrows the first exception a chunk threw.
-void parallel_run(int threads, std::int64_t chunks, const std::function<void(std::int64_t)>& job);
+void parallel_run_fn(int threads, std::int64_t chunks,
+                     const std::function<void(std::int64_t)>& job);
 
 /// parallel_run when the pool takes the job: returns true after job(c) ran for every c in
 /// [0, chunks) on up to `threads` threads (the caller included). Returns false, running
@@ -34,8 +35,26 @@ void parallel_run(int threads, std::int64_t chunks, const std::function<void(std
 /// job on a busy machine): the caller can then do the whole work in one piece, which is
 /// cheaper than its chunks one after another when each chunk repeats a setup (a GEMM's
 /// packing of the shared operand). Rethrows the first exception a chunk threw.
-bool parallel_try_run(int threads, std::int64_t chunks,
-                      const std::function<void(std::int64_t)>& job);
+bool parallel_try_run_fn(int threads, std::int64_t chunks,
+                         const std::function<void(std::int64_t)>& job);
+
+// The entry points callers use: each hands the pool a std::function holding one reference to
+// the caller's callable, which fits std::function's inline room (two pointers in libstdc++),
+// so a call makes no heap allocation however much the callable captures (a GEMM's block
+// lambda captures a dozen references; issue 14 wants no allocation in a training step).
+template <class F>
+void parallel_for(std::int64_t n, std::int64_t min_chunk, F&& f) {
+  parallel_for_fn(n, min_chunk,
+                  [&f](std::int64_t b, std::int64_t e, std::int64_t c) { f(b, e, c); });
+}
+template <class F>
+void parallel_run(int threads, std::int64_t chunks, F&& job) {
+  parallel_run_fn(threads, chunks, [&job](std::int64_t c) { job(c); });
+}
+template <class F>
+bool parallel_try_run(int threads, std::int64_t chunks, F&& job) {
+  return parallel_try_run_fn(threads, chunks, [&job](std::int64_t c) { job(c); });
+}
 
 /// True on a thread while it runs a chunk of parallel_for / parallel_run (nested calls run
 /// serially).

@@ -185,9 +185,12 @@ XGRAD_TARGET_AVX2 void column_sums_avx2(const T* g, std::int64_t n, std::int64_t
 Tensor bias_grad(const Tensor& gy) {
   return dispatch_floating(gy.dtype(), "linear_backward", [&]<class T>() {
     const std::int64_t n = gy.shape()[0], o = gy.shape()[1];
-    std::vector<double> acc(static_cast<std::size_t>(o), 0.0);
+    // Per-thread scratch reused from call to call: a training step allocates nothing.
+    thread_local std::vector<double> acc;
+    acc.assign(static_cast<std::size_t>(o), 0.0);
     if constexpr (std::is_same_v<T, float>) {
-      std::vector<float> part(static_cast<std::size_t>(o));
+      thread_local std::vector<float> part;
+      part.resize(static_cast<std::size_t>(o));
       if (detail::use_avx2())
         column_sums_avx2(gy.data_ptr<float>(), n, o, acc.data(), part.data());
       else
