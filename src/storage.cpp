@@ -52,6 +52,14 @@ std::size_t rounded_size(std::size_t nbytes) {
 // classes per power of two: (2^(b-1), 2^b] splits at 2^(b-1) * (1 + q/4), q = 1..4 (classes
 // 16..63, up to 4 MiB). Blocks are 64-byte aligned, so every class size is a multiple of 64.
 constexpr std::size_t kPoolMax = std::size_t(4) << 20;
+// Under AddressSanitizer nothing is recycled (neither the pool's free lists nor the big-block
+// cache): every block goes to the system and back, so that a use after free of a pooled
+// tensor, node or storage is reported instead of hidden.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRecycle = false;
+#else
+constexpr bool kRecycle = true;
+#endif
 constexpr int kPoolClasses = 16 + 12 * 4;
 constexpr std::size_t kPoolCapacity = std::size_t(32) << 20;  // freed bytes kept per thread
 constexpr std::uint32_t kPoolMaxPerClass = 256;
@@ -114,11 +122,7 @@ void* allocate_block(std::size_t rounded) {
 
 void release_block(void* p, std::size_t rounded) {
   if (rounded < kPoolMax) return detail::pool_release(p, rounded);
-#if defined(__SANITIZE_ADDRESS__)
-  std::free(p);  // no cache under AddressSanitizer: a use after free is reported, not hidden
-  return;
-#endif
-  if (rounded >= kCacheMinBlock && rounded <= kCacheCapacity) {
+  if (kRecycle && rounded >= kCacheMinBlock && rounded <= kCacheCapacity) {
     BlockCache& c = block_cache();
     std::lock_guard<std::mutex> lock(c.m);
     while (c.bytes + rounded > kCacheCapacity && !c.blocks.empty()) {
@@ -138,25 +142,12 @@ void release_block(void* p, std::size_t rounded) {
 
 namespace detail {
 
-namespace {
-[[maybe_unused]] void* pool_system_allocate(std::size_t nbytes) {
-  void* p = std::aligned_alloc(64, (nbytes + 63) / 64 * 64);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
-
 void* pool_allocate(std::size_t nbytes) {
-  if (nbytes >= kPoolMax) {
+  if (nbytes >= kPoolMax || !kRecycle) {
     void* p = std::aligned_alloc(64, (nbytes + 63) / 64 * 64);
     if (p == nullptr) throw std::bad_alloc();
     return p;
   }
-#if defined(__SANITIZE_ADDRESS__)
-  // Under AddressSanitizer every block goes to the system and back, so that a use after free
-  // of a pooled tensor, node or storage is reported instead of hidden by the free lists.
-  return pool_system_allocate(nbytes);
-#endif
   const int c = pool_class(nbytes);
   if (!t_pool_dead) {
     ThreadPool& tp = t_pool;
@@ -174,11 +165,7 @@ void* pool_allocate(std::size_t nbytes) {
 
 void pool_release(void* p, std::size_t nbytes) noexcept {
   if (p == nullptr) return;
-#if defined(__SANITIZE_ADDRESS__)
-  std::free(p);  // see pool_allocate
-  return;
-#endif
-  if (nbytes >= kPoolMax || t_pool_dead) {
+  if (nbytes >= kPoolMax || t_pool_dead || !kRecycle) {
     std::free(p);
     return;
   }
