@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <type_traits>
 #include <vector>
 
 #include "detail/blas.hpp"
@@ -157,54 +156,44 @@ struct MatmulBackward final : Node {
   }
 };
 
-// db = Σ_rows g for a contiguous g [n, o], as sum(g, 0) gives it (double accumulation) but
-// faster: rows are added in T into kColumnBlock partial columns, flushed into double every
-// kFlushRows rows, and the loops are dispatched (AVX2 variant). float64: plain double sums.
+// db = Σ_rows g for a contiguous float32 g [n, o], as sum(g, 0) gives it (float64
+// accumulation) but faster: each block of kFlushRows rows is added in float into one partial
+// row, which is then added into the float64 sums; the loops are dispatched (AVX2 variant).
 constexpr std::int64_t kFlushRows = 16;
 
-template <class T>
-[[gnu::always_inline]] inline void column_sums_impl(const T* g, std::int64_t n, std::int64_t o,
-                                                    double* acc, T* part) {
+[[gnu::always_inline]] inline void column_sums_impl(const float* g, std::int64_t n, std::int64_t o,
+                                                    double* acc, float* part) {
   for (std::int64_t r0 = 0; r0 < n; r0 += kFlushRows) {
     const std::int64_t r1 = std::min(n, r0 + kFlushRows);
-    for (std::int64_t j = 0; j < o; ++j) part[j] = T(0);
+    for (std::int64_t j = 0; j < o; ++j) part[j] = 0.0f;
     for (std::int64_t r = r0; r < r1; ++r) {
-      const T* __restrict row = g + r * o;
-      T* __restrict p = part;
+      const float* __restrict row = g + r * o;
+      float* __restrict p = part;
       for (std::int64_t j = 0; j < o; ++j) p[j] += row[j];
     }
     for (std::int64_t j = 0; j < o; ++j) acc[j] += static_cast<double>(part[j]);
   }
 }
-template <class T>
-XGRAD_TARGET_AVX2 void column_sums_avx2(const T* g, std::int64_t n, std::int64_t o, double* acc,
-                                        T* part) {
+XGRAD_TARGET_AVX2 void column_sums_avx2(const float* g, std::int64_t n, std::int64_t o, double* acc,
+                                        float* part) {
   column_sums_impl(g, n, o, acc, part);
 }
 
 Tensor bias_grad(const Tensor& gy) {
-  return dispatch_floating(gy.dtype(), "linear_backward", [&]<class T>() {
-    const std::int64_t n = gy.shape()[0], o = gy.shape()[1];
-    // Per-thread scratch reused from call to call: a training step allocates nothing.
-    thread_local std::vector<double> acc;
-    acc.assign(static_cast<std::size_t>(o), 0.0);
-    if constexpr (std::is_same_v<T, float>) {
-      thread_local std::vector<float> part;
-      part.resize(static_cast<std::size_t>(o));
-      if (detail::use_avx2())
-        column_sums_avx2(gy.data_ptr<float>(), n, o, acc.data(), part.data());
-      else
-        column_sums_impl(gy.data_ptr<float>(), n, o, acc.data(), part.data());
-    } else {
-      const T* g = gy.data_ptr<T>();
-      for (std::int64_t r = 0; r < n; ++r)
-        for (std::int64_t j = 0; j < o; ++j) acc[static_cast<std::size_t>(j)] += g[r * o + j];
-    }
-    Tensor out = empty({o}, dtype_of<T>);
-    T* po = out.data_ptr<T>();
-    for (std::int64_t j = 0; j < o; ++j) po[j] = static_cast<T>(acc[static_cast<std::size_t>(j)]);
-    return out;
-  });
+  const std::int64_t n = gy.shape()[0], o = gy.shape()[1];
+  // Per-thread scratch reused from call to call: a training step allocates nothing.
+  thread_local std::vector<double> acc;
+  thread_local std::vector<float> part;
+  acc.assign(static_cast<std::size_t>(o), 0.0);
+  part.resize(static_cast<std::size_t>(o));
+  if (detail::use_avx2())
+    column_sums_avx2(gy.data_ptr<float>(), n, o, acc.data(), part.data());
+  else
+    column_sums_impl(gy.data_ptr<float>(), n, o, acc.data(), part.data());
+  Tensor out = empty({o}, float32);
+  float* po = out.data_ptr<float>();
+  for (std::int64_t j = 0; j < o; ++j) po[j] = static_cast<float>(acc[static_cast<std::size_t>(j)]);
+  return out;
 }
 
 // y = x·wᵀ + b: dx = g·w, dw = gᵀ·x, db = Σ_rows g — matmul and sum, differentiable again
@@ -218,8 +207,8 @@ struct LinearBackward final : Node {
     if (needs_input_grad(0)) out[0] = matmul(gy, saved(w));
     if (needs_input_grad(1)) out[1] = matmul(gy.t(), saved(x));
     if (needs_input_grad(2)) {
-      if (!detail::backward_needs_ops() && gy.is_contiguous() && gy.dim() == 2 &&
-          !autograd::any_batched(gy))
+      if (!detail::backward_needs_ops() && gy.dtype() == float32 && gy.is_contiguous() &&
+          gy.dim() == 2 && !autograd::any_batched(gy))
         out[2] = bias_grad(gy);
       else
         out[2] = sum(gy, 0);
