@@ -123,13 +123,17 @@ struct LnForwardArgs {
     }
   }
 }
-XGRAD_TARGET_AVX2 void ln_forward_rows_avx2(const LnForwardArgs& a, std::int64_t r0,
-                                            std::int64_t r1) {
-  ln_forward_rows_impl(a, r0, r1);
+
+// A row kernel's AVX2 instance (its always-inline body compiled for AVX2 + FMA) and the
+// run-time choice between it and the baseline one (detail/cpu.hpp).
+template <class Args, void (*Impl)(const Args&, std::int64_t, std::int64_t)>
+XGRAD_TARGET_AVX2 void rows_avx2(const Args& a, std::int64_t r0, std::int64_t r1) {
+  Impl(a, r0, r1);
 }
-void ln_forward_rows(const LnForwardArgs& a, std::int64_t r0, std::int64_t r1) {
-  if (detail::use_avx2()) return ln_forward_rows_avx2(a, r0, r1);
-  ln_forward_rows_impl(a, r0, r1);
+template <class Args, void (*Impl)(const Args&, std::int64_t, std::int64_t)>
+void run_rows(const Args& a, std::int64_t r0, std::int64_t r1) {
+  if (detail::use_avx2()) return rows_avx2<Args, Impl>(a, r0, r1);
+  Impl(a, r0, r1);
 }
 
 struct LnBackwardArgs {
@@ -185,14 +189,6 @@ struct LnBackwardArgs {
     float* __restrict dx = a.dx + r * M;
     for (std::int64_t j = 0; j < M; ++j) dx[j] = is * (dxhat[j] - ma - xhat[j] * mb);
   }
-}
-XGRAD_TARGET_AVX2 void ln_backward_rows_avx2(const LnBackwardArgs& a, std::int64_t r0,
-                                             std::int64_t r1) {
-  ln_backward_rows_impl(a, r0, r1);
-}
-void ln_backward_rows(const LnBackwardArgs& a, std::int64_t r0, std::int64_t r1) {
-  if (detail::use_avx2()) return ln_backward_rows_avx2(a, r0, r1);
-  ln_backward_rows_impl(a, r0, r1);
 }
 
 // The sum of n values as double, in four interleaved partial sums (the serial chain of one
@@ -294,7 +290,7 @@ struct LayerNormBackward final : Node {
                            scratch.data() + 2 * M,
                            scratch.data() + 3 * M,
                            M};
-          ln_backward_rows(a, r0, r1);
+          run_rows<LnBackwardArgs, ln_backward_rows_impl>(a, r0, r1);
         });
       } else {
         detail::parallel_for(R, kRowGrain, [&](std::int64_t r0, std::int64_t r1, std::int64_t c) {
@@ -400,7 +396,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                             M,
                             eps};
       detail::parallel_for(rows.R, kRowGrain, [&](std::int64_t r0, std::int64_t r1, std::int64_t) {
-        ln_forward_rows(a, r0, r1);
+        run_rows<LnForwardArgs, ln_forward_rows_impl>(a, r0, r1);
       });
       return y;
     }
