@@ -213,9 +213,12 @@ std::map<std::string, std::string> check_resume_settings(const std::string& path
 }
 
 // Mean cross-entropy and accuracy of `model` over a whole dataset, without recording.
+// Batches of 64, the default training batch: the blocks a training step freed to the
+// allocator's pool serve evaluation again. Batches of 1,000 were no faster and raised the MLP
+// epoch's peak memory by 9 MiB (77 against 68 MiB); the printed loss and accuracy were the same.
 std::pair<double, double> evaluate(nn::Module& model, const data::Dataset& ds) {
   no_grad guard;
-  data::DataLoader loader(ds, {.batch_size = 1000});
+  data::DataLoader loader(ds, {.batch_size = 64});
   double loss = 0;
   std::int64_t correct = 0;
   for (auto& batch : loader) {
