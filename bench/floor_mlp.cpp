@@ -8,6 +8,13 @@
 // allocated once, flush-to-zero and denormals-are-zero on. No xgrad.
 //
 //   build/bench/floor_mlp [--data DIR] [--threads T] [--seed S] [--epochs N]
+//                         [--infer-passes N]
+//
+// --infer-passes N > 0 times inference instead, the floor of `xgrad_infer --model mlp` and
+// `torch_mlp --infer-passes N`: the 10,000 test images converted to float once, outside the
+// timed loop, then per pass the forward above (three cblas_sgemm calls, two fused bias + ReLU
+// loops) on batches of 1,000 rows and an argmax per row. One untimed warm-up pass; prints the
+// median pass as `RESULT impl=floor model=mlp infer_samples_per_s=<float> correct=<count>`.
 //
 // --threads sets OpenBLAS's pool (openblas_set_num_threads, looked up at run time); the fused
 // loops run on one thread. Prints one line, in the format of the libtorch twins:
@@ -21,6 +28,7 @@
 #include <dlfcn.h>
 #include <xmmintrin.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -95,11 +103,11 @@ struct Net {
         d1(static_cast<std::size_t>(batch) * kH1),
         y(static_cast<std::size_t>(batch)) {}
 
-  // logits = fc3(relu(fc2(relu(fc1(x))))) for the first `b` rows of x.
-  void forward(int b) {
+  // logits = fc3(relu(fc2(relu(fc1(xin))))) for the first `b` rows of xin (x by default).
+  void forward(int b, const float* xin = nullptr) {
     const float* P = p.data();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, kH1, kIn, 1.0f, x.data(), kIn,
-                P + Layout::w1, kIn, 0.0f, h1.data(), kH1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, kH1, kIn, 1.0f,
+                xin != nullptr ? xin : x.data(), kIn, P + Layout::w1, kIn, 0.0f, h1.data(), kH1);
     bias_relu(h1.data(), P + Layout::b1, b, kH1);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, kH2, kH1, 1.0f, h1.data(), kH1,
                 P + Layout::w2, kH1, 0.0f, h2.data(), kH2);
@@ -132,6 +140,14 @@ struct Net {
       }
     }
     return loss / b;
+  }
+
+  // torch.nn.Linear's default init of the three layers, in order.
+  void init(std::mt19937& rng) {
+    float* P = p.data();
+    init_linear(P + Layout::w1, P + Layout::b1, kH1, kIn, rng);
+    init_linear(P + Layout::w2, P + Layout::b2, kH2, kH1, rng);
+    init_linear(P + Layout::w3, P + Layout::b3, kOut, kH2, rng);
   }
 
   // Weight gradients (dW = dY^T X) and the gradients of the hidden activations.
@@ -190,11 +206,44 @@ void set_blas_threads(int n) {
     reinterpret_cast<SetThreads>(sym)(n);
 }
 
+// The inference floor (see the header): median samples/s of `passes` timed passes.
+int infer(const bench::Dataset& test, int passes, unsigned seed) {
+  constexpr int kBatch = 1000;
+  Net net(kBatch);
+  std::mt19937 init_rng(seed);
+  net.init(init_rng);
+  const std::size_t n = static_cast<std::size_t>(test.n);
+  std::vector<float> images(n * kIn);
+  for (std::size_t i = 0; i < images.size(); ++i)
+    images[i] = static_cast<float>(test.pixels[i]) * (1.0f / 255.0f);
+  long long correct = 0;
+  std::vector<double> rates;
+  for (int pass = 0; pass <= passes; ++pass) {  // pass 0 is the warm-up
+    correct = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t b = 0; b < n; b += kBatch) {
+      const int rows = static_cast<int>(std::min<std::size_t>(kBatch, n - b));
+      net.forward(rows, images.data() + b * kIn);
+      for (int r = 0; r < rows; ++r) {
+        const float* l = net.logits.data() + r * kOut;
+        correct +=
+            std::max_element(l, l + kOut) - l == test.labels[b + static_cast<std::size_t>(r)];
+      }
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (pass > 0) rates.push_back(static_cast<double>(n) / s);
+  }
+  std::sort(rates.begin(), rates.end());
+  std::printf("RESULT impl=floor model=mlp infer_samples_per_s=%.1f correct=%lld\n",
+              rates[rates.size() / 2], correct);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string data = "/usr/share/datasets/fashion-mnist";
-  int threads = 1, epochs = 1;
+  int threads = 1, epochs = 1, infer_passes = 0;
   unsigned seed = 42;
   for (int i = 1; i < argc; ++i) {
     const bool has = i + 1 < argc;
@@ -206,13 +255,17 @@ int main(int argc, char** argv) {
       seed = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
     } else if (std::strcmp(argv[i], "--epochs") == 0 && has) {
       epochs = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--infer-passes") == 0 && has) {
+      infer_passes = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: floor_mlp [--data DIR] [--threads T] [--seed S] [--epochs N]\n");
+      std::fprintf(stderr,
+                   "usage: floor_mlp [--data DIR] [--threads T] [--seed S] [--epochs N] "
+                   "[--infer-passes N]\n");
       return 2;
     }
   }
-  if (threads < 1 || epochs < 1) {
-    std::fprintf(stderr, "floor_mlp: --threads and --epochs must be >= 1\n");
+  if (threads < 1 || epochs < 1 || infer_passes < 0) {
+    std::fprintf(stderr, "floor_mlp: --threads and --epochs must be >= 1, --infer-passes >= 0\n");
     return 2;
   }
   set_blas_threads(threads);
@@ -226,13 +279,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "floor_mlp: %s\n", e.what());
     return 1;
   }
+  if (infer_passes > 0) return infer(test, infer_passes, seed);
   constexpr int kBatch = 64;
   Net net(kBatch);
   std::mt19937 init_rng(seed);
-  float* P = net.p.data();
-  init_linear(P + Layout::w1, P + Layout::b1, kH1, kIn, init_rng);
-  init_linear(P + Layout::w2, P + Layout::b2, kH2, kH1, init_rng);
-  init_linear(P + Layout::w3, P + Layout::b3, kOut, kH2, init_rng);
+  net.init(init_rng);
 
   std::mt19937_64 rng(seed);
   std::vector<std::int64_t> order(static_cast<std::size_t>(train.n));
