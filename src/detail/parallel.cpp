@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -71,18 +72,25 @@ struct RegionMark {
 // chunks. Idle workers spin for a short while, yielding the core (the next GEMM or conv/pool
 // call of a training step comes within microseconds), then sleep on a condition variable.
 //
-// Machines are shared: when another process keeps a worker's core busy, the OS can stop the
-// worker in the middle of a chunk for a whole time slice (milliseconds) while the caller,
-// done with its own chunks, waits for it. The caller measures this: a job whose wait for the
-// workers' last chunks exceeds twice the caller's own work (and 50 us) makes the pool back
-// off, running the next jobs serially on the caller (64 jobs, doubling with each further
-// slow job up to 8192, halved by each job without such a wait). So more threads cost at most
-// a few probing jobs on a busy machine, never a time slice per job.
+// Machines are shared. When another process keeps a worker's core busy, the worker either
+// runs no chunk (the caller does them all, one after another: the pool only cost the hand-off),
+// or the OS stops it in the middle of a chunk for a whole time slice (milliseconds) while the
+// caller, done with its own chunks, waits for it; a worker moved onto the caller's core takes
+// its time slices from the caller. So the caller measures every job: how long it took against
+// how long it would have taken alone (judge()). When recent jobs gained nothing, the pool backs
+// off for a while (the next jobs run serially on the caller, with no hand-off at all), then
+// probes again, backing off for longer each time the probe fails. More threads then cost a few
+// probing jobs per back-off on a busy machine, and never lose to one thread for long.
 class ThreadPool {
  public:
   static ThreadPool& instance() {
     static ThreadPool pool;
     return pool;
+  }
+
+  PoolStats stats() {
+    std::lock_guard<std::mutex> lock(run_mu_);
+    return stats_;
   }
 
   ~ThreadPool() {
@@ -100,10 +108,12 @@ class ThreadPool {
   bool run(int workers, std::int64_t n, const std::function<void(std::int64_t)>& job) {
     std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
-    if (skip_ > 0) {  // backing off (see above): the caller runs this job alone
-      --skip_;
+    const auto start = std::chrono::steady_clock::now();
+    if (start < serial_until_) {  // backing off (see above)
+      ++stats_.serial_jobs;
       return false;
     }
+    ++stats_.parallel_jobs;
     grow(workers);
     std::uint64_t gen;
     {
@@ -113,31 +123,26 @@ class ThreadPool {
       active_ = workers;
       error_ = nullptr;
       done_.store(0, std::memory_order_relaxed);
+      front_.store(0, std::memory_order_relaxed);
+      back_.store(n, std::memory_order_relaxed);
       gen = generation_.load(std::memory_order_relaxed) + 1;
       next_.store(gen << 32, std::memory_order_relaxed);
       generation_.store(gen, std::memory_order_release);
     }
     wake_.notify_all();
-    const auto t0 = std::chrono::steady_clock::now();
-    work(gen, job, n);
-    const auto t1 = std::chrono::steady_clock::now();
+    const double cpu0 = thread_cpu_seconds();
+    const std::int64_t own = work(gen, job, n, true);
+    const double cpu1 = thread_cpu_seconds();
     // Wait until every claimed chunk has finished.
     const auto all_done = [&] { return done_.load(std::memory_order_acquire) == n; };
-    if (!all_done()) {
-      if (!spin_until(all_done, 50)) {
-        std::unique_lock<std::mutex> lock(mu_);
-        finished_.wait(lock, all_done);
-      }
-      const auto waited = std::chrono::steady_clock::now() - t1;
-      if (waited > 2 * (t1 - t0) + std::chrono::microseconds(50)) {
-        backoff_ = std::clamp(2 * backoff_, 64, 8192);
-        skip_ = backoff_;
-      } else {
-        backoff_ /= 2;
-      }
-    } else {
-      backoff_ /= 2;
+    if (!all_done() && !spin_until(all_done, 50)) {
+      std::unique_lock<std::mutex> lock(mu_);
+      finished_.wait(lock, all_done);
     }
+    const auto end = std::chrono::steady_clock::now();
+    if (own > 0)
+      judge(std::chrono::duration<double>(end - start).count(),
+            (cpu1 - cpu0) * static_cast<double>(n) / static_cast<double>(own), end);
     std::exception_ptr err;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -160,16 +165,22 @@ class ThreadPool {
     }
   }
 
-  // Claims and runs chunks of generation `gen` until none is left (or the job moved on).
-  void work(std::uint64_t gen, const std::function<void(std::int64_t)>& job, std::int64_t n) {
-    for (;;) {
+  // Claims and runs chunks of generation `gen` until none is left (or the job moved on);
+  // returns how many it ran. The caller takes chunks from the front, the workers from the
+  // back: a thread then runs the same part of a job's range from one job to the next (the
+  // same rows of a weight gradient's GEMM, the same elements of the optimizer's update that
+  // reads them), so that part stays in that core's cache.
+  std::int64_t work(std::uint64_t gen, const std::function<void(std::int64_t)>& job, std::int64_t n,
+                    bool caller = false) {
+    for (std::int64_t ran = 0;; ++ran) {
       std::uint64_t v = next_.load(std::memory_order_relaxed);
-      std::int64_t c;
-      do {
-        if ((v >> 32) != (gen & 0xffffffffu)) return;
-        c = static_cast<std::int64_t>(v & 0xffffffffu);
-        if (c >= n) return;
+      do {  // claim one of the n chunks of this generation
+        if ((v >> 32) != (gen & 0xffffffffu)) return ran;
+        if (static_cast<std::int64_t>(v & 0xffffffffu) >= n) return ran;
       } while (!next_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel));
+      // At most n claims succeed, so the front and the back never overlap.
+      const std::int64_t c = caller ? front_.fetch_add(1, std::memory_order_relaxed)
+                                    : back_.fetch_sub(1, std::memory_order_relaxed) - 1;
       try {
         RegionMark mark;
         job(c);
@@ -207,9 +218,41 @@ class ThreadPool {
     }
   }
 
-  std::mutex run_mu_;  // one job at a time
-  int backoff_ = 0;    // the length of the current back-off (under run_mu_)
-  int skip_ = 0;       // jobs still to run serially (under run_mu_)
+  // The caller's CPU time in seconds (its own chunks, without the time it was descheduled).
+  static double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+
+  // Weighs one job: it took `wall` seconds; the caller alone would have taken `serial` (its
+  // CPU time per chunk, which leaves out the time it was descheduled, times the chunks). The
+  // running mean of wall / serial over the last ~8 jobs at kNoGain or more (the threads gained
+  // nothing: the workers' cores are busy, or they share the caller's) starts a back-off:
+  // `period_` of serial jobs, doubling with each back-off (1 ms to 0.5 s) until 256 jobs in a
+  // row keep the mean under kNoGain, which sets it back to 1 ms. A probe after a back-off
+  // starts from kProbe, so a few jobs without gain end it.
+  void judge(double wall, double serial, std::chrono::steady_clock::time_point now) {
+    const double ratio = std::min(wall / std::max(serial, 1e-9), 8.0);
+    ratio_ += (ratio - ratio_) * 0.125;
+    if (ratio_ >= kNoGain) {
+      serial_until_ = now + period_;
+      ++stats_.backoffs;
+      period_ = std::min(period_ * 2, std::chrono::microseconds(512000));
+      ratio_ = kProbe;
+      good_jobs_ = 0;
+    } else if (++good_jobs_ == 256) {
+      period_ = std::chrono::microseconds(1000);
+    }
+  }
+
+  static constexpr double kNoGain = 0.97, kProbe = 0.8;
+  double ratio_ = kProbe;                   // the running mean of wall / serial (under run_mu_)
+  int good_jobs_ = 0;                       // jobs since the last back-off (under run_mu_)
+  std::chrono::microseconds period_{1000};  // the next back-off's length
+  std::chrono::steady_clock::time_point serial_until_{};  // the current back-off's end
+  PoolStats stats_;                                       // (under run_mu_)
+  std::mutex run_mu_;                                     // one job at a time
   std::mutex mu_;
   std::condition_variable wake_, finished_;
   std::vector<std::thread> threads_;
@@ -219,7 +262,9 @@ class ThreadPool {
   bool stop_ = false;
   std::exception_ptr error_;
   std::atomic<std::uint64_t> generation_{0};
-  std::atomic<std::uint64_t> next_{0};  // generation << 32 | next unclaimed chunk
+  std::atomic<std::uint64_t> next_{0};  // generation << 32 | chunks claimed
+  std::atomic<std::int64_t> front_{0};  // the caller's next chunk
+  std::atomic<std::int64_t> back_{0};   // one past the workers' next chunk
   std::atomic<std::int64_t> done_{0};
 };
 
@@ -250,6 +295,10 @@ void parallel_run_fn(int threads, std::int64_t chunks,
                      const std::function<void(std::int64_t)>& job) {
   if (parallel_try_run_fn(threads, chunks, job)) return;
   for (std::int64_t c = 0; c < chunks; ++c) job(c);
+}
+
+PoolStats pool_stats() {
+  return ThreadPool::instance().stats();
 }
 
 bool in_parallel_region() {

@@ -56,6 +56,15 @@ bool parallel_try_run(int threads, std::int64_t chunks, F&& job) {
   return parallel_try_run_fn(threads, chunks, [&job](std::int64_t c) { job(c); });
 }
 
+/// What the pool did since the process started: jobs it ran on several threads, jobs it
+/// handed back to the caller to run serially because it was backing off (not counting jobs
+/// with one thread, nested or concurrent ones), and the back-offs it started because recent
+/// jobs gained nothing from the threads (a busy machine). For tests and benchmarks.
+struct PoolStats {
+  std::int64_t parallel_jobs = 0, serial_jobs = 0, backoffs = 0;
+};
+PoolStats pool_stats();
+
 /// True on a thread while it runs a chunk of parallel_for / parallel_run (nested calls run
 /// serially).
 bool in_parallel_region();
