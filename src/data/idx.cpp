@@ -2,10 +2,15 @@
 
 #include <zlib.h>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -69,6 +74,22 @@ void store_be32(unsigned char* p, std::uint32_t v) {
   p[1] = static_cast<unsigned char>(v >> 16);
   p[2] = static_cast<unsigned char>(v >> 8);
   p[3] = static_cast<unsigned char>(v);
+}
+
+/// Asks the kernel to back the 2 MiB-aligned part of [p, p + bytes) with transparent huge pages
+/// (granted in THP's "madvise" mode, Debian's default, and in "always"). A shuffled batch reads
+/// rows anywhere in the training images (47 MB for Fashion-MNIST): with 4 KiB pages nearly
+/// every row cost a TLB miss. Advice only: a kernel that refuses changes nothing.
+void advise_huge_pages(void* p, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t k2M = std::uintptr_t{1} << 21;
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t begin = (at + k2M - 1) & ~(k2M - 1), end = (at + bytes) & ~(k2M - 1);
+  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
 }
 
 /// A gzFile opened for reading, closed on destruction. read() returns how many bytes it got
@@ -221,6 +242,7 @@ IdxArray read_idx(const std::filesystem::path& path, std::optional<int> expected
   // the header claimed.
   try {
     out.data.reserve(static_cast<std::size_t>(numel));
+    advise_huge_pages(out.data.data(), out.data.capacity());  // before resize() touches pages
   } catch (const std::bad_alloc&) {
     fail("read_idx: ", quoted(path), ": cannot allocate ", numel, " bytes for dims ",
          format_shape(out.dims));
