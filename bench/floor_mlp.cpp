@@ -8,7 +8,13 @@
 // allocated once, flush-to-zero and denormals-are-zero on. No xgrad.
 //
 //   build/bench/floor_mlp [--data DIR] [--threads T] [--seed S] [--epochs N]
-//                         [--infer-passes N]
+//                         [--infer-passes N] [--torch-adam]
+//
+// --torch-adam computes Adam's update with torch 1.13's operations and roundings, as xgrad
+// does to match torch.optim bit for bit: the bias correction divides by sqrt(bc2) instead of
+// multiplying by its inverse, a second division per element (the floor's own update is one
+// square root and one division), and -ffp-contract=fast cannot fuse more than torch's fmas
+// because they are written out.
 //
 // --infer-passes N > 0 times inference instead, the floor of `xgrad_infer --model mlp` and
 // `torch_mlp --infer-passes N`: the 10,000 test images converted to float once, outside the
@@ -180,18 +186,47 @@ struct Net {
     const float* __restrict G = g.data();
     float* __restrict M = m.data();
     float* __restrict V = v.data();
+    if (torch_adam) {
+      // torch 1.13's operations and roundings, as xgrad's Adam computes them: the bias
+      // correction divides by sqrt(bc2) (a second division per element) instead of
+      // multiplying by its inverse, and no multiply-add is fused except torch's own.
+      const float bc2s = std::sqrt(bc2), neg_step = -step_size;
+      for (std::size_t i = 0; i < Layout::total; ++i) {
+        const float m = std::fma(1.0f - beta1, G[i], M[i] * beta1);
+        const float v = std::fma((1.0f - beta2) * G[i], G[i], V[i] * beta2);
+        M[i] = m;
+        V[i] = v;
+        P[i] = P[i] + (neg_step * m) / (std::sqrt(v) / bc2s + eps);
+      }
+      return;
+    }
     for (std::size_t i = 0; i < Layout::total; ++i) {
       M[i] = beta1 * M[i] + (1.0f - beta1) * G[i];
       V[i] = beta2 * V[i] + (1.0f - beta2) * G[i] * G[i];
       P[i] -= step_size * M[i] / (std::sqrt(V[i]) * inv_sqrt_bc2 + eps);
     }
   }
+  bool torch_adam = false;
 };
 
 // Gathers rows idx[begin, begin+b) of the uint8 images into x as float in [0, 1].
+// Rows are fetched 4 ahead, as xgrad's MnistDataset::get_batch does (the rows of a shuffled
+// batch lie anywhere in 47 MB of images).
 void make_batch(const bench::Dataset& ds, const std::vector<std::int64_t>& idx, std::size_t begin,
                 int b, Net& net) {
+  const auto prefetch_row = [&](int r) {
+    const std::uint8_t* row = ds.pixels.data() + idx[begin + static_cast<std::size_t>(r)] * kIn;
+    for (int off = 0; off < kIn; off += 64) {
+#if defined(__x86_64__) || defined(__i386__)
+      asm volatile("prefetcht0 %0" : : "m"(row[off]));  // GCC drops a loop of __builtin_prefetch
+#else
+      __builtin_prefetch(row + off);
+#endif
+    }
+  };
+  for (int r = 0; r < std::min(b, 4); ++r) prefetch_row(r);
   for (int r = 0; r < b; ++r) {
+    if (r + 4 < b) prefetch_row(r + 4);
     const std::int64_t src = idx[begin + static_cast<std::size_t>(r)];
     const std::uint8_t* in = ds.pixels.data() + src * kIn;
     float* out = net.x.data() + static_cast<std::size_t>(r) * kIn;
@@ -244,6 +279,7 @@ int infer(const bench::Dataset& test, int passes, unsigned seed) {
 int main(int argc, char** argv) {
   std::string data = "/usr/share/datasets/fashion-mnist";
   int threads = 1, epochs = 1, infer_passes = 0;
+  bool torch_adam = false;
   unsigned seed = 42;
   for (int i = 1; i < argc; ++i) {
     const bool has = i + 1 < argc;
@@ -255,12 +291,14 @@ int main(int argc, char** argv) {
       seed = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
     } else if (std::strcmp(argv[i], "--epochs") == 0 && has) {
       epochs = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--torch-adam") == 0) {
+      torch_adam = true;
     } else if (std::strcmp(argv[i], "--infer-passes") == 0 && has) {
       infer_passes = std::atoi(argv[++i]);
     } else {
       std::fprintf(stderr,
                    "usage: floor_mlp [--data DIR] [--threads T] [--seed S] [--epochs N] "
-                   "[--infer-passes N]\n");
+                   "[--infer-passes N] [--torch-adam]\n");
       return 2;
     }
   }
@@ -282,6 +320,7 @@ int main(int argc, char** argv) {
   if (infer_passes > 0) return infer(test, infer_passes, seed);
   constexpr int kBatch = 64;
   Net net(kBatch);
+  net.torch_adam = torch_adam;
   std::mt19937 init_rng(seed);
   net.init(init_rng);
 
