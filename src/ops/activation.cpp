@@ -289,9 +289,30 @@ struct GeluBackward final : Node {
   Saved s, dydx;
   std::string_view name() const override { return "gelu"; }
   tensor_list apply(tensor_list&& g) override {
-    if (!detail::backward_needs_ops())
-      return {binary_parallel(g[0], saved(dydx), "gelu_backward",
+    if (!detail::backward_needs_ops()) {
+      const Tensor d = saved(dydx);
+      Tensor& gy = g[0];
+      // When nothing else holds the incoming gradient (the fresh output of the next layer's
+      // backward, as a training step's), g ⊙ y' is written over it: the same products, one
+      // [rows, width] buffer fewer to allocate and stream through memory.
+      if (gy.impl().use_count() == 1 && gy.storage().use_count() == 1 && gy.is_contiguous() &&
+          gy.offset() == 0 && !gy.requires_grad() && !autograd::any_batched(gy) &&
+          gy.shape() == d.shape() && gy.dtype() == d.dtype() && d.is_contiguous() &&
+          gy.numel() >= 2 * kParallelGrain) {
+        dispatch_floating(gy.dtype(), "gelu_backward", [&]<class T>() {
+          T* pg = gy.data_ptr<T>();
+          const T* pd = d.data_ptr<T>();
+          detail::parallel_for(
+              gy.numel(), kParallelGrain, [&](std::int64_t i0, std::int64_t i1, std::int64_t) {
+                detail::run_binary(static_cast<const T*>(pg + i0), pd + i0, pg + i0, i1 - i0,
+                                   [](T gv, T dv) { return gv * dv; });
+              });
+        });
+        return {std::move(gy)};
+      }
+      return {binary_parallel(gy, d, "gelu_backward",
                               []<class T>(T) { return [](T gv, T dv) { return gv * dv; }; })};
+    }
     return {fused_backward(g[0], saved(s), GeluDerivative{})};
   }
 };
