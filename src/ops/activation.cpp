@@ -737,7 +737,8 @@ Tensor linear_gelu(const Tensor& x, const Tensor& w, const Tensor& b) {
           16, (std::int64_t(256) << 10) / static_cast<std::int64_t>(sizeof(T) * o) / 16 * 16);
       detail::parallel_for(n, rows, [&](std::int64_t r0, std::int64_t r1, std::int64_t) {
         const std::int64_t m = r1 - r0;
-        std::vector<T> h(static_cast<std::size_t>(m * o));
+        thread_local std::vector<T> h;  // per thread, kept: no allocation in a training step
+        h.resize(static_cast<std::size_t>(m * o));
         T beta = T(0);
         if (pb != nullptr) {
           for (std::int64_t i = 0; i < m; ++i) std::copy_n(pb, o, h.data() + i * o);
