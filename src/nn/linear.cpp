@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "xgrad/nn/init.hpp"
+#include "xgrad/ops/activation.hpp"
 #include "xgrad/ops/linalg.hpp"
 
 namespace xgrad::nn {
@@ -29,6 +30,11 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, LinearOption
 
 Tensor Linear::forward(const Tensor& x) {
   return linear(x, weight, bias);
+}
+
+Tensor Linear::forward_gelu(const Tensor& x) {
+  auto scope = enter_scope();
+  return linear_gelu(x, weight, bias);
 }
 
 }  // namespace xgrad::nn

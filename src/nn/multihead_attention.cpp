@@ -84,11 +84,52 @@ AttentionResult MultiheadAttention::forward(const Tensor& query, const Tensor& k
         query.shape(), ", key ", key.shape(), " and value ", value.shape(),
         " disagree on the batch or the source length", batch_first_ ? " (batch_first)" : "");
 
-  // Projections: three GEMMs with the slices of in_proj_weight, for self-attention too: q, k
-  // and v are then each contiguous [B, T, E], their heads views [B, H, T, D] that the fused
-  // attention reads in place, and the backward adds three [B, T, E] gradients where one
-  // [B, T, 3E] projection would take each of q, k, v's gradients into a zeroed [B, T, 3E] (a
-  // slice's backward) before adding those.
+  // The masks, as one additive float mask broadcastable to [B, H, L, S].
+  const Dtype dtype = q_in.dtype();
+  auto masks = [&] {
+    Tensor mask;
+    if (args.attn_mask.defined()) {
+      check(!args.is_causal, "MultiheadAttention: give either attn_mask or is_causal, not both");
+      const Tensor& m = args.attn_mask;
+      Tensor a = additive(m, dtype, "attn_mask");
+      if (m.dim() == 2) {
+        check(m.size(0) == L && m.size(1) == S, "MultiheadAttention: attn_mask of shape ",
+              m.shape(), " should be [", L, ",", S, "]");
+        mask = reshape(a, {1, 1, L, S});
+      } else {
+        check(m.dim() == 3 && m.size(0) == B * H && m.size(1) == L && m.size(2) == S,
+              "MultiheadAttention: attn_mask of shape ", m.shape(), " should be [", L, ",", S,
+              "] or [", B * H, ",", L, ",", S, "]");
+        mask = reshape(a, {B, H, L, S});
+      }
+    }
+    if (args.key_padding_mask.defined()) {
+      const Tensor& m = args.key_padding_mask;
+      const Shape want = batched ? Shape{B, S} : Shape{S};
+      check(m.shape() == want, "MultiheadAttention: key_padding_mask of shape ", m.shape(),
+            " should be ", want);
+      Tensor a = reshape(additive(m, dtype, "key_padding_mask"), {B, 1, 1, S});
+      mask = mask.defined() ? add(mask, a) : a;
+    }
+    return mask;
+  };
+  const double p = is_training() ? dropout_ : 0.0;
+  if (!args.need_weights && query.impl() == key.impl() && key.impl() == value.impl()) {
+    // Self-attention: q, k and v from one GEMM with all of in_proj_weight, [B, T, 3E], which
+    // the packed fused attention reads in place; its backward writes their gradients into one
+    // [B, T, 3E] tensor, so the backward is one GEMM for dx and one for the weight too.
+    Tensor out = scaled_dot_product_attention_packed(linear(q_in, in_proj_weight, in_proj_bias), H,
+                                                     masks(), p, args.is_causal);
+    out = (*out_proj)(out);
+    if (!batched)
+      out = squeeze(out, 0);
+    else if (!batch_first_)
+      out = transpose(out, 0, 1);
+    return {out, Tensor{}};
+  }
+  // Otherwise (query, key and value differ, or the weights are wanted): three GEMMs with the
+  // slices of in_proj_weight; q, k and v are each contiguous [B, T, E], their heads views
+  // [B, H, T, D] that the fused attention reads in place.
   auto w = [&](std::int64_t i) { return slice(in_proj_weight, 0, i * E, (i + 1) * E); };
   auto b = [&](std::int64_t i) {
     return in_proj_bias.defined() ? slice(in_proj_bias, 0, i * E, (i + 1) * E) : Tensor();
@@ -100,33 +141,7 @@ AttentionResult MultiheadAttention::forward(const Tensor& query, const Tensor& k
   Tensor q = heads(linear(q_in, w(0), b(0)), L);
   Tensor k = heads(linear(k_in, w(1), b(1)), S);
   Tensor v = heads(linear(v_in, w(2), b(2)), S);
-
-  // The masks, as one additive float mask broadcastable to [B, H, L, S].
-  Tensor mask;
-  if (args.attn_mask.defined()) {
-    check(!args.is_causal, "MultiheadAttention: give either attn_mask or is_causal, not both");
-    const Tensor& m = args.attn_mask;
-    Tensor a = additive(m, q.dtype(), "attn_mask");
-    if (m.dim() == 2) {
-      check(m.size(0) == L && m.size(1) == S, "MultiheadAttention: attn_mask of shape ", m.shape(),
-            " should be [", L, ",", S, "]");
-      mask = reshape(a, {1, 1, L, S});
-    } else {
-      check(m.dim() == 3 && m.size(0) == B * H && m.size(1) == L && m.size(2) == S,
-            "MultiheadAttention: attn_mask of shape ", m.shape(), " should be [", L, ",", S,
-            "] or [", B * H, ",", L, ",", S, "]");
-      mask = reshape(a, {B, H, L, S});
-    }
-  }
-  if (args.key_padding_mask.defined()) {
-    const Tensor& m = args.key_padding_mask;
-    const Shape want = batched ? Shape{B, S} : Shape{S};
-    check(m.shape() == want, "MultiheadAttention: key_padding_mask of shape ", m.shape(),
-          " should be ", want);
-    Tensor a = reshape(additive(m, q.dtype(), "key_padding_mask"), {B, 1, 1, S});
-    mask = mask.defined() ? add(mask, a) : a;
-  }
-  const double p = is_training() ? dropout_ : 0.0;
+  const Tensor mask = masks();
 
   Tensor out, weights;  // out [B, H, L, D]
   if (args.need_weights) {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "detail/blas.hpp"
 #include "detail/kernel.hpp"
 #include "detail/parallel.hpp"
 #include "detail/vec_math.hpp"
@@ -12,6 +13,7 @@
 #include "xgrad/autograd/grad_mode.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/linalg.hpp"
 #include "xgrad/ops/reduction.hpp"
 #include "xgrad/ops/shape.hpp"
 
@@ -289,9 +291,30 @@ struct GeluBackward final : Node {
   Saved s, dydx;
   std::string_view name() const override { return "gelu"; }
   tensor_list apply(tensor_list&& g) override {
-    if (!detail::backward_needs_ops())
-      return {binary_parallel(g[0], saved(dydx), "gelu_backward",
+    if (!detail::backward_needs_ops()) {
+      const Tensor d = saved(dydx);
+      Tensor& gy = g[0];
+      // When nothing else holds the incoming gradient (the fresh output of the next layer's
+      // backward, as a training step's), g ⊙ y' is written over it: the same products, one
+      // [rows, width] buffer fewer to allocate and stream through memory.
+      if (gy.impl().use_count() == 1 && gy.storage().use_count() == 1 && gy.is_contiguous() &&
+          gy.offset() == 0 && !gy.requires_grad() && !autograd::any_batched(gy) &&
+          gy.shape() == d.shape() && gy.dtype() == d.dtype() && d.is_contiguous() &&
+          gy.numel() >= 2 * kParallelGrain) {
+        dispatch_floating(gy.dtype(), "gelu_backward", [&]<class T>() {
+          T* pg = gy.data_ptr<T>();
+          const T* pd = d.data_ptr<T>();
+          detail::parallel_for(
+              gy.numel(), kParallelGrain, [&](std::int64_t i0, std::int64_t i1, std::int64_t) {
+                detail::run_binary(static_cast<const T*>(pg + i0), pd + i0, pg + i0, i1 - i0,
+                                   [](T gv, T dv) { return gv * dv; });
+              });
+        });
+        return {std::move(gy)};
+      }
+      return {binary_parallel(gy, d, "gelu_backward",
                               []<class T>(T) { return [](T gv, T dv) { return gv * dv; }; })};
+    }
     return {fused_backward(g[0], saved(s), GeluDerivative{})};
   }
 };
@@ -620,6 +643,125 @@ Tensor gelu(const Tensor& a) {
     return [](T x) { return x * T(0.5) * (T(1) + detail::verf(x * T(M_SQRT1_2))); };
   });
   return activation(a, out, a, GeluDerivative{});
+}
+
+namespace {
+
+// linear_gelu's node: with y' = gelu'(h) from the forward, dz = g ⊙ y' (written over g when
+// nothing else holds it; the bias gradient, its column sums, gathered in the same pass), then
+// linear's products dx = dz·w and dw = dzᵀ·x. With create_graph the same vjp with ops, h
+// recomputed from x, w, b (gelu's fused backward on it, as gelu's node does).
+struct LinearGeluBackward final : Node {
+  Saved x, w, b, dydx;
+  std::string_view name() const override { return "linear_gelu"; }
+  tensor_list apply(tensor_list&& g) override {
+    const Tensor xv = saved(x), wv = saved(w);
+    const std::int64_t in = wv.size(1), o = wv.size(0), n = xv.numel() / in;
+    tensor_list out(3);
+    Tensor x2 = reshape(xv, {n, in});
+    if (detail::backward_needs_ops()) {
+      const Tensor bv = saved(b);
+      const Tensor dz = fused_backward(reshape(g[0], {n, o}), linear(x2, wv, bv), GeluDerivative{});
+      if (needs_input_grad(0)) out[0] = reshape(matmul(dz, wv), xv.shape());
+      if (needs_input_grad(1)) out[1] = matmul(dz.t(), x2);
+      if (needs_input_grad(2)) out[2] = sum(dz, 0);
+      return out;
+    }
+    const Tensor d = saved(dydx);
+    Tensor& gy = g[0];
+    const bool overwrite = gy.impl().use_count() == 1 && gy.storage().use_count() == 1 &&
+                           gy.is_contiguous() && !gy.requires_grad() && gy.dtype() == d.dtype();
+    Tensor dz = overwrite ? reshape(gy, {n, o}) : empty({n, o}, d.dtype());
+    const Tensor gc = overwrite ? dz : reshape(gy, {n, o}).contiguous();
+    const bool want_db = needs_input_grad(2);
+    dispatch_floating(d.dtype(), "linear_gelu_backward", [&]<class T>() {
+      const T* pg = gc.data_ptr<T>();
+      const T* pd = d.data_ptr<T>();
+      T* pz = dz.data_ptr<T>();
+      const std::int64_t chunks = detail::parallel_chunks(n, kRowGrain);
+      std::vector<double> part(want_db ? static_cast<std::size_t>(chunks * o) : 0, 0.0);
+      detail::parallel_for(n, kRowGrain, [&](std::int64_t r0, std::int64_t r1, std::int64_t c) {
+        detail::run_binary(pg + r0 * o, pd + r0 * o, pz + r0 * o, (r1 - r0) * o,
+                           [](T gv, T dv) { return gv * dv; });
+        if (!want_db) return;
+        double* acc = part.data() + c * o;
+        for (std::int64_t r = r0; r < r1; ++r)
+          for (std::int64_t j = 0; j < o; ++j) acc[j] += pz[r * o + j];
+      });
+      if (want_db) {
+        Tensor db = empty({o}, dtype_of<T>);
+        T* pb = db.data_ptr<T>();
+        for (std::int64_t j = 0; j < o; ++j) {
+          double s = 0;
+          for (std::int64_t c = 0; c < chunks; ++c) s += part[static_cast<std::size_t>(c * o + j)];
+          pb[j] = static_cast<T>(s);
+        }
+        out[2] = db;
+      }
+    });
+    if (needs_input_grad(0)) out[0] = reshape(matmul(dz, wv), xv.shape());
+    if (needs_input_grad(1)) out[1] = matmul(dz.t(), x2);
+    return out;
+  }
+  static constexpr std::int64_t kRowGrain = 64;
+};
+
+}  // namespace
+
+Tensor linear_gelu(const Tensor& x, const Tensor& w, const Tensor& b) {
+  const bool fused =
+      !autograd::any_batched(x, w, b) && !has_tangent(x) && !has_tangent(w) &&
+      (!b.defined() || !has_tangent(b)) && autograd::any_requires_grad({&x, &w, &b}) &&
+      x.dim() >= 1 && w.dim() == 2 && x.shape().back() == w.size(1) && x.is_contiguous() &&
+      w.is_contiguous() && is_floating(x.dtype()) && w.dtype() == x.dtype() &&
+      (!b.defined() || (b.dtype() == x.dtype() && b.dim() == 1 && b.size(0) == w.size(0))) &&
+      x.numel() / std::max<std::int64_t>(w.size(1), 1) * w.size(0) >= 2 * kParallelGrain;
+  if (!fused) return gelu(linear(x, w, b));  // the composition: its checks, vmap and jvp
+  const std::int64_t in = w.size(1), o = w.size(0), n = x.numel() / in;
+  Shape shape = x.shape();
+  shape.back() = o;
+  Tensor out = empty(shape, x.dtype());
+  Tensor dydx = empty({n, o}, x.dtype());
+  {
+    no_grad guard;
+    dispatch_floating(x.dtype(), "linear_gelu", [&]<class T>() {
+      const Tensor bc = b.defined() ? b.detach().contiguous() : Tensor();
+      const T* px = x.data_ptr<T>();
+      const T* pw = w.data_ptr<T>();
+      const T* pb = bc.defined() ? bc.data_ptr<T>() : nullptr;
+      T* py = out.data_ptr<T>();
+      T* pd = dydx.data_ptr<T>();
+      // Blocks of rows whose h = x·wᵀ + b (~256 KiB) stays in the cache for gelu: h never
+      // goes to memory. A block of rows of a GEMM gives the bits of the whole product.
+      const std::int64_t rows = std::max<std::int64_t>(
+          16, (std::int64_t(256) << 10) / static_cast<std::int64_t>(sizeof(T) * o) / 16 * 16);
+      detail::parallel_for(n, rows, [&](std::int64_t r0, std::int64_t r1, std::int64_t) {
+        const std::int64_t m = r1 - r0;
+        thread_local std::vector<T> h;  // per thread, kept: no allocation in a training step
+        h.resize(static_cast<std::size_t>(m * o));
+        T beta = T(0);
+        if (pb != nullptr) {
+          for (std::int64_t i = 0; i < m; ++i) std::copy_n(pb, o, h.data() + i * o);
+          beta = T(1);
+        }
+        detail::gemm_call<T>(false, true, m, o, in, px + r0 * in, in, pw, in, beta, h.data(), o);
+        if constexpr (std::is_same_v<T, float>) {
+          if (detail::use_avx2()) {
+            gelu_with_derivative_avx2(h.data(), py + r0 * o, pd + r0 * o, m * o);
+            return;
+          }
+        }
+        gelu_with_derivative_loop(h.data(), py + r0 * o, pd + r0 * o, m * o);
+      });
+    });
+  }
+  record_op<LinearGeluBackward>({&x, &w, &b}, {&out}, [&](LinearGeluBackward& node) {
+    node.x = node.save(x);
+    node.w = node.save(w);
+    node.b = node.save(b);
+    node.dydx = node.save(dydx);
+  });
+  return out;
 }
 
 Tensor softplus(const Tensor& a, double beta, double threshold) {

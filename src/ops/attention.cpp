@@ -339,10 +339,15 @@ AttentionForward scaled_dot_product_attention_forward(const Tensor& q, const Ten
   return r;
 }
 
-AttentionGradients scaled_dot_product_attention_backward(
-    const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& output,
-    const Tensor& logsumexp, const Tensor& attn_mask, double dropout_p, bool is_causal,
-    double scale, std::uint64_t seed, bool want_mask_grad) {
+namespace {
+
+// The fused backward into r.grad_q, r.grad_k, r.grad_v when they are defined (kernel-writable
+// [..., n, m] views: rows apart, columns adjacent), else into new tensors in q's, k's, v's order.
+AttentionGradients backward_into(AttentionGradients r, const Tensor& grad_out, const Tensor& q,
+                                 const Tensor& k, const Tensor& v, const Tensor& output,
+                                 const Tensor& logsumexp, const Tensor& attn_mask, double dropout_p,
+                                 bool is_causal, double scale, std::uint64_t seed,
+                                 bool want_mask_grad) {
   const char* op = "scaled_dot_product_attention_backward";
   const Geometry g = check_inputs(q, k, v, attn_mask, dropout_p, is_causal, scale, op);
   Shape out_shape = g.batch, lse_shape = g.batch;
@@ -362,8 +367,10 @@ AttentionGradients scaled_dot_product_attention_backward(
   Tensor mc = attn_mask.defined() ? attn_mask.detach().contiguous() : Tensor{};
   detail::AttentionProblem p = problem_of(g, mc, dropout_p, is_causal, seed);
   const bool mask_grad = want_mask_grad && attn_mask.defined() && is_floating(attn_mask.dtype());
-  AttentionGradients r{empty_in_order_of(q.shape(), qc), empty_in_order_of(k.shape(), kc),
-                       empty_in_order_of(v.shape(), vc), Tensor{}};
+  if (!r.grad_q.defined()) r.grad_q = empty_in_order_of(q.shape(), qc);
+  if (!r.grad_k.defined()) r.grad_k = empty_in_order_of(k.shape(), kc);
+  if (!r.grad_v.defined()) r.grad_v = empty_in_order_of(v.shape(), vc);
+  r.grad_mask = Tensor{};
   p.q = layout_of(qc, g);
   p.k = layout_of(kc, g);
   p.v = layout_of(vc, g);
@@ -381,6 +388,124 @@ AttentionGradients scaled_dot_product_attention_backward(
   });
   if (mask_grad) r.grad_mask = sum_to(dmask, attn_mask.shape());
   return r;
+}
+
+// q, k, v of a packed projection qkv [B, L, 3·H·D] as [B, H, L, D] views of its memory (no
+// copy, no history): part 0, 1, 2 of each row, heads interleaved in it.
+Tensor packed_part(const Tensor& qkv, std::int64_t part, std::int64_t H) {
+  const std::int64_t B = qkv.size(0), L = qkv.size(1), E3 = qkv.size(2), D = E3 / (3 * H);
+  const std::int64_t sb = qkv.strides()[0], sl = qkv.strides()[1];
+  return Tensor(std::make_shared<TensorImpl>(qkv.storage(), Shape{B, H, L, D}, Shape{sb, D, sl, 1},
+                                             qkv.offset() + part * H * D, qkv.dtype()));
+}
+
+// The same with ops (differentiable in qkv): slice, reshape, permute.
+Tensor packed_part_with_ops(const Tensor& qkv, std::int64_t part, std::int64_t H) {
+  const std::int64_t B = qkv.size(0), L = qkv.size(1), E = qkv.size(2) / 3;
+  return permute(reshape(slice(qkv, 2, part * E, (part + 1) * E), {B, L, H, E / H}), {0, 2, 1, 3});
+}
+
+// [B, H, L, D] -> [B, L, H·D] (the heads side by side), with ops.
+Tensor merge_heads(const Tensor& t) {
+  return reshape(permute(t, {0, 2, 1, 3}), {t.size(0), t.size(2), t.size(1) * t.size(3)});
+}
+
+constexpr const char* kPackedOp = "scaled_dot_product_attention_packed";
+
+struct PackedAttentionBackward final : Node {
+  Saved qkv, mask, out, lse;
+  std::int64_t heads = 1;
+  double dropout_p = 0, scale = 1;
+  bool causal = false;
+  std::uint64_t seed = 0;
+  std::string_view name() const override { return kPackedOp; }
+
+  tensor_list apply(tensor_list&& grads) override {
+    const Tensor x = saved(qkv), mv = saved(mask), lv = saved(lse), ov = saved(out);
+    const std::int64_t B = x.size(0), L = x.size(1), E = x.size(2) / 3, D = E / heads;
+    // The output's gradient [B, L, E] as [B, H, L, D].
+    auto split_heads = [&](const Tensor& t) {
+      return permute(reshape(t, {B, L, heads, D}), {0, 2, 1, 3});
+    };
+    if (detail::backward_needs_ops()) {
+      const Tensor q = packed_part_with_ops(x, 0, heads), k = packed_part_with_ops(x, 1, heads),
+                   v = packed_part_with_ops(x, 2, heads);
+      Geometry g;
+      g.batch = {B, heads};
+      g.B = B * heads;
+      g.L = g.S = L;
+      g.E = g.Ev = D;
+      g.scale = scale;
+      tensor_list r = attention_vjp_with_ops(split_heads(grads[0]), q, k, v, mv, lv, dropout_p,
+                                             causal, seed, g, {true, true, true, false});
+      return {concat({merge_heads(r[0]), merge_heads(r[1]), merge_heads(r[2])}, 2)};
+    }
+    // dq, dk, dv written by the kernel straight into one [B, L, 3E] gradient, so linear's
+    // backward sees one dY for its one GEMM.
+    Tensor dx = empty({B, L, 3 * E}, x.dtype());
+    AttentionGradients r{packed_part(dx, 0, heads), packed_part(dx, 1, heads),
+                         packed_part(dx, 2, heads), Tensor{}};
+    const Tensor xd = x.detach();
+    backward_into(r, split_heads(grads[0].detach()), packed_part(xd, 0, heads),
+                  packed_part(xd, 1, heads), packed_part(xd, 2, heads), split_heads(ov.detach()),
+                  lv, mv, dropout_p, causal, scale, seed, false);
+    return {dx};
+  }
+};
+
+}  // namespace
+
+AttentionGradients scaled_dot_product_attention_backward(
+    const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& output,
+    const Tensor& logsumexp, const Tensor& attn_mask, double dropout_p, bool is_causal,
+    double scale, std::uint64_t seed, bool want_mask_grad) {
+  return backward_into({}, grad_out, q, k, v, output, logsumexp, attn_mask, dropout_p, is_causal,
+                       scale, seed, want_mask_grad);
+}
+
+Tensor scaled_dot_product_attention_packed(const Tensor& qkv, std::int64_t num_heads,
+                                           const Tensor& attn_mask, double dropout_p,
+                                           bool is_causal, std::optional<double> scale) {
+  check(qkv.defined() && qkv.dim() == 3, kPackedOp, ": expected qkv [B, L, 3*E], got ",
+        qkv.defined() ? qkv.shape() : Shape{});
+  check(num_heads > 0 && qkv.size(2) % (3 * num_heads) == 0 && qkv.size(2) > 0, kPackedOp,
+        ": the last dimension of qkv ", qkv.shape(), " must be 3 * num_heads (", num_heads,
+        ") * head_dim");
+  const std::int64_t B = qkv.size(0), L = qkv.size(1), E = qkv.size(2) / 3;
+  const bool float_mask_grad =
+      attn_mask.defined() && is_floating(attn_mask.dtype()) && attn_mask.requires_grad();
+  if (autograd::any_batched(qkv, attn_mask) || autograd::has_tangent(qkv) ||
+      (attn_mask.defined() && autograd::has_tangent(attn_mask)) || float_mask_grad ||
+      qkv.strides()[2] != 1) {
+    // The composition: views of qkv into scaled_dot_product_attention (its batching rule, jvp
+    // and mask gradient).
+    return merge_heads(scaled_dot_product_attention(
+        packed_part_with_ops(qkv, 0, num_heads), packed_part_with_ops(qkv, 1, num_heads),
+        packed_part_with_ops(qkv, 2, num_heads), attn_mask, dropout_p, is_causal, scale));
+  }
+  const Tensor x = qkv.detach();
+  const Tensor q = packed_part(x, 0, num_heads), k = packed_part(x, 1, num_heads),
+               v = packed_part(x, 2, num_heads);
+  const Geometry g = check_inputs(q, k, v, attn_mask, dropout_p, is_causal, scale, kPackedOp);
+  const std::uint64_t seed = draw_seed(dropout_p);
+  AttentionForward f =
+      scaled_dot_product_attention_forward(q, k, v, attn_mask, dropout_p, is_causal, g.scale, seed);
+  // f.output is [B, H, L, D] in q's memory order, [B, L, H, D]: [B, L, E] without a copy.
+  Tensor out(std::make_shared<TensorImpl>(f.output.storage(), Shape{B, L, E},
+                                          contiguous_strides({B, L, E}), f.output.offset(),
+                                          f.output.dtype()));
+  record_op<PackedAttentionBackward>({&qkv}, {&out}, [&](PackedAttentionBackward& n) {
+    n.qkv = n.save(qkv);
+    n.mask = n.save(attn_mask);
+    n.out = n.save(out);
+    n.lse = n.save(f.logsumexp);
+    n.heads = num_heads;
+    n.dropout_p = dropout_p;
+    n.scale = g.scale;
+    n.causal = is_causal;
+    n.seed = seed;
+  });
+  return out;
 }
 
 Tensor attention_dropout_mask(const Shape& batch, std::int64_t L, std::int64_t S, double dropout_p,

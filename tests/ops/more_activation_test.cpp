@@ -362,6 +362,9 @@ BOOST_AUTO_TEST_CASE(gelu_training_path_keeps_every_derivative) {
       Tensor y = gelu(x);
       BOOST_TEST(y.grad_fn()->name() == "gelu");
       Tensor gx = grad({sum(mul(y, g))}, {x}, {}, true)[0];  // first order: y' from the forward
+      // mul's backward hands gelu's node a fresh gradient, which g ⊙ y' overwrites; y' itself
+      // is untouched, so a second backward of the retained graph gives the same gradient.
+      expect_golden(grad({sum(mul(y, g))}, {x}, {}, true)[0], gx, 0.0);
       Tensor g1 = grad({sum(mul(y, g))}, {x}, {}, std::nullopt, true)[0];
       Tensor g2 = grad({sum(g1)}, {x})[0];
       expect_golden(y.detach(), stack(y_ref, 0), eps);

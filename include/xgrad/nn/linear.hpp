@@ -22,6 +22,9 @@ class Linear : public Module {
   Linear(std::int64_t in_features, std::int64_t out_features, LinearOptions options = {});
   Tensor weight, bias;
   std::string type_name() const override { return "Linear"; }
+  /// gelu(this(x)) as one op (linear_gelu: the product never goes to memory), its nodes in
+  /// this module's scope; runs no hooks (a caller with hooks to honour calls operator()).
+  Tensor forward_gelu(const Tensor& x);
 
  protected:
   Tensor forward(const Tensor& x) override;

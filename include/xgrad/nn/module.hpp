@@ -86,6 +86,10 @@ class Module {
   /// document. Other entry points (LSTM::forward(x, h0, c0)) run no hooks.
   Tensor operator()(const Tensor& x);
 
+  /// True once a hook has been registered on this module (even if removed since): callers
+  /// that would fuse this module's forward with the next op call it through operator() then.
+  bool has_hooks() const { return hooks_ != nullptr; }
+
   /// This module's path in the model it was registered into: "fc1", "encoder.conv2"; "" for
   /// a root (or a module never registered as a child).
   std::string path() const;

@@ -22,6 +22,17 @@ Tensor log_softmax(const Tensor& a, std::int64_t axis = -1);
 /// x·Φ(x) = x/2·(1 + erf(x/√2)). Gradient Φ(x) + x·φ(x), φ(x) = e^(-x²/2)/√(2π).
 /// Hendrycks & Gimpel 2016, "Gaussian Error Linear Units".
 Tensor gelu(const Tensor& a);
+
+/// gelu(linear(x, weight, bias)) in one op, the first half of a transformer's GELU MLP:
+/// x [..., in], weight [out, in], bias [out] (or undefined) -> [..., out], the same values.
+/// When it is trained (an input requires grad, x contiguous, at least 65,536 outputs) the
+/// product h = x·weightᵀ + bias is made in blocks of rows that stay in the cache and mapped to
+/// gelu(h) and gelu'(h) at once, so h is never written to memory nor kept for backward; the
+/// backward is g ⊙ gelu'(h) (the bias gradient summed in the same pass) into linear's two
+/// products, with create_graph the same vjp with ops (h recomputed), differentiable to any
+/// order. Otherwise (no grad, vmap, forward-mode tangents) it is the composition.
+/// Throws as linear does for mismatched shapes or dtypes.
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 /// Softplus (torch.nn.functional.softplus): log(1 + e^(beta·x))/beta, and x itself where
 /// beta·x > threshold (there the two differ by less than e^(-threshold)/beta). Gradient
 /// sigmoid(beta·x), exactly 1 above the threshold. Throws when beta is 0.

@@ -60,6 +60,26 @@ Tensor scaled_dot_product_attention_math(const Tensor& q, const Tensor& k, const
                                          bool is_causal = false,
                                          std::optional<double> scale = std::nullopt);
 
+/// Self-attention over one packed projection, as multi-head attention computes it:
+/// qkv [B, L, 3·E] holds q, k and v side by side in each row (x·in_proj_weightᵀ + in_proj_bias
+/// with in_proj_weight [3E, E]), each the num_heads heads of D = E / num_heads side by side;
+/// returns the heads' outputs side by side, [B, L, E]: for head h,
+///   out[:, :, h·D:(h+1)·D] = scaled_dot_product_attention(q_h, k_h, v_h, attn_mask, ...)
+/// with q_h = qkv[:, :, h·D:(h+1)·D], k_h = qkv[:, :, E + h·D:...], v_h = qkv[:, :, 2E + h·D:...]
+/// as [B, L, D] (the mask broadcastable to [B, num_heads, L, L]; other arguments as there).
+/// The same values as slicing qkv and calling scaled_dot_product_attention on the heads, without
+/// copying q, k, v out of qkv: the fused kernels read them in place and, at first order, the
+/// backward writes dq, dk, dv straight into one [B, L, 3·E] gradient (one node, so the GEMM
+/// that made qkv gets one gradient, not three slices' zero-filled ones to add). Under vmap, with
+/// forward-mode tangents, or for a float mask that requires grad it is that composition.
+/// Differentiable to any order (create_graph records the backward with ops).
+/// Throws when qkv is not 3-D, its last dimension is not a positive multiple of
+/// 3·num_heads, or as scaled_dot_product_attention.
+Tensor scaled_dot_product_attention_packed(const Tensor& qkv, std::int64_t num_heads,
+                                           const Tensor& attn_mask = {}, double dropout_p = 0.0,
+                                           bool is_causal = false,
+                                           std::optional<double> scale = std::nullopt);
+
 /// The fused forward's saved state: the output and the per-row log-sum-exp of the masked,
 /// scaled scores ([..., L], −inf for a row with no kept key).
 struct AttentionForward {
