@@ -274,6 +274,15 @@ void pool_release(void* p, std::size_t nbytes) noexcept {
   tp.bytes += size;
 }
 
+// allocate_shared constructs the Storage inside the control block it allocates, whose size
+// the allocator grows by `nbytes + 63`: the first 64-byte boundary after the Storage object is
+// at most 63 bytes past the control block's end, so the data fits in the block.
+std::shared_ptr<Storage> make_storage(std::size_t nbytes) {
+  if (nbytes > kInlineStorageMax || nbytes == 0) return make_pooled<Storage>(nbytes);
+  return std::allocate_shared<Storage>(PoolAllocatorWithTail<Storage>(nbytes + 63), nbytes,
+                                       Storage::InlineData{});
+}
+
 }  // namespace detail
 
 std::int64_t memory_allocated() {
@@ -298,8 +307,14 @@ Storage::Storage(std::size_t nbytes) : nbytes_(nbytes) {
   count_storage(static_cast<std::int64_t>(nbytes_));
 }
 
+Storage::Storage(std::size_t nbytes, InlineData) noexcept : nbytes_(nbytes), inline_(true) {
+  const auto end = reinterpret_cast<std::uintptr_t>(this + 1);
+  data_ = reinterpret_cast<void*>((end + 63) / 64 * 64);
+  count_storage(static_cast<std::int64_t>(nbytes_));
+}
+
 Storage::~Storage() {
-  release_block(data_, rounded_size(nbytes_));
+  if (!inline_) release_block(data_, rounded_size(nbytes_));
   count_storage(-static_cast<std::int64_t>(nbytes_));
 }
 
