@@ -41,9 +41,9 @@ class Storage {
 /// Bytes currently held by tensor storages in the whole process: the sum of nbytes() over every
 /// live Storage (the size asked for, not the allocator's rounding), so a tensor of n float32
 /// elements counts exactly 4n bytes, shared by all its views. The CPU counterpart of
-/// torch.cuda.memory_allocated(). Counted with relaxed atomics on every Storage construction
-/// and destruction: exact once the threads that allocate have been joined or synchronised
-/// with, and cheap enough to be always on. Never throws.
+/// torch.cuda.memory_allocated(). Counted per thread on every Storage construction and
+/// destruction (no locked instruction) and summed here: exact once the threads that allocate
+/// have been joined or synchronised with, and cheap enough to be always on. Never throws.
 std::int64_t memory_allocated();
 /// The highest value memory_allocated() has reached since the start of the process or the last
 /// reset_peak_memory_stats() (torch.cuda.max_memory_allocated()). A peak reached by storages
