@@ -10,17 +10,108 @@
 namespace xgrad {
 
 namespace {
-// Relaxed: the counters order nothing else, and a relaxed add costs about as little as a
-// plain one; they are read only for statistics (benchmarks, memory inspection).
-std::atomic<std::int64_t> g_allocated{0};
-std::atomic<std::int64_t> g_peak{0};
+// memory_allocated() and its peak, counted per thread so that a storage costs no locked
+// instruction (two per storage with one global atomic counter, ~1/8 of a 1-element op): each
+// thread keeps the net bytes of the storages it made and freed (negative when it frees
+// another thread's) in its own slot, written only by itself (a relaxed store, a plain move);
+// memory_allocated() sums the live slots and what exited threads left (`retired`).
+//
+// The peak stays exact without a shared counter: a thread's slot caches the other threads'
+// sum, and every storage made or freed leaves its thread's mark in `last_writer` (a plain
+// store, and a load that stays in cache while one thread allocates). A thread that finds
+// another thread's mark has stale knowledge of the others and sums the slots again (under the
+// registry's mutex) before its next allocation is compared with the peak. So the peak is exact
+// whenever the threads that allocate are synchronised with each other (joined, or handing
+// tensors over through a mutex or queue); storages made concurrently on several threads are
+// compared with the peak as each thread saw the others, as before.
+struct CounterSlot {
+  std::atomic<std::int64_t> bytes{0};  // written by the owner thread only
+  std::int64_t others = 0;             // the other threads' sum when last summed
+  bool stale = true;                   // others must be summed again
+  CounterSlot* next = nullptr;         // the registry's list
+  CounterSlot* prev = nullptr;
+  CounterSlot();
+  ~CounterSlot();
+};
 
-void count_allocation(std::int64_t n) {
-  const std::int64_t now = g_allocated.fetch_add(n, std::memory_order_relaxed) + n;
-  std::int64_t peak = g_peak.load(std::memory_order_relaxed);
-  while (now > peak && !g_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+struct CounterRegistry {
+  std::mutex m;
+  CounterSlot* head = nullptr;
+  std::atomic<std::int64_t> retired{0};  // net bytes of exited threads (and after exit)
+  std::atomic<const void*> last_writer{nullptr};
+  std::atomic<std::int64_t> peak{0};
+};
+
+CounterRegistry& counters() {
+  static auto* r = new CounterRegistry;  // never destroyed: storages may outlive statics
+  return *r;
+}
+
+CounterSlot::CounterSlot() {
+  CounterRegistry& r = counters();
+  std::lock_guard<std::mutex> lock(r.m);
+  next = r.head;
+  if (next != nullptr) next->prev = this;
+  r.head = this;
+}
+
+thread_local bool t_counter_dead = false;
+
+CounterSlot::~CounterSlot() {
+  CounterRegistry& r = counters();
+  std::lock_guard<std::mutex> lock(r.m);
+  r.retired.fetch_add(bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  if (prev != nullptr) prev->next = next;
+  if (next != nullptr) next->prev = prev;
+  if (r.head == this) r.head = next;
+  r.last_writer.store(nullptr, std::memory_order_relaxed);  // the others' sums move
+  t_counter_dead = true;
+}
+
+thread_local CounterSlot t_counter;
+
+// The sum of every live slot but `self` (null: all of them) and of the exited threads. Call
+// with the registry's mutex held.
+std::int64_t sum_slots(const CounterRegistry& r, const CounterSlot* self) {
+  std::int64_t total = r.retired.load(std::memory_order_relaxed);
+  for (const CounterSlot* s = r.head; s != nullptr; s = s->next)
+    if (s != self) total += s->bytes.load(std::memory_order_relaxed);
+  return total;
+}
+
+void raise_peak(CounterRegistry& r, std::int64_t now) {
+  std::int64_t peak = r.peak.load(std::memory_order_relaxed);
+  while (now > peak && !r.peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
   }
 }
+
+void count_storage(std::int64_t n) {
+  CounterRegistry& r = counters();
+  if (t_counter_dead) [[unlikely]] {  // a storage made or freed by a thread_local destructor
+    std::lock_guard<std::mutex> lock(r.m);
+    r.retired.fetch_add(n, std::memory_order_relaxed);
+    r.last_writer.store(nullptr, std::memory_order_relaxed);
+    if (n > 0) raise_peak(r, sum_slots(r, nullptr));
+    return;
+  }
+  CounterSlot& c = t_counter;
+  const std::int64_t mine = c.bytes.load(std::memory_order_relaxed) + n;
+  c.bytes.store(mine, std::memory_order_relaxed);
+  if (r.last_writer.load(std::memory_order_relaxed) != &c) [[unlikely]] {
+    r.last_writer.store(&c, std::memory_order_relaxed);
+    c.stale = true;
+  }
+  if (n <= 0) return;
+  if (c.stale) [[unlikely]] {
+    std::lock_guard<std::mutex> lock(r.m);
+    c.others = sum_slots(r, &c);
+    c.stale = false;
+  }
+  const std::int64_t now = c.others + mine;
+  if (now > r.peak.load(std::memory_order_relaxed)) [[unlikely]]
+    raise_peak(r, now);
+}
+
 // Big blocks are reused instead of going back to the system. A block the system maps afresh
 // costs a page fault per 4 KiB page on first touch (the kernel zeroes every page): for an op
 // that writes a big new output — per-sample gradients under vmap write 50 MB per call — the
@@ -183,29 +274,48 @@ void pool_release(void* p, std::size_t nbytes) noexcept {
   tp.bytes += size;
 }
 
+// allocate_shared constructs the Storage inside the control block it allocates, whose size
+// the allocator grows by `nbytes + 63`: the first 64-byte boundary after the Storage object is
+// at most 63 bytes past the control block's end, so the data fits in the block.
+std::shared_ptr<Storage> make_storage(std::size_t nbytes) {
+  if (nbytes > kInlineStorageMax || nbytes == 0) return make_pooled<Storage>(nbytes);
+  return std::allocate_shared<Storage>(PoolAllocatorWithTail<Storage>(nbytes + 63), nbytes,
+                                       Storage::InlineData{});
+}
+
 }  // namespace detail
 
 std::int64_t memory_allocated() {
-  return g_allocated.load(std::memory_order_relaxed);
+  CounterRegistry& r = counters();
+  std::lock_guard<std::mutex> lock(r.m);
+  return sum_slots(r, nullptr);
 }
 
 std::int64_t max_memory_allocated() {
-  return g_peak.load(std::memory_order_relaxed);
+  return counters().peak.load(std::memory_order_relaxed);
 }
 
 void reset_peak_memory_stats() {
-  g_peak.store(g_allocated.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  CounterRegistry& r = counters();
+  std::lock_guard<std::mutex> lock(r.m);
+  r.peak.store(sum_slots(r, nullptr), std::memory_order_relaxed);
 }
 
 Storage::Storage(std::size_t nbytes) : nbytes_(nbytes) {
   data_ = allocate_block(rounded_size(nbytes));
   if (data_ == nullptr) throw std::bad_alloc();
-  count_allocation(static_cast<std::int64_t>(nbytes_));
+  count_storage(static_cast<std::int64_t>(nbytes_));
+}
+
+Storage::Storage(std::size_t nbytes, InlineData) noexcept : nbytes_(nbytes), inline_(true) {
+  const auto end = reinterpret_cast<std::uintptr_t>(this + 1);
+  data_ = reinterpret_cast<void*>((end + 63) / 64 * 64);
+  count_storage(static_cast<std::int64_t>(nbytes_));
 }
 
 Storage::~Storage() {
-  release_block(data_, rounded_size(nbytes_));
-  g_allocated.fetch_sub(static_cast<std::int64_t>(nbytes_), std::memory_order_relaxed);
+  if (!inline_) release_block(data_, rounded_size(nbytes_));
+  count_storage(-static_cast<std::int64_t>(nbytes_));
 }
 
 }  // namespace xgrad

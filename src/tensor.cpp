@@ -218,8 +218,7 @@ template Tensor from_data<bool>(const bool*, const Shape&, bool);
 
 Tensor empty(const Shape& shape, TensorOptions opts) {
   const std::int64_t n = shape_numel(shape);
-  auto storage =
-      detail::make_pooled<Storage>(static_cast<std::size_t>(n) * element_size(opts.dtype_));
+  auto storage = detail::make_storage(static_cast<std::size_t>(n) * element_size(opts.dtype_));
   Tensor t(detail::make_pooled<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0,
                                            opts.dtype_));
   if (opts.requires_grad_) t.requires_grad_();

@@ -1,6 +1,7 @@
 // memory_allocated / max_memory_allocated / reset_peak_memory_stats: the bytes held by tensor
 // storages, counted exactly, and the peak.
 #include <boost/test/unit_test.hpp>
+#include <thread>
 
 #include "test_util.hpp"
 
@@ -61,6 +62,36 @@ BOOST_AUTO_TEST_CASE(saved_tensors_are_counted_until_backward_frees_them) {
   loss.backward();
   loss = Tensor();
   BOOST_TEST(memory_allocated() - before == 800);  // x.grad()
+}
+
+// The counters are kept per thread (storage.cpp): a storage made on one thread and freed on
+// another, and the peak over threads that run one after another, are still exact once the
+// threads are joined.
+BOOST_AUTO_TEST_CASE(exact_across_joined_threads) {
+  reset_peak_memory_stats();
+  const std::int64_t base = memory_allocated();
+  Tensor held = empty({250}, float32);  // 1000 bytes on this thread
+  Tensor from_thread;
+  std::thread([&] { from_thread = empty({1000}, float32); }).join();  // 4000, kept
+  BOOST_TEST(memory_allocated() == base + 5000);
+  BOOST_TEST(max_memory_allocated() == base + 5000);
+  std::thread([&] {
+    Tensor t = empty({500}, float32);  // 2000 while 5000 are held: peak 7000
+    BOOST_TEST(memory_allocated() == base + 7000);
+  }).join();
+  BOOST_TEST(max_memory_allocated() == base + 7000);
+  std::thread([&] { from_thread = Tensor(); }).join();  // freed on another thread
+  BOOST_TEST(memory_allocated() == base + 1000);
+  {
+    Tensor t = empty({1250}, float32);  // 1000 + 5000: below the peak
+    BOOST_TEST(max_memory_allocated() == base + 7000);
+    Tensor u = empty({500}, float32);  // 1000 + 5000 + 2000 = 8000: a new peak
+    BOOST_TEST(max_memory_allocated() == base + 8000);
+  }
+  held = Tensor();
+  BOOST_TEST(memory_allocated() == base);
+  reset_peak_memory_stats();
+  BOOST_TEST(max_memory_allocated() == base);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -15,6 +15,10 @@ class Storage {
  public:
   /// Allocates nbytes (uninitialised). Throws std::bad_alloc when memory runs out.
   explicit Storage(std::size_t nbytes);
+  /// For detail::make_storage only: the data lives in the same block as this object, from the
+  /// first 64-byte boundary after it (the block has room for it). Never throws.
+  struct InlineData {};
+  Storage(std::size_t nbytes, InlineData) noexcept;
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -31,14 +35,15 @@ class Storage {
   void* data_ = nullptr;
   std::size_t nbytes_ = 0;
   std::uint64_t version_ = 0;
+  bool inline_ = false;  // data_ is inside this object's block: nothing to free
 };
 
 /// Bytes currently held by tensor storages in the whole process: the sum of nbytes() over every
 /// live Storage (the size asked for, not the allocator's rounding), so a tensor of n float32
 /// elements counts exactly 4n bytes, shared by all its views. The CPU counterpart of
-/// torch.cuda.memory_allocated(). Counted with relaxed atomics on every Storage construction
-/// and destruction: exact once the threads that allocate have been joined or synchronised
-/// with, and cheap enough to be always on. Never throws.
+/// torch.cuda.memory_allocated(). Counted per thread on every Storage construction and
+/// destruction (no locked instruction) and summed here: exact once the threads that allocate
+/// have been joined or synchronised with, and cheap enough to be always on. Never throws.
 std::int64_t memory_allocated();
 /// The highest value memory_allocated() has reached since the start of the process or the last
 /// reset_peak_memory_stats() (torch.cuda.max_memory_allocated()). A peak reached by storages
@@ -85,6 +90,33 @@ template <class T, class... Args>
 std::shared_ptr<T> make_pooled(Args&&... args) {
   return std::allocate_shared<T>(PoolAllocator<T>(), std::forward<Args>(args)...);
 }
+
+/// PoolAllocator with `extra` bytes after every object it allocates: make_storage's block
+/// holds the shared_ptr control block, the Storage (constructed last in it) and the data.
+template <class T>
+struct PoolAllocatorWithTail {
+  using value_type = T;
+  std::size_t extra = 0;
+  explicit PoolAllocatorWithTail(std::size_t e) noexcept : extra(e) {}
+  template <class U>
+  PoolAllocatorWithTail(const PoolAllocatorWithTail<U>& o) noexcept  // NOLINT
+      : extra(o.extra) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T) + extra)); }
+  void deallocate(T* p, std::size_t n) noexcept { pool_release(p, n * sizeof(T) + extra); }
+  template <class U>
+  bool operator==(const PoolAllocatorWithTail<U>& o) const noexcept {
+    return extra == o.extra;
+  }
+};
+
+/// Storages of at most this many bytes keep their data in the block of their control block
+/// (make_storage): one pool block per storage instead of two.
+inline constexpr std::size_t kInlineStorageMax = 512;
+
+/// A Storage of nbytes (uninitialised) behind a shared_ptr, from the pool; small ones (up to
+/// kInlineStorageMax) in one block with their data. Throws std::bad_alloc when memory runs
+/// out.
+std::shared_ptr<Storage> make_storage(std::size_t nbytes);
 
 }  // namespace detail
 

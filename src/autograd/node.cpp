@@ -252,12 +252,12 @@ Edge gradient_edge(const Tensor& t) {
   const auto& impl = t.impl();
   if (impl->grad_fn) return {impl->grad_fn, impl->output_nr};
   if (!impl->requires_grad) return {};
-  auto acc = impl->grad_accumulator.lock();
+  std::shared_ptr<Node> acc = impl->grad_accumulator.lock();
   if (!acc) {
     acc = xgrad::detail::make_pooled<AccumulateGrad>(impl);
     impl->grad_accumulator = acc;
   }
-  return {acc, 0};
+  return {std::move(acc), 0};
 }
 
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
@@ -302,6 +302,32 @@ void record(const std::shared_ptr<Node>& node, std::initializer_list<const Tenso
   node->mutable_outputs().reserve(outputs.size());
   std::uint32_t nr = 0;
   for (Tensor* out : outputs) set_history(node, *out, nr++);
+}
+
+void record(std::shared_ptr<Node>&& node, std::initializer_list<const Tensor*> inputs,
+            std::initializer_list<Tensor*> outputs) {
+  Node* n = node.get();
+  auto& edges = n->mutable_next_edges();
+  edges.reserve(inputs.size());
+  for (const Tensor* t : inputs) edges.push_back(gradient_edge(*t));
+  if (g_record_flags & detail::record_data_inputs) [[unlikely]] {
+    std::uint32_t slot = 0;
+    for (const Tensor* t : inputs) note_data_input(*n, slot++, *t);
+  }
+  auto& metas = n->mutable_outputs();
+  metas.reserve(outputs.size());
+  std::uint32_t nr = 0;
+  const std::size_t last = outputs.size();
+  for (Tensor* out : outputs) {
+    metas.push_back({out->shape(), out->dtype()});
+    auto& impl = *out->impl();
+    if (++nr == last) {
+      impl.grad_fn = std::move(node);
+    } else {
+      impl.grad_fn = node;
+    }
+    impl.output_nr = nr - 1;
+  }
 }
 
 void record(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,

@@ -584,7 +584,9 @@ Tensor tanh(const Tensor& a) {
       const Tensor& x = p[0];
       return tanh(x);
     });
-  Tensor out = unary(a, "tanh", []<class T>(T) { return [](T x) { return std::tanh(x); }; });
+  // float: libmvec's vector tanhf (detail::vtanh, within 2 ulp of std::tanh; its bits may
+  // differ between the SSE2 and AVX2 variants, see docs/performance.md).
+  Tensor out = unary(a, "tanh", []<class T>(T) { return [](T x) { return detail::vtanh(x); }; });
   return activation(a, out, out, TanhDerivative{});
 }
 

@@ -265,22 +265,31 @@ void record(const std::shared_ptr<Node>& node, std::initializer_list<const Tenso
 void record(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
             std::vector<Tensor>& outputs);
 
+/// record() for a node nobody else holds yet: the last output's grad_fn takes `node` over
+/// (one reference count less per op than a copy). `node` is null afterwards when there was
+/// an output.
+void record(std::shared_ptr<Node>&& node, std::initializer_list<const Tensor*> inputs,
+            std::initializer_list<Tensor*> outputs);
+
 /// The one recording step of an op: when grad mode is on and an input requires grad, makes a
 /// node N, connects it (record) and lets `fill(N&)` set its fields and save its tensors;
-/// otherwise does nothing and costs one check. Returns the node (null when not recorded).
+/// otherwise does nothing and costs one check. Returns the node, owned by the outputs' grad_fn
+/// (valid while an output holds it), or null when not recorded.
 ///   record_op<ExpBackward>({&a}, {&out}, [&](ExpBackward& n) { n.y = n.save(out); });
 template <class N, class Fill>
-std::shared_ptr<N> record_op(std::initializer_list<const Tensor*> inputs,
-                             std::initializer_list<Tensor*> outputs, Fill&& fill) {
+N* record_op(std::initializer_list<const Tensor*> inputs, std::initializer_list<Tensor*> outputs,
+             Fill&& fill) {
   if (!any_requires_grad(inputs)) return nullptr;
-  auto node = xgrad::detail::make_pooled<N>();
-  record(node, inputs, outputs);
+  std::shared_ptr<N> owner = xgrad::detail::make_pooled<N>();
+  N* node = owner.get();
+  // An op without outputs keeps its node alive only for the fill step (as before).
+  std::shared_ptr<Node> keep = outputs.size() == 0 ? owner : nullptr;
+  record(std::shared_ptr<Node>(std::move(owner)), inputs, outputs);
   fill(*node);
   return node;
 }
 template <class N>
-std::shared_ptr<N> record_op(std::initializer_list<const Tensor*> inputs,
-                             std::initializer_list<Tensor*> outputs) {
+N* record_op(std::initializer_list<const Tensor*> inputs, std::initializer_list<Tensor*> outputs) {
   return record_op<N>(inputs, outputs, [](N&) {});
 }
 
