@@ -226,30 +226,37 @@ class ThreadPool {
   }
 
   // Weighs one job: it took `wall` seconds; the caller alone would have taken `serial` (its
-  // CPU time per chunk, which leaves out the time it was descheduled, times the chunks). The
-  // running mean of wall / serial over the last ~8 jobs at kNoGain or more (the threads gained
-  // nothing: the workers' cores are busy, or they share the caller's) starts a back-off:
-  // `period_` of serial jobs, doubling with each back-off (1 ms to 0.5 s) until 256 jobs in a
-  // row keep the mean under kNoGain, which sets it back to 1 ms. A probe after a back-off
-  // starts from kProbe, so a few jobs without gain end it.
+  // CPU time per chunk, which leaves out the time it was descheduled, times the chunks). Both
+  // are averaged over the last ~8 jobs, and when the mean wall time reaches kNoGain of the
+  // mean serial time (the threads saved less than 5 %: the workers' cores are busy, or they
+  // share the caller's) the pool backs off: `period_` of serial jobs, doubling with each
+  // back-off (1 ms to 0.5 s) until 256 jobs in a row stay under, which sets it back to 1 ms.
+  // A probe after a back-off starts from kProbe, so a few jobs without gain end it. Means of
+  // times, not of each job's ratio: a small job the caller ran alone because the worker woke
+  // too late loses a few microseconds, which one large job's gain outweighs; averaged as
+  // ratios, runs of such jobs stopped the threads of a CNN step whose convolutions gained.
   void judge(double wall, double serial, std::chrono::steady_clock::time_point now) {
-    const double ratio = std::min(wall / std::max(serial, 1e-9), 8.0);
-    ratio_ += (ratio - ratio_) * 0.125;
-    if (ratio_ >= kNoGain) {
+    if (serial_ == 0) {  // the first job: start as a probe does
+      serial_ = serial;
+      wall_ = kProbe * serial;
+    }
+    wall_ += (wall - wall_) * 0.125;
+    serial_ += (serial - serial_) * 0.125;
+    if (wall_ >= kNoGain * serial_) {
       serial_until_ = now + period_;
       ++stats_.backoffs;
       period_ = std::min(period_ * 2, std::chrono::microseconds(512000));
-      ratio_ = kProbe;
+      wall_ = kProbe * serial_;
       good_jobs_ = 0;
     } else if (++good_jobs_ == 256) {
       period_ = std::chrono::microseconds(1000);
     }
   }
 
-  static constexpr double kNoGain = 0.97, kProbe = 0.8;
-  double ratio_ = kProbe;                   // the running mean of wall / serial (under run_mu_)
-  int good_jobs_ = 0;                       // jobs since the last back-off (under run_mu_)
-  std::chrono::microseconds period_{1000};  // the next back-off's length
+  static constexpr double kNoGain = 0.95, kProbe = 0.8;
+  double wall_ = 0, serial_ = 0;  // running means of the jobs' times, seconds (under run_mu_)
+  int good_jobs_ = 0;             // jobs since the last back-off (under run_mu_)
+  std::chrono::microseconds period_{1000};                // the next back-off's length
   std::chrono::steady_clock::time_point serial_until_{};  // the current back-off's end
   PoolStats stats_;                                       // (under run_mu_)
   std::mutex run_mu_;                                     // one job at a time
