@@ -32,6 +32,8 @@ Tensor gelu(const Tensor& a);
 /// products, with create_graph the same vjp with ops (h recomputed), differentiable to any
 /// order. Otherwise (no grad, vmap, forward-mode tangents) it is the composition.
 /// Throws as linear does for mismatched shapes or dtypes.
+/// Source: linear as torch.nn.functional.linear (x·Wᵀ + b), gelu as here (exact erf form,
+/// Hendrycks & Gimpel 2016); the blocking is the usual GEMM-epilogue fusion.
 Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 /// Softplus (torch.nn.functional.softplus): log(1 + e^(beta·x))/beta, and x itself where
 /// beta·x > threshold (there the two differ by less than e^(-threshold)/beta). Gradient

@@ -75,6 +75,8 @@ Tensor scaled_dot_product_attention_math(const Tensor& q, const Tensor& k, const
 /// Differentiable to any order (create_graph records the backward with ops).
 /// Throws when qkv is not 3-D, its last dimension is not a positive multiple of
 /// 3·num_heads, or as scaled_dot_product_attention.
+/// Source: multi-head attention (Vaswani et al. 2017, §3.2.2) on torch's packed in_proj
+/// layout; the kernels are scaled_dot_product_attention's (FlashAttention, Dao et al. 2022).
 Tensor scaled_dot_product_attention_packed(const Tensor& qkv, std::int64_t num_heads,
                                            const Tensor& attn_mask = {}, double dropout_p = 0.0,
                                            bool is_causal = false,
