@@ -76,13 +76,6 @@ void gemm_call(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K,
   }
 }
 
-/// C[M,N] = a ⊗ b (C[i,j] = a[i·sa]·b[j]), rows lo..hi: a GEMM with K = 1 and beta = 0, which
-/// OpenBLAS runs through its small-matrix kernel at a third of the memory bandwidth (the
-/// per-sample weight gradients of vmap(grad(f)) are exactly such products: 50 MB for the main
-/// job's MLP). One rounded multiply per element, as BLAS gives (alpha = 1); the loop
-/// vectorises at -O3 in every build. `stream`: for outputs far larger than the caches, float
-/// rows are written with non-temporal stores (SSE2, in every x86-64 build), which do not read
-/// the lines first: twice the write bandwidth, measured.
 // Rows [lo, hi) of C = a ⊗ b, cached stores: one multiply per element, so the baseline and the
 // AVX2 variant (chosen at run time, detail/cpu.hpp) give the same bits.
 template <class T>
@@ -106,6 +99,13 @@ XGRAD_TARGET_AVX2 void outer_rows_avx2(std::int64_t lo, std::int64_t hi, std::in
   outer_rows_body(lo, hi, N, a, sa, b, C, ldc);
 }
 
+/// C[M,N] = a ⊗ b (C[i,j] = a[i·sa]·b[j]), rows lo..hi: a GEMM with K = 1 and beta = 0, which
+/// OpenBLAS runs through its small-matrix kernel at a third of the memory bandwidth (the
+/// per-sample weight gradients of vmap(grad(f)) are exactly such products: 50 MB for the main
+/// job's MLP). One rounded multiply per element, as BLAS gives (alpha = 1); the cached-store
+/// loop is dispatched at run time (outer_rows_avx2 or the baseline). `stream`: for outputs far
+/// larger than the caches, float rows are written with non-temporal stores (SSE2, in every x86-64
+/// build), which do not read the lines first: twice the write bandwidth, measured.
 template <class T>
 void outer_rows(std::int64_t lo, std::int64_t hi, std::int64_t N, const T* a, std::int64_t sa,
                 const T* __restrict b, T* C, std::int64_t ldc, bool stream = false) {

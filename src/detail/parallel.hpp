@@ -21,20 +21,23 @@ void parallel_for_fn(std::int64_t n, std::int64_t min_chunk,
                      const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& f);
 
 /// Runs job(c) for every c in [0, chunks), each exactly once, on up to `threads` threads (the
-/// caller included). Chunks are claimed one at a time from a shared counter, so a pool thread
-/// that the OS does not schedule (another process busy on its core) takes none: the caller
-/// runs them. Serial on the caller when threads <= 1, when called from inside a chunk (nested)
-/// or while another thread's job holds the pool. Rethrows the first exception a chunk threw.
+/// caller included). Chunks are claimed one at a time (the caller from the front, the pool
+/// threads from the back, so a core keeps the same part of the range from job to job), so a
+/// pool thread that the OS does not schedule (another process busy on its core) takes none:
+/// the caller runs them. Serial on the caller when threads <= 1, when called from inside a
+/// chunk (nested), while another thread's job holds the pool, or while the pool backs off
+/// because recent jobs gained nothing from its threads (a busy machine). Rethrows the first
+/// exception a chunk threw.
 void parallel_run_fn(int threads, std::int64_t chunks,
                      const std::function<void(std::int64_t)>& job);
 
 /// parallel_run when the pool takes the job: returns true after job(c) ran for every c in
 /// [0, chunks) on up to `threads` threads (the caller included). Returns false, running
 /// nothing, when parallel_run would run the chunks serially on the caller (threads <= 1,
-/// chunks <= 1, nested, the pool busy with another caller's job, or backing off after a slow
-/// job on a busy machine): the caller can then do the whole work in one piece, which is
-/// cheaper than its chunks one after another when each chunk repeats a setup (a GEMM's
-/// packing of the shared operand). Rethrows the first exception a chunk threw.
+/// chunks <= 1, nested, the pool busy with another caller's job, or backing off because
+/// recent jobs gained nothing from its threads): the caller can then do the whole work in one
+/// piece, which is cheaper than its chunks one after another when each chunk repeats a setup (a
+/// GEMM's packing of the shared operand). Rethrows the first exception a chunk threw.
 bool parallel_try_run_fn(int threads, std::int64_t chunks,
                          const std::function<void(std::int64_t)>& job);
 
