@@ -45,23 +45,26 @@ inline void bump(const Tensor& a, const Tensor& b = Tensor(), const Tensor& c = 
 /// Runs a fused elementwise update, `kernel(offset, count)` over elements [offset,
 /// offset + count) of every array it walks, on [0, n): in one call when n is small, otherwise
 /// in contiguous chunks of at least 2^15 elements (multiples of 64, at most 16 chunks) on
-/// get_num_batch_threads() threads (src/detail/parallel.hpp). Every element is updated by the
+/// get_num_batch_threads() threads (src/detail/parallel.hpp), and again in one call when the
+/// pool does not take them (nested, busy, or backing off). Every element is updated by the
 /// same formula whichever chunk holds it, so the results are bit-identical for any thread
 /// count (tests/optim/optimizer_threads_test.cpp).
 template <class Kernel>
 void split_update(std::int64_t n, Kernel&& kernel) {
   constexpr std::int64_t kMinChunk = std::int64_t{1} << 15;
   const int threads = get_num_batch_threads();
-  if (threads <= 1 || n < 2 * kMinChunk || ::xgrad::detail::in_parallel_region()) {
+  if (threads <= 1 || n < 2 * kMinChunk) {
     kernel(std::int64_t{0}, n);
     return;
   }
   const std::int64_t chunks = std::min<std::int64_t>(16, n / kMinChunk);
   const std::int64_t size = ((n + chunks - 1) / chunks + 63) / 64 * 64;
-  ::xgrad::detail::parallel_run(threads, (n + size - 1) / size, [&](std::int64_t c) {
-    const std::int64_t begin = c * size;
-    kernel(begin, std::min(n, begin + size) - begin);
-  });
+  const bool split =
+      ::xgrad::detail::parallel_try_run(threads, (n + size - 1) / size, [&](std::int64_t c) {
+        const std::int64_t begin = c * size;
+        kernel(begin, std::min(n, begin + size) - begin);
+      });
+  if (!split) kernel(std::int64_t{0}, n);
 }
 
 /// The state tensors one update wrote besides the parameter (undefined ones are skipped).
