@@ -46,11 +46,13 @@ Tensor TransformerEncoderLayer::sa_block(const Tensor& x, const Tensor& mask, co
 Tensor TransformerEncoderLayer::ff_block(const Tensor& x) {
   // gelu: linear1 and the activation as one op whose [rows, dim_feedforward] product stays
   // in the cache (the same values); with hooks on linear1, the module call that runs them.
-  Tensor h = gelu_ && !linear1->has_hooks() ? linear1->forward_gelu(x) : (*linear1)(x);
-  if (!gelu_)
-    h = relu(h);
-  else if (linear1->has_hooks())
-    h = gelu(h);
+  Tensor h;
+  if (gelu_ && !linear1->has_hooks()) {
+    h = linear1->forward_gelu(x);
+  } else {
+    h = (*linear1)(x);
+    h = gelu_ ? gelu(h) : relu(h);
+  }
   return (*dropout2)((*linear2)((*dropout)(h)));
 }
 

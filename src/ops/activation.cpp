@@ -285,6 +285,14 @@ Tensor gelu_and_derivative(const Tensor& a, Tensor& dydx) {
   });
 }
 
+// True when a node may write its result over the incoming gradient g: nothing else holds g's
+// handle or storage (the fresh output of the next layer's backward, as in a training step),
+// and g is a plain contiguous tensor at the start of its storage, outside any graph and vmap.
+bool gradient_is_writable(const Tensor& g) {
+  return g.impl().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() &&
+         g.offset() == 0 && !g.requires_grad() && !autograd::any_batched(g);
+}
+
 // gelu's node when the forward kept y': g ⊙ y' for a first-order backward, the fused
 // backward on x (recorded, differentiable again) otherwise.
 struct GeluBackward final : Node {
@@ -297,10 +305,8 @@ struct GeluBackward final : Node {
       // When nothing else holds the incoming gradient (the fresh output of the next layer's
       // backward, as a training step's), g ⊙ y' is written over it: the same products, one
       // [rows, width] buffer fewer to allocate and stream through memory.
-      if (gy.impl().use_count() == 1 && gy.storage().use_count() == 1 && gy.is_contiguous() &&
-          gy.offset() == 0 && !gy.requires_grad() && !autograd::any_batched(gy) &&
-          gy.shape() == d.shape() && gy.dtype() == d.dtype() && d.is_contiguous() &&
-          gy.numel() >= 2 * kParallelGrain) {
+      if (gradient_is_writable(gy) && gy.shape() == d.shape() && gy.dtype() == d.dtype() &&
+          d.is_contiguous() && gy.numel() >= 2 * kParallelGrain) {
         dispatch_floating(gy.dtype(), "gelu_backward", [&]<class T>() {
           T* pg = gy.data_ptr<T>();
           const T* pd = d.data_ptr<T>();
@@ -671,8 +677,7 @@ struct LinearGeluBackward final : Node {
     }
     const Tensor d = saved(dydx);
     Tensor& gy = g[0];
-    const bool overwrite = gy.impl().use_count() == 1 && gy.storage().use_count() == 1 &&
-                           gy.is_contiguous() && !gy.requires_grad() && gy.dtype() == d.dtype();
+    const bool overwrite = gradient_is_writable(gy) && gy.dtype() == d.dtype();
     Tensor dz = overwrite ? reshape(gy, {n, o}) : empty({n, o}, d.dtype());
     const Tensor gc = overwrite ? dz : reshape(gy, {n, o}).contiguous();
     const bool want_db = needs_input_grad(2);
